@@ -73,7 +73,7 @@ def prepare(
         atomic_write_json(manifest, m)
     counts = T.summarize(tasks)["by_split"]
     out.print(f"wrote {len(tasks)} tasks to {output} (splits: {counts})"
-              + (f"; skipped {len(skipped)} invalid record(s)" if skipped else ""))
+              + (f"; skipped {len({(p.file, p.line) for p in skipped})} invalid record(s)" if skipped else ""))
 
 
 def _humaneval_default() -> str:

@@ -1,0 +1,3 @@
+from codeself.cli import main
+
+main()
