@@ -2,9 +2,69 @@
 
 from __future__ import annotations
 
-from codeself.cli._common import CommandError
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codeself.cli._common import CommandError, console, out
 
 
-def audit() -> None:
-    """Test-strength audit of a task file (being built; see issue 9)."""
-    raise CommandError("the audit command is not built yet")
+def audit(
+    tasks: Annotated[Path, typer.Option("--tasks", help="Task file (JSONL, canonical format) to audit.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write one audit record per task (JSONL).")],
+    report: Annotated[Path | None, typer.Option("--report", help="Also write a Markdown report here.")] = None,
+    mutants: Annotated[int, typer.Option("--mutants", help="Mutants per task (N ≥ 1).")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for mutant selection and fresh inputs.")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", help="Sandbox workers (default: the sandbox's).")] = None,
+    fresh: Annotated[int, typer.Option("--fresh-inputs", help="Fresh inputs drawn per task.")] = 40,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Test-strength audit: find the tasks whose tests accept confirmed-wrong mutants of the reference.
+
+    For each task with a canonical_solution, makes up to N small AST mutants, keeps those whose
+    output differs from the reference on an input drawn from the domain of the task's own tests
+    (both run in the sandbox), and runs the task's public and hidden tests against them. A task
+    is weak when some confirmed-wrong mutant passes all its tests. Tasks without a reference are
+    listed as skipped. Deterministic for a seed.
+    """
+    from codeself.audit import audit_tasks, render_report, summarize
+    from codeself.io import atomic_write_text, write_jsonl_atomic
+    from codeself.tasks import load_tasks
+
+    if mutants < 1:
+        raise CommandError(f"--mutants must be a positive integer, got {mutants}")
+    if fresh < 1:
+        raise CommandError(f"--fresh-inputs must be a positive integer, got {fresh}")
+    if workers is not None and workers < 1:
+        raise CommandError(f"--workers must be a positive integer, got {workers}")
+    for target, flag in ((output, "--output"), (report, "--report")):
+        if target is not None and target.resolve() == tasks.resolve():
+            raise CommandError(f"{flag} {target} would overwrite the task file")
+        if target is not None and target.exists() and target.is_dir():
+            raise CommandError(f"{flag} {target} is a directory")
+    task_list = load_tasks(tasks)
+    with_ref = [t for t in task_list if t.canonical_solution and t.canonical_solution.strip()]
+    if not with_ref:
+        raise CommandError(f"{tasks}: no task has a canonical_solution (field 'canonical_solution'); "
+                           "nothing to audit")
+    t0 = time.perf_counter()
+    records = audit_tasks(task_list, mutants=mutants, seed=seed, workers=workers, progress=progress, fresh=fresh)
+    wall = time.perf_counter() - t0
+    write_jsonl_atomic(output, records)
+    if report is not None:
+        atomic_write_text(report, render_report(records, source=str(tasks)))
+    s = summarize(records)
+    lo, hi = s["weak_ci95"] or (float("nan"), float("nan"))
+    out.print(f"audited {s['n_audited']} of {s['n_tasks']} tasks ({s['n_skipped']} skipped) in {wall:.1f} s; "
+              f"mutants {s['mutants_made']}, confirmed wrong {s['confirmed_wrong']}")
+    if s["n_audited"]:
+        plo, phi = s["public_weak_ci95"]
+        out.print(f"weak: {s['n_weak']}/{s['n_audited']} = {100 * s['weak_share']:.1f}% "
+                  f"(95% Wilson {100 * lo:.1f}–{100 * hi:.1f}%); public tests weak: "
+                  f"{s['n_public_weak']}/{s['n_audited']} = {100 * s['public_weak_share']:.1f}% "
+                  f"(95% Wilson {100 * plo:.1f}–{100 * phi:.1f}%); only public weak: {s['n_public_only_weak']}")
+    if s["weak_task_ids"]:
+        out.print("weak tasks: " + ", ".join(s["weak_task_ids"]))
+    console.print(f"wrote {output}" + (f" and {report}" if report else ""))

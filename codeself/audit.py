@@ -1,0 +1,1151 @@
+"""Test-strength audit: does a task's test suite reject *broken* versions of its reference solution?
+
+Under RL the tests are the reward, so a task whose tests accept wrong code pays a model for being
+wrong. For every task with a ``canonical_solution`` the audit
+
+1. makes small semantic **mutants** of the reference with the ``ast`` module only (no text edits):
+   swapped comparison / arithmetic / boolean operators, off-by-one integer constants, slice bounds,
+   ``range`` bounds and indices, negated conditions, dropped ``else`` branches, swapped call
+   arguments, flipped boolean constants, dropped unary operators, ``min``/``max`` and
+   ``any``/``all`` swaps, ``break``/``continue`` swaps and negated boolean returns
+   (:data:`OPERATORS`). Mutants whose unparsed source equals the reference's or another mutant's
+   are dropped (equivalent as source); up to ``N`` are picked deterministically for the seed,
+   round-robin over operators so that no single operator dominates;
+2. infers the **input domain** from the task's own tests: every call to the entry point in the
+   public and hidden tests whose arguments are literals is parsed (never executed in this
+   process); per argument position it records types, signs and ranges of numbers, lengths,
+   sortedness and distinctness of sequences, element types and the alphabet of strings;
+3. draws **fresh inputs** from that domain with a seeded generator (half from the inferred schema,
+   half by perturbing one argument of an observed call, which keeps relations between arguments),
+   plus the observed inputs themselves;
+4. **confirms** each mutant wrong only if its output differs from the reference's on at least one
+   of those inputs, both evaluated in the sandbox (one sandbox job per program with all its calls,
+   via :func:`codeself.sandbox.evaluate_calls`). Inputs on which the reference raises, times out,
+   or gives different answers in two independent runs are dropped (out of domain or
+   nondeterministic), so a mutant is never "wrong" merely because the input was invalid;
+5. runs the task's public and hidden tests against every confirmed-wrong mutant
+   (:func:`codeself.sandbox.run_many` with ``tests="all"``, batched) and flags the task **weak** if
+   some confirmed-wrong mutant passes them all, **public-weak** if some passes every public test.
+
+Guaranteed: the same tasks, seed and mutant budget give the same mutants, the same fresh inputs and
+(barring sandbox timeouts under heavy machine load) the same audit records and report. A ``weak``
+flag always comes with a concrete witness: the mutant's code and an input on which it and the
+reference disagree. Not guaranteed: finding every weakness (``weak == False`` only means none of
+the sampled mutants survived), and the domain inferred from literals can miss preconditions that
+the tests never exercise (the reference raising on an input removes it, nothing more).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import os
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeself.io import DataError, Problem, read_jsonl
+from codeself.tasks import Task
+
+DEFAULT_MUTANTS = 24
+DEFAULT_FRESH_INPUTS = 40
+
+# ---------------------------------------------------------------------------------------------
+# Mutation operators (ast only)
+
+#: operator name -> one-line description (the names appear in audit.jsonl).
+OPERATORS: dict[str, str] = {
+    "compare_swap": "a comparison operator replaced by a near neighbour (< <=, == !=, in / not in …)",
+    "arith_swap": "an arithmetic or bitwise operator replaced (+ -, * +, // *, % // …), also in +=",
+    "bool_swap": "`and` and `or` exchanged",
+    "const_off_by_one": "an integer constant changed by ±1",
+    "slice_bound": "a slice bound moved by ±1 or dropped",
+    "range_bound": "a range() bound moved by ±1",
+    "index_off_by_one": "a non-constant index a[i] changed to a[i ± 1]",
+    "negate_condition": "the condition of an if / while / conditional expression negated",
+    "drop_else": "the else (or elif) branch of an if statement removed",
+    "swap_args": "two adjacent positional arguments of a call exchanged",
+    "flip_bool": "a True / False constant flipped",
+    "drop_unary": "a unary `not` or `-` removed",
+    "swap_builtin": "min / max or any / all exchanged",
+    "break_continue": "break and continue exchanged",
+    "negate_return": "a boolean-valued return expression negated",
+}
+
+_CMP_SWAPS: dict[type, tuple[type, ...]] = {
+    ast.Lt: (ast.LtE, ast.Gt),
+    ast.LtE: (ast.Lt, ast.GtE),
+    ast.Gt: (ast.GtE, ast.Lt),
+    ast.GtE: (ast.Gt, ast.LtE),
+    ast.Eq: (ast.NotEq,),
+    ast.NotEq: (ast.Eq,),
+    ast.In: (ast.NotIn,),
+    ast.NotIn: (ast.In,),
+    ast.Is: (ast.IsNot,),
+    ast.IsNot: (ast.Is,),
+}
+_ARITH_SWAPS: dict[type, tuple[type, ...]] = {
+    ast.Add: (ast.Sub,),
+    ast.Sub: (ast.Add,),
+    ast.Mult: (ast.Add, ast.FloorDiv),
+    ast.Div: (ast.Mult, ast.FloorDiv),
+    ast.FloorDiv: (ast.Div, ast.Mult),
+    ast.Mod: (ast.FloorDiv,),
+    ast.Pow: (ast.Mult,),
+    ast.LShift: (ast.RShift,),
+    ast.RShift: (ast.LShift,),
+    ast.BitAnd: (ast.BitOr,),
+    ast.BitOr: (ast.BitAnd,),
+    ast.BitXor: (ast.BitOr,),
+}
+_BUILTIN_SWAPS = {"min": "max", "max": "min", "any": "all", "all": "any"}
+_SYMBOL = {
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+    ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|",
+    ast.BitXor: "^", ast.And: "and", ast.Or: "or",
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutant of a reference program."""
+
+    operator: str       # a key of OPERATORS
+    description: str    # e.g. "line 3: `<` -> `<=`"
+    code: str           # the complete mutated program (ast.unparse of the mutated tree)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class _Edit:
+    operator: str
+    node_index: int
+    variant: Any
+    description: str
+    line: int | None
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node in a fixed (breadth-first) order; identical trees give identical orders."""
+    return list(ast.walk(tree))
+
+
+def _parents(tree: ast.AST) -> dict[int, tuple[ast.AST, str, int | None]]:
+    out: dict[int, tuple[ast.AST, str, int | None]] = {}
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if isinstance(value, list):
+                for i, child in enumerate(value):
+                    if isinstance(child, ast.AST):
+                        out[id(child)] = (parent, name, i)
+            elif isinstance(value, ast.AST):
+                out[id(value)] = (parent, name, None)
+    return out
+
+
+def _skip_ids(tree: ast.AST) -> set[int]:
+    """Nodes never mutated: annotations, imports, docstrings and everything under them."""
+    skip: set[int] = set()
+
+    def mark(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
+            mark(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            mark(node.returns)
+            for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs,
+                      node.args.vararg, node.args.kwarg]:
+                if a is not None:
+                    mark(a.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                mark(body[0])
+    return skip
+
+
+def _src(node: ast.AST) -> str:
+    try:
+        text = ast.unparse(node)
+    except Exception:  # pragma: no cover - unparse of odd nodes
+        return "?"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int_const(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _boolish(node: ast.AST) -> bool:
+    return (isinstance(node, (ast.Compare, ast.BoolOp))
+            or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+            or (isinstance(node, ast.Constant) and isinstance(node.value, bool)))
+
+
+def _edits(tree: ast.AST) -> list[_Edit]:
+    """All mutation sites of ``tree`` in a fixed order."""
+    skip = _skip_ids(tree)
+    parents = _parents(tree)
+    edits: list[_Edit] = []
+
+    def add(op: str, idx: int, node: ast.AST, variant: Any, desc: str) -> None:
+        line = getattr(node, "lineno", None)
+        edits.append(_Edit(op, idx, variant, f"line {line}: {desc}" if line else desc, line))
+
+    for idx, node in enumerate(_nodes(tree)):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Compare):
+            for k, op in enumerate(node.ops):
+                for new in _CMP_SWAPS.get(type(op), ()):
+                    add("compare_swap", idx, node, (k, new),
+                        f"`{_SYMBOL[type(op)]}` -> `{_SYMBOL[new]}` in `{_src(node)}`")
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+            for new in _ARITH_SWAPS.get(type(node.op), ()):
+                add("arith_swap", idx, node, new,
+                    f"`{_SYMBOL[type(node.op)]}` -> `{_SYMBOL[new]}` in `{_src(node)}`")
+        elif isinstance(node, ast.BoolOp):
+            new = ast.Or if isinstance(node.op, ast.And) else ast.And
+            add("bool_swap", idx, node, new, f"`{_SYMBOL[type(node.op)]}` -> `{_SYMBOL[new]}` in `{_src(node)}`")
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                add("flip_bool", idx, node, not node.value, f"`{node.value}` -> `{not node.value}`")
+            elif type(node.value) is int:
+                parent = parents.get(id(node))
+                in_slice = parent is not None and isinstance(parent[0], ast.Slice)
+                if not in_slice:  # slice bounds have their own operator
+                    for d in (1, -1):
+                        add("const_off_by_one", idx, node, node.value + d,
+                            f"constant `{node.value}` -> `{node.value + d}`")
+        elif isinstance(node, ast.Slice):
+            for part in ("lower", "upper"):
+                bound = getattr(node, part)
+                if bound is None:
+                    continue
+                for d in (1, -1):
+                    add("slice_bound", idx, node, (part, d),
+                        f"slice {part} bound `{_src(bound)}` -> `{_src(bound)} {'+' if d > 0 else '-'} 1`")
+                add("slice_bound", idx, node, (part, None), f"slice {part} bound `{_src(bound)}` dropped")
+        elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id == "range" and node.args \
+                    and not any(isinstance(a, ast.Starred) for a in node.args):
+                for pos in range(min(2, len(node.args))):
+                    for d in (1, -1):
+                        add("range_bound", idx, node, (pos, d),
+                            f"range argument `{_src(node.args[pos])}` {'+' if d > 0 else '-'} 1 in `{_src(node)}`")
+            if isinstance(node.func, ast.Name) and node.func.id in _BUILTIN_SWAPS:
+                add("swap_builtin", idx, node, _BUILTIN_SWAPS[node.func.id],
+                    f"`{node.func.id}` -> `{_BUILTIN_SWAPS[node.func.id]}` in `{_src(node)}`")
+            for k in range(len(node.args) - 1):
+                a, b = node.args[k], node.args[k + 1]
+                if isinstance(a, ast.Starred) or isinstance(b, ast.Starred):
+                    continue
+                if ast.dump(a) == ast.dump(b):
+                    continue
+                add("swap_args", idx, node, k, f"arguments {k + 1} and {k + 2} swapped in `{_src(node)}`")
+        elif isinstance(node, ast.Subscript):
+            if not isinstance(node.slice, (ast.Slice, ast.Constant, ast.Tuple)) \
+                    and isinstance(node.ctx, ast.Load):
+                for d in (1, -1):
+                    add("index_off_by_one", idx, node, d,
+                        f"index `{_src(node.slice)}` -> `{_src(node.slice)} {'+' if d > 0 else '-'} 1` "
+                        f"in `{_src(node)}`")
+        elif isinstance(node, (ast.If, ast.While, ast.IfExp)):
+            add("negate_condition", idx, node, None, f"condition `{_src(node.test)}` negated")
+            if isinstance(node, ast.If) and node.orelse:
+                add("drop_else", idx, node, None, f"else branch of `if {_src(node.test)}` removed")
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+            add("drop_unary", idx, node, None, f"`{_src(node)}` -> `{_src(node.operand)}`")
+        elif isinstance(node, (ast.Break, ast.Continue)):
+            new = "continue" if isinstance(node, ast.Break) else "break"
+            add("break_continue", idx, node, None, f"`{'break' if new == 'continue' else 'continue'}` -> `{new}`")
+        elif isinstance(node, ast.Return) and node.value is not None and _boolish(node.value) \
+                and not isinstance(node.value, ast.Constant):
+            add("negate_return", idx, node, None, f"`return {_src(node.value)}` negated")
+    return edits
+
+
+def _replace(parents: dict[int, tuple[ast.AST, str, int | None]], node: ast.AST, new: ast.AST) -> None:
+    parent, name, pos = parents[id(node)]
+    if pos is None:
+        setattr(parent, name, new)
+    else:
+        getattr(parent, name)[pos] = new
+
+
+def _negate(expr: ast.expr) -> ast.expr:
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return expr.operand
+    return ast.UnaryOp(op=ast.Not(), operand=expr)
+
+
+def _plus(expr: ast.expr, d: int) -> ast.expr:
+    return ast.BinOp(left=expr, op=ast.Add() if d > 0 else ast.Sub(), right=ast.Constant(abs(d)))
+
+
+def _apply(tree: ast.Module, edit: _Edit) -> str | None:
+    """Apply one edit to a copy of ``tree``; the mutated program's source, or None if invalid."""
+    t = copy.deepcopy(tree)
+    node = _nodes(t)[edit.node_index]
+    parents = _parents(t)
+    op, v = edit.operator, edit.variant
+    if op == "compare_swap":
+        k, new = v
+        node.ops[k] = new()
+    elif op in ("arith_swap", "bool_swap"):
+        node.op = v()
+    elif op in ("const_off_by_one", "flip_bool"):
+        node.value = v
+    elif op == "slice_bound":
+        part, d = v
+        setattr(node, part, None if d is None else _plus(getattr(node, part), d))
+    elif op == "range_bound":
+        pos, d = v
+        node.args[pos] = _plus(node.args[pos], d)
+    elif op == "swap_builtin":
+        node.func = ast.Name(id=v, ctx=ast.Load())
+    elif op == "swap_args":
+        node.args[v], node.args[v + 1] = node.args[v + 1], node.args[v]
+    elif op == "index_off_by_one":
+        node.slice = _plus(node.slice, v)
+    elif op == "negate_condition":
+        node.test = _negate(node.test)
+    elif op == "drop_else":
+        node.orelse = []
+    elif op == "drop_unary":
+        _replace(parents, node, node.operand)
+    elif op == "break_continue":
+        _replace(parents, node, ast.Continue() if isinstance(node, ast.Break) else ast.Break())
+    elif op == "negate_return":
+        node.value = _negate(node.value)
+    else:  # pragma: no cover - every operator is handled above
+        raise ValueError(f"unknown operator {op}")
+    ast.fix_missing_locations(t)
+    try:
+        code = ast.unparse(t)
+        compile(code, "<mutant>", "exec")
+    except (SyntaxError, ValueError, TypeError, RecursionError):
+        return None
+    return code + "\n"
+
+
+def make_mutants(source: str) -> list[Mutant]:
+    """Every distinct single-edit mutant of ``source`` (a complete program), in a fixed order.
+
+    Mutants whose unparsed source equals the reference's (after the same normalisation) or an
+    earlier mutant's are dropped. Raises ``SyntaxError`` if ``source`` does not parse.
+    """
+    tree = ast.parse(source)
+    reference = ast.unparse(tree) + "\n"
+    seen = {reference}
+    out: list[Mutant] = []
+    for edit in _edits(tree):
+        code = _apply(tree, edit)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        out.append(Mutant(edit.operator, edit.description, code, edit.line))
+    return out
+
+
+def select_mutants(mutants: Sequence[Mutant], n: int, *, seed: int = 0, key: str = "") -> list[Mutant]:
+    """Pick up to ``n`` mutants deterministically for ``(seed, key)``, round-robin over operators.
+
+    Operators are visited in a seeded order and each operator's mutants in a seeded order, so the
+    sample spreads over operators rather than being dominated by the most frequent one.
+    """
+    if n <= 0:
+        return []
+    rng = random.Random(f"codeself-audit:{seed}:{key}")
+    groups: dict[str, list[Mutant]] = {}
+    for m in mutants:
+        groups.setdefault(m.operator, []).append(m)
+    names = sorted(groups)
+    rng.shuffle(names)
+    for name in names:
+        rng.shuffle(groups[name])
+    picked: list[Mutant] = []
+    depth = 0
+    while len(picked) < n and any(depth < len(groups[g]) for g in names):
+        for name in names:
+            if depth < len(groups[name]) and len(picked) < n:
+                picked.append(groups[name][depth])
+        depth += 1
+    return picked
+
+
+# ---------------------------------------------------------------------------------------------
+# Input domain: inferred from the literal calls in the task's own tests
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of the entry point: positional and keyword argument values (Python literals)."""
+
+    args: tuple
+    kwargs: tuple = ()  # ((name, value), ...) sorted by name
+
+    def expr(self, name: str) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{name}({', '.join(parts)})"
+
+
+_SAFE_CALLS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "range": range,
+               "str": str, "int": int, "float": float, "bool": bool, "sorted": sorted,
+               "reversed": lambda x: list(reversed(x)), "dict": dict}
+_SAFE_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a ** b,
+}
+_MAX_LITERAL_SIZE = 10_000
+
+
+class _NotLiteral(Exception):
+    pass
+
+
+def _size_ok(value: Any) -> Any:
+    if isinstance(value, (str, bytes, list, tuple, set, frozenset, dict)) and len(value) > _MAX_LITERAL_SIZE:
+        raise _NotLiteral("too large")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        raise _NotLiteral("too large")
+    return value
+
+
+def _literal(node: ast.AST) -> Any:
+    """Value of a literal expression: constants, displays, unary/binary arithmetic on literals and
+    a few pure builtins (``list``, ``range``, ``sorted`` …). Never executes test code."""
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, (int, float, str, bool, bytes, type(None))):
+            return node.value
+        raise _NotLiteral("constant")
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_literal(e) for e in node.elts]
+        kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
+        return _size_ok(kind(items))
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise _NotLiteral("dict unpacking")
+        return _size_ok({_literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=True)})
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _literal(node.operand)
+        if not isinstance(v, (int, float)):
+            raise _NotLiteral("unary")
+        return -v if isinstance(node.op, ast.USub) else +v
+    if isinstance(node, ast.BinOp) and type(node.op) in _SAFE_BINOPS:
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(node.op, ast.Pow) and (not isinstance(right, int) or abs(right) > 64):
+            raise _NotLiteral("power")
+        if isinstance(node.op, ast.Mult) and isinstance(right, int) and isinstance(left, (str, list, tuple)) \
+                and len(left) * right > _MAX_LITERAL_SIZE:
+            raise _NotLiteral("too large")
+        if isinstance(node.op, ast.Mult) and isinstance(left, int) and isinstance(right, (str, list, tuple)) \
+                and len(right) * left > _MAX_LITERAL_SIZE:
+            raise _NotLiteral("too large")
+        try:
+            return _size_ok(_SAFE_BINOPS[type(node.op)](left, right))
+        except Exception as e:
+            raise _NotLiteral("binop") from e
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _SAFE_CALLS \
+            and not node.keywords:
+        args = [_literal(a) for a in node.args]
+        if node.func.id == "range" and (len(args) > 3 or not all(isinstance(a, int) for a in args)
+                                        or len(range(*args)) > _MAX_LITERAL_SIZE):
+            raise _NotLiteral("range")
+        try:
+            value = _SAFE_CALLS[node.func.id](*args)
+        except Exception as e:
+            raise _NotLiteral("call") from e
+        return _size_ok(list(value) if isinstance(value, range) else value)
+    raise _NotLiteral(type(node).__name__)
+
+
+def observed_calls(task: Task) -> list[Call]:
+    """The distinct literal calls of ``task.entry_point`` in its public and hidden tests, in order.
+
+    Calls through the name ``candidate`` (HumanEval's ``check(candidate)`` convention) count too.
+    Calls with a non-literal argument (a variable, a generated value) are not included.
+    """
+    names = {task.entry_point, "candidate"}
+    seen: set[str] = set()
+    out: list[Call] = []
+    for test in [*task.public_tests, *task.hidden_tests]:
+        try:
+            tree = ast.parse(test)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names):
+                continue
+            if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+                continue
+            try:
+                args = tuple(_literal(a) for a in node.args)
+                kwargs = tuple(sorted((k.arg, _literal(k.value)) for k in node.keywords))
+            except (_NotLiteral, RecursionError, TypeError, ValueError):
+                continue
+            call = Call(args, kwargs)
+            key = repr(call)
+            if key not in seen:
+                seen.add(key)
+                out.append(call)
+    return out
+
+
+# A schema is a small dict describing the values observed at one position:
+#   {"kind": "int", "lo", "hi"} | {"kind": "float", "lo", "hi", "decimals"} | {"kind": "bool"}
+#   {"kind": "none"} | {"kind": "str", "alphabet", "min_len", "max_len"}
+#   {"kind": "list"|"tuple"|"set", "elem", "min_len", "max_len", "order": "asc"|"desc"|None,
+#    "distinct": bool, "fixed": [schemas] | None}
+#   {"kind": "dict", "key", "value", "min_len", "max_len"}
+#   {"kind": "union", "options": [schemas]} | {"kind": "pool", "values": [...]} (reuse only)
+
+
+def _decimals(x: float) -> int:
+    text = repr(float(x))
+    if "e" in text or "inf" in text or "nan" in text:
+        return 6
+    return min(6, len(text.split(".")[1].rstrip("0")) if "." in text else 0)
+
+
+def _sorted_as(values: list, reverse: bool) -> bool:
+    try:
+        return all((a >= b) if reverse else (a <= b) for a, b in zip(values, values[1:], strict=False))
+    except TypeError:
+        return False
+
+
+def infer_schema(values: Sequence[Any]) -> dict[str, Any]:
+    """The schema of the values observed at one argument position (see the comment above)."""
+    by_kind: dict[str, list[Any]] = {}
+    for v in values:
+        if v is None:
+            k = "none"
+        elif isinstance(v, bool):
+            k = "bool"
+        elif isinstance(v, int):
+            k = "int"
+        elif isinstance(v, float):
+            k = "float" if math.isfinite(v) else "pool"
+        elif isinstance(v, str):
+            k = "str"
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            k = {list: "list", tuple: "tuple"}.get(type(v), "set")
+        elif isinstance(v, dict):
+            k = "dict"
+        else:
+            k = "pool"
+        by_kind.setdefault(k, []).append(v)
+    schemas = [_infer_kind(k, vs) for k, vs in sorted(by_kind.items())]
+    if not schemas:
+        return {"kind": "pool", "values": []}
+    if len(schemas) == 1:
+        return schemas[0]
+    weights = [len(by_kind[k]) for k in sorted(by_kind)]
+    return {"kind": "union", "options": schemas, "weights": weights}
+
+
+def _infer_kind(kind: str, vs: list[Any]) -> dict[str, Any]:
+    if kind in ("none", "bool"):
+        return {"kind": kind}
+    if kind == "int":
+        return {"kind": "int", "lo": min(vs), "hi": max(vs)}
+    if kind == "float":
+        return {"kind": "float", "lo": min(vs), "hi": max(vs), "decimals": max(_decimals(v) for v in vs)}
+    if kind == "str":
+        alphabet = sorted(set("".join(vs)))
+        return {"kind": "str", "alphabet": "".join(alphabet), "min_len": min(map(len, vs)),
+                "max_len": max(map(len, vs))}
+    if kind in ("list", "tuple", "set"):
+        seqs = [list(v) if kind != "set" else sorted(v, key=repr) for v in vs]
+        lens = [len(s) for s in seqs]
+        long = [s for s in seqs if len(s) >= 2]
+        order = None
+        if long and kind != "set":
+            if all(_sorted_as(s, False) for s in long) and any(s[0] != s[-1] for s in long):
+                order = "asc"
+            elif all(_sorted_as(s, True) for s in long) and any(s[0] != s[-1] for s in long):
+                order = "desc"
+        distinct = kind == "set" or bool(long) and all(len({repr(x) for x in s}) == len(s) for s in long)
+        fixed = None
+        if kind == "tuple" and len(set(lens)) == 1:
+            fixed = [infer_schema([s[i] for s in seqs]) for i in range(lens[0])]
+        elem = infer_schema([x for s in seqs for x in s])
+        return {"kind": kind, "elem": elem, "min_len": min(lens), "max_len": max(lens), "order": order,
+                "distinct": distinct, "fixed": fixed}
+    if kind == "dict":
+        return {"kind": "dict", "key": infer_schema([k for d in vs for k in d]),
+                "value": infer_schema([x for d in vs for x in d.values()]),
+                "min_len": min(map(len, vs)), "max_len": max(map(len, vs))}
+    return {"kind": "pool", "values": vs}
+
+
+@dataclass
+class Domain:
+    """The input domain of one task: the observed calls and a schema per argument position."""
+
+    calls: list[Call]
+    positional: list[dict[str, Any]] = field(default_factory=list)  # one schema per position
+    keywords: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arity: int = 0                                                   # positions in every call
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_observed": len(self.calls), "positional": self.positional, "keywords": self.keywords}
+
+
+def infer_domain(calls: Sequence[Call]) -> Domain:
+    """Per-position schemas over the calls that share the most common arity."""
+    calls = list(calls)
+    if not calls:
+        return Domain(calls=[])
+    arities: dict[int, int] = {}
+    for c in calls:
+        arities[len(c.args)] = arities.get(len(c.args), 0) + 1
+    arity = max(sorted(arities), key=lambda a: arities[a])
+    same = [c for c in calls if len(c.args) == arity]
+    positional = [infer_schema([c.args[i] for c in same]) for i in range(arity)]
+    kw_values: dict[str, list[Any]] = {}
+    for c in same:
+        for k, v in c.kwargs:
+            kw_values.setdefault(k, []).append(v)
+    keywords = {k: infer_schema(vs) for k, vs in sorted(kw_values.items())}
+    return Domain(calls=calls, positional=positional, keywords=keywords, arity=arity)
+
+
+_MAX_GEN_LEN = 12
+
+
+def _int_range(lo: int, hi: int) -> tuple[int, int]:
+    """Widen [lo, hi] a little, keeping the observed signs (non-negative stays non-negative …)."""
+    pad = max(3, (hi - lo) // 4)
+    new_lo, new_hi = lo - pad, hi + pad
+    if lo >= 0:
+        new_lo = max(new_lo, 0 if lo == 0 else 1)
+    if hi <= 0:
+        new_hi = min(new_hi, 0 if hi == 0 else -1)
+    return new_lo, new_hi
+
+
+def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -> Any:
+    """One value drawn from ``schema`` with ``rng`` (deterministic for the rng's state)."""
+    kind = schema["kind"]
+    if kind == "none":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        lo, hi = _int_range(schema["lo"], schema["hi"])
+        if rng.random() < 0.15:
+            return rng.choice([schema["lo"], schema["hi"], lo, hi])
+        return rng.randint(lo, hi)
+    if kind == "float":
+        lo, hi = schema["lo"], schema["hi"]
+        span = max(hi - lo, 1.0)
+        new_lo, new_hi = lo - span / 4, hi + span / 4
+        if lo >= 0:
+            new_lo = max(new_lo, 0.0)
+        if hi <= 0:
+            new_hi = min(new_hi, 0.0)
+        return round(rng.uniform(new_lo, new_hi), max(1, schema["decimals"]))
+    if kind == "str":
+        alphabet = schema["alphabet"] or "abc"
+        n = rng.randint(schema["min_len"], min(schema["max_len"] + 2, max(schema["min_len"], 40)))
+        return "".join(rng.choice(alphabet) for _ in range(n))
+    if kind in ("list", "tuple", "set"):
+        if schema.get("fixed") is not None:
+            return tuple(generate_value(s, rng, depth + 1) for s in schema["fixed"])
+        hi_len = min(schema["max_len"] + 2, max(schema["min_len"], _MAX_GEN_LEN if depth == 0 else 5))
+        n = rng.randint(schema["min_len"], max(schema["min_len"], hi_len))
+        items = [generate_value(schema["elem"], rng, depth + 1) for _ in range(n)]
+        if schema["distinct"]:
+            uniq: dict[str, Any] = {}
+            for x in items:
+                uniq.setdefault(repr(x), x)
+            items = list(uniq.values())
+        if schema["order"]:
+            try:
+                items.sort(reverse=schema["order"] == "desc")
+            except TypeError:
+                pass
+        return {"list": list, "tuple": tuple, "set": set}[kind](items)
+    if kind == "dict":
+        n = rng.randint(schema["min_len"], max(schema["min_len"], min(schema["max_len"] + 1, 6)))
+        out: dict[Any, Any] = {}
+        for _ in range(n):
+            key = generate_value(schema["key"], rng, depth + 1)
+            try:
+                out[key] = generate_value(schema["value"], rng, depth + 1)
+            except TypeError:  # unhashable key
+                break
+        return out
+    if kind == "union":
+        options, weights = schema["options"], schema["weights"]
+        return generate_value(rng.choices(options, weights=weights)[0], rng, depth)
+    values = schema.get("values") or [None]
+    return rng.choice(values)
+
+
+def perturb_value(value: Any, schema: dict[str, Any], rng: random.Random) -> Any:
+    """A small change of one observed value that stays inside ``schema`` (signs, order, alphabet)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        lo, hi = _int_range(schema.get("lo", value), schema.get("hi", value)) if schema.get("kind") == "int" \
+            else (value - 2, value + 2)
+        return min(hi, max(lo, value + rng.choice([-2, -1, 1, 2])))
+    if isinstance(value, float):
+        step = max(abs(value) * 0.1, 0.5)
+        new = value + rng.choice([-1, 1]) * step
+        if schema.get("kind") == "float" and schema["lo"] >= 0:
+            new = abs(new)
+        return round(new, max(1, schema.get("decimals", 2)))
+    if isinstance(value, str):
+        alphabet = (schema.get("alphabet") if schema.get("kind") == "str" else None) or value or "abc"
+        chars = list(value)
+        move = rng.randrange(3) if chars else 1
+        if move == 0:
+            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+        elif move == 1:
+            chars.insert(rng.randint(0, len(chars)), rng.choice(alphabet))
+        else:
+            del chars[rng.randrange(len(chars))]
+        return "".join(chars)
+    if isinstance(value, (list, tuple)) and schema.get("kind") in ("list", "tuple") and not schema.get("fixed"):
+        items = list(value)
+        elem = schema["elem"]
+        move = rng.randrange(4) if items else 1
+        if move == 0:
+            i = rng.randrange(len(items))
+            items[i] = perturb_value(items[i], elem, rng)
+        elif move == 1:
+            items.insert(rng.randint(0, len(items)), generate_value(elem, rng, 1))
+        elif move == 2:
+            del items[rng.randrange(len(items))]
+        else:
+            rng.shuffle(items)
+        if schema["distinct"]:
+            uniq: dict[str, Any] = {}
+            for x in items:
+                uniq.setdefault(repr(x), x)
+            items = list(uniq.values())
+        if schema["order"]:
+            try:
+                items.sort(reverse=schema["order"] == "desc")
+            except TypeError:
+                pass
+        return type(value)(items)
+    return generate_value(schema, rng, 1) if schema.get("kind") not in (None, "pool") else value
+
+
+def fresh_inputs(domain: Domain, n: int = DEFAULT_FRESH_INPUTS, *, seed: int = 0, key: str = "") -> list[Call]:
+    """Up to ``n`` new calls from ``domain``, none equal to an observed call; deterministic.
+
+    Half are drawn from the per-position schemas, half perturb one argument of an observed call
+    (which keeps any relation between the other arguments). Returns [] for an empty domain.
+    """
+    if not domain.calls or n <= 0:
+        return []
+    rng = random.Random(f"codeself-audit-inputs:{seed}:{key}")
+    seen = {repr(c) for c in domain.calls}
+    same = [c for c in domain.calls if len(c.args) == domain.arity]
+    out: list[Call] = []
+    attempts = 0
+    while len(out) < n and attempts < n * 20:
+        attempts += 1
+        try:
+            if attempts % 2 == 1 and domain.arity + len(domain.keywords) > 0:
+                args = tuple(generate_value(s, rng) for s in domain.positional)
+                base = rng.choice(same)
+                kwargs = tuple((k, generate_value(domain.keywords[k], rng) if k in domain.keywords else v)
+                               for k, v in base.kwargs)
+            else:
+                base = rng.choice(same)
+                args = list(base.args)
+                kwargs = base.kwargs
+                if args:
+                    i = rng.randrange(len(args))
+                    args[i] = perturb_value(args[i], domain.positional[i], rng)
+                args = tuple(args)
+            call = Call(args, kwargs)
+            text = repr(call)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if text in seen:
+            continue
+        seen.add(text)
+        out.append(call)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equality of two encoded values: exact for everything but floats, which are equal when
+    ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (or both NaN), so a mutant is never "wrong"
+    because of float rounding alone."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _outcome_text(o: Any, limit: int = 300) -> str:
+    """A short human-readable rendering of one CallOutcome."""
+    if not getattr(o, "ok", False):
+        et = getattr(o, "error_type", None) or "error"
+        msg = getattr(o, "error_message", None) or ""
+        text = f"raises {et}: {msg}" if msg else f"raises {et}"
+    else:
+        shown = getattr(o, "repr", None) or getattr(o, "value_repr", None)
+        text = shown if isinstance(shown, str) else _encoded_text(o.value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _encoded_text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _same_outcome(a: Any, b: Any) -> bool:
+    if not (a.ok and b.ok):
+        return False
+    return _close(a.value, b.value)
+
+
+@dataclass
+class _Plan:
+    task: Task
+    record: dict[str, Any]
+    reference: str = ""
+    mutants: list[Mutant] = field(default_factory=list)
+    inputs: list[Call] = field(default_factory=list)
+    n_observed: int = 0
+    confirmed: list[tuple[int, int]] = field(default_factory=list)  # (mutant index, input index)
+    ref_outcomes: list[Any] = field(default_factory=list)
+    mut_outcomes: list[list[Any]] = field(default_factory=list)
+
+
+def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id, "status": "audited", "reason": None, "seed": seed, "mutant_budget": budget,
+        "mutant_candidates": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0,
+        "accepted_by_public": 0, "accepted_by_all": 0, "weak": None, "public_weak": None,
+        "public_tests": len(task.public_tests), "hidden_tests": len(task.hidden_tests),
+        "inputs": {"observed": 0, "fresh": 0, "valid": 0}, "infra_errors": 0,
+        "operators": {}, "example": None, "survivors": [],
+    }
+
+
+def _skip(plan: _Plan, reason: str) -> None:
+    plan.record.update(status="skipped", reason=reason, weak=None, public_weak=None)
+
+
+def audit_tasks(
+    tasks: Sequence[Task],
+    mutants: int = DEFAULT_MUTANTS,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    *,
+    fresh: int = DEFAULT_FRESH_INPUTS,
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
+    """Audit the test strength of ``tasks``; one record per task, in input order.
+
+    ``mutants`` is the per-task budget N (≥ 1), ``fresh`` the number of fresh inputs per task,
+    ``workers`` the sandbox pool size, ``timeout`` the per-job sandbox limit in seconds (the
+    sandbox default when None). Record fields: task_id, status ("audited" | "skipped"), reason,
+    mutants_made, confirmed_wrong, unconfirmed (no difference found on any valid input: possibly
+    equivalent), accepted_by_public, accepted_by_all, weak, public_weak, example{mutant_code,
+    operator, description, exposing_input, reference_output, mutant_output}, survivors (every
+    mutant accepted by all tests: operator, description, exposing_input), inputs{observed, fresh,
+    valid}, operators{name: {made, confirmed, accepted_by_all}}, infra_errors, seed.
+    """
+    if isinstance(mutants, bool) or not isinstance(mutants, int) or mutants < 1:
+        raise ValueError(f"mutants must be a positive integer, got {mutants!r}")
+    if isinstance(fresh, bool) or not isinstance(fresh, int) or fresh < 0:
+        raise ValueError(f"fresh must be a non-negative integer, got {fresh!r}")
+    from codeself import sandbox
+
+    sandbox_kw: dict[str, Any] = {"workers": workers}
+    if timeout is not None:
+        sandbox_kw["timeout"] = timeout
+
+    plans: list[_Plan] = []
+    for task in tasks:
+        plan = _Plan(task=task, record=_base_record(task, seed, mutants))
+        plans.append(plan)
+        if not task.canonical_solution or not task.canonical_solution.strip():
+            _skip(plan, "no canonical_solution (nothing to mutate)")
+            continue
+        try:
+            candidates = make_mutants(task.canonical_solution)
+        except SyntaxError as e:
+            _skip(plan, f"canonical_solution does not parse: {e.msg} (line {e.lineno})")
+            continue
+        calls = observed_calls(task)
+        if not calls:
+            _skip(plan, "no call of the entry point with literal arguments in the tests: "
+                        "cannot infer an input domain")
+            continue
+        if not candidates:
+            _skip(plan, "the reference has no mutation site")
+            continue
+        plan.reference = task.canonical_solution
+        plan.mutants = select_mutants(candidates, mutants, seed=seed, key=task.task_id)
+        new = fresh_inputs(infer_domain(calls), fresh, seed=seed, key=task.task_id)
+        plan.inputs = calls + new
+        plan.n_observed = len(calls)
+        plan.record.update(mutant_candidates=len(candidates), mutants_made=len(plan.mutants))
+        plan.record["inputs"].update(observed=len(calls), fresh=len(new))
+
+    # 1. the reference must pass its own tests, or there is nothing to measure against
+    active = [p for p in plans if p.record["status"] == "audited"]
+    if active:
+        ref_results = sandbox.run_many([(p.task, p.reference, "reference") for p in active],
+                                       tests="all", progress=progress, **sandbox_kw)
+        for p, r in zip(active, ref_results, strict=True):
+            if r.status == "infra_error":
+                _skip(p, f"sandbox infra_error on the reference: {r.error}")
+            elif not r.passed:
+                _skip(p, f"the reference fails its own tests (status {r.status}: {r.error})")
+
+    # 2. reference (twice, to catch nondeterminism) and every mutant on every input: one job each
+    active = [p for p in plans if p.record["status"] == "audited"]
+    jobs: list[tuple[str, str, list[str]]] = []
+    for p in active:
+        exprs = [c.expr(p.task.entry_point) for c in p.inputs]
+        for program in [p.reference, p.reference, *(m.code for m in p.mutants)]:
+            jobs.append((program, p.task.setup_code, exprs))
+    outcomes = sandbox.evaluate_calls(jobs, progress=progress, **sandbox_kw) if jobs else []
+    pos = 0
+    for p in active:
+        ref_a, ref_b = outcomes[pos], outcomes[pos + 1]
+        p.mut_outcomes = outcomes[pos + 2: pos + 2 + len(p.mutants)]
+        pos += 2 + len(p.mutants)
+        valid = [i for i in range(len(p.inputs)) if _same_outcome(ref_a[i], ref_b[i])]
+        p.ref_outcomes = ref_a
+        p.record["inputs"]["valid"] = len(valid)
+        if not valid:
+            _skip(p, "the reference raised, timed out or was nondeterministic on every input")
+            continue
+        for j, outs in enumerate(p.mut_outcomes):
+            exposing = next((i for i in valid if not _same_outcome(ref_a[i], outs[i])), None)
+            if exposing is not None:
+                p.confirmed.append((j, exposing))
+
+    # 3. the task's own tests against every confirmed-wrong mutant, batched
+    active = [p for p in plans if p.record["status"] == "audited"]
+    pairs = [(p.task, p.mutants[j].code, f"mutant-{j}") for p in active for j, _ in p.confirmed]
+    results = sandbox.run_many(pairs, tests="all", progress=progress, **sandbox_kw) if pairs else []
+    pos = 0
+    for p in active:
+        rec = p.record
+        ops: dict[str, dict[str, int]] = {}
+        for m in p.mutants:
+            ops.setdefault(m.operator, {"made": 0, "confirmed": 0, "accepted_by_all": 0})["made"] += 1
+        survivors_all: list[tuple[int, int]] = []
+        survivors_public: list[tuple[int, int]] = []
+        infra = 0
+        for j, i in p.confirmed:
+            r = results[pos]
+            pos += 1
+            if r.status == "infra_error":
+                infra += 1
+                continue
+            ops[p.mutants[j].operator]["confirmed"] += 1
+            public_ok = r.public_total == len(p.task.public_tests) and r.public_passed == r.public_total
+            if public_ok:
+                survivors_public.append((j, i))
+            if r.passed:
+                survivors_all.append((j, i))
+                ops[p.mutants[j].operator]["accepted_by_all"] += 1
+        rec.update(
+            confirmed_wrong=len(p.confirmed) - infra,
+            unconfirmed=len(p.mutants) - len(p.confirmed),
+            accepted_by_public=len(survivors_public),
+            accepted_by_all=len(survivors_all),
+            weak=bool(survivors_all),
+            public_weak=bool(survivors_public),
+            infra_errors=infra,
+            operators=dict(sorted(ops.items())),
+            survivors=[{"operator": p.mutants[j].operator, "description": p.mutants[j].description,
+                        "exposing_input": p.inputs[i].expr(p.task.entry_point)} for j, i in survivors_all],
+        )
+        if infra:
+            rec["reason"] = f"{infra} confirmed-wrong mutant(s) not graded: sandbox infra_error"
+        shown = survivors_all or survivors_public
+        if shown:
+            j, i = shown[0]
+            rec["example"] = {
+                "mutant_code": p.mutants[j].code,
+                "operator": p.mutants[j].operator,
+                "description": p.mutants[j].description,
+                "accepted_by": "all" if survivors_all else "public",
+                "exposing_input": p.inputs[i].expr(p.task.entry_point),
+                "input_is_fresh": i >= p.n_observed,
+                "reference_output": _outcome_text(p.ref_outcomes[i]),
+                "mutant_output": _outcome_text(p.mut_outcomes[j][i]),
+            }
+    return [p.record for p in plans]
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary, report and the --exclude-tasks helpers
+
+
+def _interval(k: int, n: int) -> tuple[float, float]:
+    try:
+        from codeself.stats import wilson_interval
+    except ImportError:  # pragma: no cover - stats ships with the package
+        from scipy.stats import binomtest
+
+        ci = binomtest(k, n).proportion_ci(0.95, method="wilson") if n else None
+        return (ci.low, ci.high) if ci else (0.0, 1.0)
+    return wilson_interval(k, n, 0.95)
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Headline numbers of an audit: counts, shares and 95% Wilson intervals."""
+    audited = [r for r in records if r.get("status") == "audited"]
+    n = len(audited)
+    weak = [r for r in audited if r.get("weak")]
+    public_weak = [r for r in audited if r.get("public_weak")]
+    public_only = [r for r in audited if r.get("public_weak") and not r.get("weak")]
+    no_public = [r for r in audited if r.get("public_tests", 0) == 0]
+    out: dict[str, Any] = {
+        "n_tasks": len(records), "n_audited": n, "n_skipped": len(records) - n,
+        "n_weak": len(weak), "n_public_weak": len(public_weak), "n_public_only_weak": len(public_only),
+        "n_no_public_tests": len(no_public),
+        "mutants_made": sum(r.get("mutants_made", 0) for r in audited),
+        "confirmed_wrong": sum(r.get("confirmed_wrong", 0) for r in audited),
+        "accepted_by_all": sum(r.get("accepted_by_all", 0) for r in audited),
+        "weak_task_ids": [r["task_id"] for r in weak],
+    }
+    for name, k in (("weak", len(weak)), ("public_weak", len(public_weak)), ("public_only_weak", len(public_only))):
+        out[f"{name}_share"] = k / n if n else None
+        out[f"{name}_ci95"] = list(_interval(k, n)) if n else None
+    return out
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def render_report(records: Sequence[dict[str, Any]], *, source: str | None = None) -> str:
+    """The audit report as Markdown; a pure function of the records (so deterministic for a seed)."""
+    s = summarize(records)
+    seeds = sorted({r.get("seed") for r in records if r.get("seed") is not None})
+    budgets = sorted({r.get("mutant_budget") for r in records if r.get("mutant_budget") is not None})
+    lines = ["# Test-strength audit", ""]
+    if source:
+        lines.append(f"Tasks: `{source}`  ")
+    lines += [
+        f"Seed: {', '.join(map(str, seeds)) or 'n/a'}; mutants per task: {', '.join(map(str, budgets)) or 'n/a'}; "
+        f"audited {s['n_audited']} of {s['n_tasks']} tasks ({s['n_skipped']} skipped).",
+        "",
+        "A mutant is *confirmed wrong* when its output differs from the reference's on at least one "
+        "input drawn from the domain of the task's own tests (both run in the sandbox). A task is "
+        "*weak* when some confirmed-wrong mutant passes all its tests (public + hidden).",
+        "",
+        "| measure | tasks | share | 95% Wilson interval |",
+        "|---|---:|---:|---|",
+    ]
+    for label, key in (("weak (all tests accept a wrong mutant)", "weak"),
+                       ("public tests weak (what a model sees)", "public_weak"),
+                       ("only the public tests weak (hidden tests catch it)", "public_only_weak")):
+        ci = s[f"{key}_ci95"]
+        ci_text = f"{_pct(ci[0])} – {_pct(ci[1])}" if ci else "n/a"
+        lines.append(f"| {label} | {s['n_' + key]} / {s['n_audited']} | {_pct(s[key + '_share'])} | {ci_text} |")
+    lines += [
+        "",
+        f"Mutants made: {s['mutants_made']}; confirmed wrong: {s['confirmed_wrong']}; "
+        f"accepted by all tests: {s['accepted_by_all']}. Tasks without public tests (their public "
+        f"tests accept anything): {s['n_no_public_tests']}.",
+        "",
+        "## Weak tasks",
+        "",
+    ]
+    weak = [r for r in records if r.get("status") == "audited" and r.get("weak")]
+    if not weak:
+        lines.append("None of the audited tasks accepted a confirmed-wrong mutant.")
+    else:
+        lines += ["| task | confirmed wrong | accepted by public | accepted by all | example mutation | "
+                  "exposing input | reference → mutant |", "|---|---:|---:|---:|---|---|---|"]
+        for r in weak:
+            ex = r.get("example") or {}
+            lines.append(
+                f"| {_md(r['task_id'])} | {r['confirmed_wrong']} | {r['accepted_by_public']} | "
+                f"{r['accepted_by_all']} | {_md(ex.get('operator', ''))}: {_md(ex.get('description', ''))} | "
+                f"`{_md(ex.get('exposing_input', ''))}` | `{_md(ex.get('reference_output', ''))}` → "
+                f"`{_md(ex.get('mutant_output', ''))}` |")
+    skipped = [r for r in records if r.get("status") != "audited"]
+    if skipped:
+        lines += ["", "## Skipped tasks", "", "| task | reason |", "|---|---|"]
+        lines += [f"| {_md(r['task_id'])} | {_md(r.get('reason'))} |" for r in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def load_audit(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read an audit.jsonl, checking the fields the other commands rely on (located errors)."""
+    records, _ = read_jsonl(path)
+    problems: list[Problem] = []
+    out: list[dict[str, Any]] = []
+    for line, obj in records:
+        tid = obj.get("task_id")
+        if not isinstance(tid, str) or not tid:
+            problems.append(Problem(str(path), line, "task_id", "missing or not a string (is this an audit.jsonl?)"))
+            continue
+        if "weak" not in obj:
+            problems.append(Problem(str(path), line, "weak", "missing (is this an audit.jsonl?)", tid))
+            continue
+        if obj["weak"] is not None and not isinstance(obj["weak"], bool):
+            problems.append(Problem(str(path), line, "weak", f"expected true/false/null, got {obj['weak']!r}", tid))
+            continue
+        out.append(obj)
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def load_weak_task_ids(audit_path: str | os.PathLike) -> set[str]:
+    """Ids of the tasks an audit flagged weak (skipped tasks are not weak: nothing was measured)."""
+    return {r["task_id"] for r in load_audit(audit_path) if r["weak"] is True}
+
+
+def exclude_weak(tasks: Iterable[Task], audit_path: str | os.PathLike) -> tuple[list[Task], int]:
+    """``(kept, n_dropped)``: ``tasks`` without the ones ``audit_path`` flags weak, order kept."""
+    weak = load_weak_task_ids(audit_path)
+    tasks = list(tasks)
+    kept = [t for t in tasks if t.task_id not in weak]
+    return kept, len(tasks) - len(kept)
