@@ -1,0 +1,585 @@
+"""Generation: prompt templates, code parsing, and model backends behind one interface.
+
+Templates
+    ``completion`` (HumanEval style): the task prompt followed by its starter code; the model
+    continues the function body. ``chat``: an instruction plus the signature in a fenced block,
+    asking for the complete function in a ```python block. Either can show the *public* tests as
+    examples (``show_public_tests=True``). Hidden tests are never put in a prompt — by construction
+    ``build_prompt`` only reads ``task.prompt``, ``task.starter_code`` and ``task.public_tests``.
+
+Parsing
+    ``parse_code`` turns a raw completion into a program: fenced blocks (```python / ``` / an
+    unterminated fence cut by max_new_tokens), bare code, prose around code, and a completion that
+    continues the prompt's ``def`` line (it is combined with the prompt). A failure is recorded with
+    its status (``empty`` / ``no_code`` / ``syntax_error``) and a reason; a ``syntax_error`` still
+    returns the best candidate program so the sandbox can report it.
+
+Backends (``get_backend(name, model=…)``)
+    ``hf``     any local Hugging Face causal-LM directory; batched sampling (temperature, top_p,
+               max_new_tokens, seed) on CPU or GPU.
+    ``nano``   ``hf`` on codeself-nano (``codeself.training.nano.ensure_nano``; built on first use).
+    ``vllm``   vLLM (GPU extra ``codeself[vllm]``), imported lazily; a clear error without it.
+    ``static`` ``model=FILE``: replay ``{"task_id", "completion"}`` lines; the lines of one task are
+               used in file order, one per sample (sample ``k`` of a task is its ``k``-th line).
+    ``mock``   deterministic, configurable correctness. A test aid only; never a default.
+
+Reproducibility: ``static`` and ``mock`` are deterministic per ``(task_id, sample_id)``; ``hf``
+with ``temperature=0`` is greedy and deterministic; with sampling, a batch is seeded from
+``(seed, task ids, first sample id)`` so the same command gives the same samples on the same
+torch build, but a resumed run re-seeds its batches (statistically equivalent, not bitwise equal).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from codeself.io import DataError, Problem, read_jsonl, sha256_file, sha256_text
+from codeself.tasks import Task
+
+TEMPLATES = ("completion", "chat")
+BACKENDS = ("hf", "nano", "vllm", "static", "mock")
+PARSE_STATUSES = ("ok", "empty", "no_code", "syntax_error")
+
+
+class BackendError(ValueError):
+    """A backend cannot be built or used (missing model, missing extra, exhausted static file)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+# ---------------------------------------------------------------------------------------------
+
+CHAT_INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function (signature and "
+    "body, plus any imports it needs) in a single ```python code block."
+)
+
+
+def build_prompt(task: Task, template: str = "completion", show_public_tests: bool = False) -> str:
+    """The text a model is conditioned on for ``task``.
+
+    ``completion``: ``task.prompt + task.starter_code`` (exactly that when no tests are shown — the
+    format codeself-nano is trained on); with ``show_public_tests`` the public tests are prepended
+    as comment lines (``# Examples:``), which keeps the prompt a valid Python prefix.
+    ``chat``: an instruction, the signature/docstring in a fenced block and, optionally, the public
+    tests in a second fenced block. Hidden tests are never included.
+    """
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r} (use one of {TEMPLATES})")
+    code = task.prompt + (task.starter_code or "")
+    if template == "completion":
+        if show_public_tests and task.public_tests:
+            lines = ["# Examples (these tests must pass):"]
+            for t in task.public_tests:
+                lines.extend("# " + ln for ln in t.splitlines())
+            return "\n".join(lines) + "\n" + code
+        return code
+    parts = [CHAT_INSTRUCTION, "", "```python", code.rstrip("\n"), "```"]
+    if show_public_tests and task.public_tests:
+        parts += ["", "Your function must pass these tests:", "```python", *task.public_tests, "```"]
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedCode:
+    """The program parsed from a completion. ``code`` is None for ``empty`` and ``no_code``."""
+
+    code: str | None
+    status: str
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@|[A-Za-z_][A-Za-z0-9_]* *=)")
+_NON_PY_LANGS = {"text", "txt", "console", "bash", "sh", "shell", "output", "json", "yaml"}
+
+
+def _compiles(code: str) -> str | None:
+    """None if ``code`` compiles, else a short reason."""
+    try:
+        ast.parse(code)
+    except SyntaxError as e:
+        return f"SyntaxError: {e.msg} (line {e.lineno})"
+    except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _defines(code: str, name: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except Exception:
+        return bool(re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == name for a in node.names):
+            return True
+    return False
+
+
+def _trim_to_compile(code: str) -> str | None:
+    """Drop trailing lines (a cut-off or chatty tail) until the rest compiles; None if never."""
+    lines = code.rstrip().split("\n")
+    for end in range(len(lines), 0, -1):
+        cand = "\n".join(lines[:end]).rstrip() + "\n"
+        if cand.strip() and _compiles(cand) is None:
+            return cand
+    return None
+
+
+def _stop_at_top_level(continuation: str) -> str:
+    """Cut a continuation of an indented body at the first non-blank line at column 0
+    (HumanEval's stop sequences ``\\ndef``, ``\\nclass``, ``\\nif``, ``\\nprint``, ``\\n#``)."""
+    out = []
+    for i, ln in enumerate(continuation.split("\n")):
+        if i > 0 and ln.strip() and not ln[0].isspace():
+            break
+        out.append(ln)
+    return "\n".join(out)
+
+
+def _prose_extract(text: str) -> str | None:
+    """The code in a prose answer: from the first line that starts like code to the last line
+    that keeps the whole compiling."""
+    lines = text.split("\n")
+    for i, ln in enumerate(lines):
+        if _CODE_START.match(ln):
+            rest = "\n".join(lines[i:])
+            ok = _trim_to_compile(rest)
+            if ok is not None:
+                return ok
+    return None
+
+
+def parse_code(completion: str | None, task: Task, prompt: str | None = None) -> ParsedCode:
+    """Parse a raw completion into a program that defines ``task.entry_point``.
+
+    Order of attempts (the first that compiles and defines the entry point wins):
+    1. fenced blocks (```python, ```py, bare ```, or an unterminated fence), the last block that
+       defines the entry point first; a fenced *body* is combined with the prompt;
+    2. the completion as a whole program (bare code that repeats the signature);
+    3. a continuation of the prompt: ``prompt + completion`` (the model continued the ``def``
+       line / docstring), cut at the first top-level line if the rest does not compile;
+    4. prose around code: from the first code-looking line, trailing lines dropped until it compiles.
+    ``prompt`` defaults to the completion template of the task.
+    Statuses: ``ok``; ``empty`` (blank completion); ``no_code`` (nothing code-like); and
+    ``syntax_error`` (code-like text that never compiles — ``code`` holds the best candidate so
+    the sandbox reports the error). A program that compiles but does not define the entry point is
+    ``ok`` with a ``reason`` (the tests will fail on it, which is the honest outcome).
+    """
+    if completion is None or not completion.strip():
+        return ParsedCode(None, "empty", "completion is empty")
+    if prompt is None:
+        prompt = build_prompt(task, "completion")
+    ep = task.entry_point
+    text = completion.replace("\r\n", "\n")
+    base = task.prompt + (task.starter_code or "")
+
+    candidates: list[tuple[str, str, str]] = []  # (code, how, prefix taken from the prompt)
+    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    blocks = [(lang, body) for lang, body in blocks if lang not in _NON_PY_LANGS and body.strip()]
+    defn_blocks = [body for _, body in blocks if _definitions_only(body)]
+    if len(defn_blocks) > 1:
+        joined = "\n".join(b.rstrip("\n") for b in defn_blocks) + "\n"
+        candidates.append((joined, "fenced blocks joined (definitions only)", ""))
+    for _lang, body in sorted(blocks, key=lambda lb: not _defines(lb[1], ep)):
+        candidates.append((body, "fenced block", ""))
+        if not _defines(body, ep) and _indented(body):
+            candidates.append((base + body, "fenced body combined with the prompt", base))
+    if not blocks:
+        candidates.append((text, "bare code", ""))
+        for pre in dict.fromkeys([prompt, base]) if _indented(text) else ():
+            candidates.append((pre + text, "continuation of the prompt", pre))
+            candidates.append((pre + _stop_at_top_level(text), "continuation of the prompt (cut at top level)", pre))
+
+    first_compiling: tuple[str, str] | None = None
+    for code, how, _pre in candidates:
+        if _compiles(code) is None:
+            if _defines(code, ep):
+                return ParsedCode(code if code.endswith("\n") else code + "\n", "ok", None if how in ("fenced block", "bare code") else how)
+            if first_compiling is None:
+                first_compiling = (code, how)
+    # trimmed variants (cut-off tails, chatty endings)
+    for code, how, pre in candidates:
+        trimmed = _trim_to_compile(code)
+        # a trimmed candidate must keep some of the completion, not just the prompt
+        if trimmed is not None and trimmed[len(pre):].strip() and _defines(trimmed, ep):
+            return ParsedCode(trimmed, "ok", f"{how}, trailing lines dropped")
+    if not blocks:
+        pro = _prose_extract(text)
+        if pro is not None and _defines(pro, ep):
+            return ParsedCode(pro, "ok", "code extracted from prose")
+    if first_compiling is not None and (blocks or _looks_like_code(text)):
+        code, how = first_compiling
+        return ParsedCode(code if code.endswith("\n") else code + "\n", "ok",
+                          f"{how}; does not define entry point {ep!r}")
+    if blocks:
+        body = blocks[0][1]
+        return ParsedCode(body, "syntax_error", _compiles(body))
+    if _looks_like_code(text):
+        cand = prompt + text if not _defines(text, ep) else text
+        return ParsedCode(cand, "syntax_error", _compiles(cand) or "does not compile")
+    return ParsedCode(None, "no_code", "no fenced block and no code-like lines")
+
+
+def _indented(text: str) -> bool:
+    """True if the first non-blank line is indented: the text continues a body, not a module."""
+    for ln in text.split("\n"):
+        if ln.strip():
+            return ln[0].isspace()
+    return False
+
+
+def _definitions_only(code: str) -> bool:
+    """True if ``code`` compiles and has only imports, defs, classes and assignments at top level."""
+    try:
+        tree = ast.parse(code)
+    except Exception:
+        return False
+    ok = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
+    return bool(tree.body) and all(isinstance(n, ok) for n in tree.body)
+
+
+def _looks_like_code(text: str) -> bool:
+    for ln in text.split("\n"):
+        s = ln.strip()
+        if not s:
+            continue
+        if _CODE_START.match(s) or s.startswith(("return", "if ", "for ", "while ", "print(", "try:", "with ")):
+            return True
+        if ln[:1].isspace() and re.search(r"[=():\[\]]", s):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# requests and backends
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GenerationRequest:
+    """Ask for ``n`` completions of ``prompt`` for task ``task_id``.
+
+    ``sample_ids`` (default ``range(n)``) names the samples; deterministic backends key on them so
+    a resumed run asks for exactly the samples still missing.
+    """
+
+    task_id: str
+    prompt: str
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    sample_ids: list[int] | None = None
+
+    def ids(self) -> list[int]:
+        ids = list(self.sample_ids) if self.sample_ids is not None else list(range(self.n))
+        if len(ids) != self.n:
+            raise ValueError(f"request for {self.task_id}: n={self.n} but {len(ids)} sample_ids")
+        return ids
+
+
+class Backend:
+    """One interface: ``generate(requests) -> list[list[str]]`` (``n`` completions per request)."""
+
+    name: str = "base"
+    model_id: str = ""
+    model_hash: str = ""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model_id": self.model_id, "model_hash": self.model_hash}
+
+
+def _seed_int(*parts: Any) -> int:
+    h = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "little") & 0x7FFFFFFF
+
+
+class MockBackend(Backend):
+    """Deterministic fake model — a TEST AID, never a default.
+
+    For sample ``k`` of task ``t`` it returns the task's canonical solution (in a fenced block)
+    with probability ``correctness`` (a float, or a dict task_id -> float), decided by a hash of
+    ``(seed, t, k)``; otherwise a wrong program (``return None`` body) — or, with ``garbage``
+    share, prose without code. Needs the tasks (for canonical solutions).
+    """
+
+    name = "mock"
+
+    def __init__(self, tasks: dict[str, Task] | Sequence[Task], correctness: float | dict[str, float] = 0.5,
+                 garbage: float = 0.0, seed: int = 0):
+        self.tasks = tasks if isinstance(tasks, dict) else {t.task_id: t for t in tasks}
+        self.correctness = correctness
+        self.garbage = garbage
+        self.seed = seed
+        cfg = {"correctness": correctness, "garbage": garbage, "seed": seed}
+        self.model_id = "mock:" + json.dumps(cfg, sort_keys=True)
+        self.model_hash = sha256_text(self.model_id)
+
+    def _one(self, task_id: str, k: int) -> str:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise BackendError(f"mock backend: unknown task {task_id!r}")
+        p = self.correctness.get(task_id, 0.0) if isinstance(self.correctness, dict) else self.correctness
+        u = random.Random(_seed_int(self.seed, task_id, k)).random()
+        if u < p and task.canonical_solution:
+            return f"Here is the solution:\n```python\n{task.canonical_solution}```\n"
+        if u > 1 - self.garbage:
+            return "I am not sure how to solve this task."
+        return f"```python\n{task.prompt}    return None\n```"
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
+        return [[self._one(r.task_id, k) for k in r.ids()] for r in requests]
+
+
+class StaticBackend(Backend):
+    """Replay completions from a JSONL file of ``{"task_id", "completion"}`` lines.
+
+    The lines of one task are used in file order: sample ``k`` of a task is its ``k``-th line
+    (0-based). Asking for more samples than a task has lines is an error naming the file and task.
+    Extra fields on a line are ignored.
+    """
+
+    name = "static"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        records, _ = read_jsonl(self.path)
+        self.lines: dict[str, list[tuple[int, str]]] = {}
+        problems = []
+        for line, obj in records:
+            tid, comp = obj.get("task_id"), obj.get("completion")
+            if not isinstance(tid, str) or not tid:
+                problems.append(Problem(str(path), line, "task_id", "missing or not a string"))
+                continue
+            if not isinstance(comp, str):
+                problems.append(Problem(str(path), line, "completion", "missing or not a string", tid))
+                continue
+            self.lines.setdefault(tid, []).append((line, comp))
+        if problems:
+            raise DataError(problems)
+        self.model_id = f"static:{self.path.name}"
+        self.model_hash = sha256_file(self.path)
+
+    def available(self, task_id: str) -> int:
+        return len(self.lines.get(task_id, []))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
+        out = []
+        for r in requests:
+            have = self.lines.get(r.task_id, [])
+            row = []
+            for k in r.ids():
+                if k >= len(have):
+                    raise BackendError(
+                        f"{self.path}: task {r.task_id!r} has {len(have)} completion line(s); "
+                        f"sample {k} was requested"
+                    )
+                row.append(have[k][1])
+            out.append(row)
+        return out
+
+
+def _dir_hash(path: Path) -> str:
+    """sha256 over (relative name, size, sha256) of every file in a model directory."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        h.update(f"{rel}\0{f.stat().st_size}\0{sha256_file(f)}\n".encode())
+    return h.hexdigest()
+
+
+def resolve_model(spec: str | os.PathLike | None) -> Path:
+    """Turn ``"nano"`` or a path into a local causal-LM directory (clear ``BackendError`` if not)."""
+    if spec is None:
+        raise BackendError("no model given: pass --model nano or --model PATH (a local Hugging Face model directory)")
+    if str(spec) == "nano":
+        try:
+            from codeself.training.nano import ensure_nano
+        except ImportError as e:  # pragma: no cover - depends on the training stage
+            raise BackendError(f"the nano model is not available ({e})") from e
+        return Path(ensure_nano())
+    p = Path(spec)
+    if not p.exists():
+        raise BackendError(f"model directory {p} does not exist")
+    if not p.is_dir():
+        raise BackendError(f"{p} is a file; expected a Hugging Face model directory (with config.json)")
+    cfg_path = p / "config.json"
+    if not cfg_path.is_file():
+        raise BackendError(f"{p} has no config.json: not a Hugging Face model directory")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise BackendError(f"{cfg_path}: malformed JSON: {e.msg}") from e
+    archs = cfg.get("architectures") or []
+    if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        raise BackendError(f"{p} is not a causal language model (architectures: {archs})")
+    return p
+
+
+class HFBackend(Backend):
+    """Any local Hugging Face causal-LM directory via ``transformers`` (CPU or GPU).
+
+    Requests are batched (``batch_size`` prompts x ``n`` return sequences per forward pass) with
+    left padding; ``temperature == 0`` means greedy decoding. Only the newly generated tokens are
+    decoded (special tokens skipped).
+    """
+
+    name = "hf"
+
+    def __init__(self, model: str | os.PathLike, *, device: str = "auto", batch_size: int = 8,
+                 dtype: str | None = None, name: str = "hf"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = name
+        self.path = resolve_model(model)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.batch_size = max(1, int(batch_size))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        except Exception as e:
+            raise BackendError(f"{self.path}: cannot load a tokenizer: {e}") from e
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        kwargs: dict[str, Any] = {}
+        if dtype:
+            kwargs["dtype"] = getattr(torch, dtype)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(self.path, **kwargs).to(device)
+        except Exception as e:
+            raise BackendError(f"{self.path}: cannot load a causal LM: {e}") from e
+        self.model.eval()
+        card = self.path / "codeself_nano.json"
+        self.model_id = ("nano:" if card.is_file() and name == "nano" else "") + str(self.path)
+        self.model_hash = _dir_hash(self.path)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
+        import torch
+
+        out: list[list[str]] = [[] for _ in requests]
+        order = list(range(len(requests)))
+        # group requests with identical sampling settings
+        def key(i: int):
+            r = requests[i]
+            return (r.n, r.temperature, r.top_p, r.max_new_tokens)
+
+        order.sort(key=key)
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and key(groups[-1][0]) == key(i) and len(groups[-1]) < self.batch_size:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for g in groups:
+            r0 = requests[g[0]]
+            seed = _seed_int(r0.seed, *[requests[i].task_id for i in g], r0.ids()[0] if r0.n else 0)
+            torch.manual_seed(seed)
+            prompts = [requests[i].prompt for i in g]
+            enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+            sampling = r0.temperature > 0
+            per = r0.n if sampling else 1  # greedy is deterministic: decode once, repeat n times
+            gen_kwargs: dict[str, Any] = {
+                "max_new_tokens": r0.max_new_tokens,
+                "num_return_sequences": per,
+                "pad_token_id": self.tokenizer.pad_token_id,
+            }
+            if sampling:
+                gen_kwargs.update(do_sample=True, temperature=r0.temperature, top_p=r0.top_p, top_k=0)
+            else:
+                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if self.tokenizer.eos_token_id is not None:
+                gen_kwargs["eos_token_id"] = self.tokenizer.eos_token_id
+            with torch.no_grad():
+                seqs = self.model.generate(**enc, **gen_kwargs)
+            new = seqs[:, enc["input_ids"].shape[1]:]
+            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            for j, i in enumerate(g):
+                out[i] = texts[j * per:(j + 1) * per] if sampling else [texts[j]] * r0.n
+        return out
+
+
+class VLLMBackend(Backend):
+    """vLLM (GPU extra). Imported lazily; without it a ``BackendError`` says how to install it."""
+
+    name = "vllm"
+
+    def __init__(self, model: str | os.PathLike, **kw: Any):
+        try:
+            import vllm  # noqa: F401
+        except ImportError as e:
+            raise BackendError(
+                "the vllm backend needs vLLM and a GPU: pip install 'codeself[vllm]' "
+                "(on CPU use --backend hf or --backend nano)"
+            ) from e
+        from vllm import LLM
+
+        self.path = resolve_model(model)
+        self.llm = LLM(model=str(self.path), **kw)
+        self.model_id = str(self.path)
+        self.model_hash = _dir_hash(self.path)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:  # pragma: no cover - GPU
+        from vllm import SamplingParams
+
+        out = []
+        for r in requests:
+            sp = SamplingParams(n=r.n, temperature=r.temperature, top_p=r.top_p,
+                                max_tokens=r.max_new_tokens, seed=_seed_int(r.seed, r.task_id, r.ids()[0]))
+            res = self.llm.generate([r.prompt], sp, use_tqdm=False)[0]
+            out.append([o.text for o in res.outputs])
+        return out
+
+
+def get_backend(name: str, model: str | os.PathLike | None = None, **kw: Any) -> Backend:
+    """Build a backend by name (see the module docstring). ``mock`` needs ``tasks=``."""
+    if name == "hf":
+        if model is None:
+            raise BackendError("--backend hf needs --model PATH (a local Hugging Face model directory)")
+        return HFBackend(model, **kw)
+    if name == "nano":
+        if model not in (None, "nano"):
+            return HFBackend(model, name="nano", **kw)
+        return HFBackend(resolve_model("nano"), name="nano", **kw)
+    if name == "vllm":
+        return VLLMBackend(model or "nano", **kw)
+    if name == "static":
+        if model is None:
+            raise BackendError("--backend static needs --model FILE (JSONL of {\"task_id\", \"completion\"})")
+        return StaticBackend(model)
+    if name == "mock":
+        if "tasks" not in kw:
+            raise BackendError("the mock backend needs tasks=...")
+        return MockBackend(**kw)
+    raise BackendError(f"unknown backend {name!r} (use one of {BACKENDS})")
+
