@@ -1,7 +1,156 @@
-"""`codeself report …` commands."""
+"""`codeself report …`: export notebooks to static HTML + frozen manifests, verify, archive, kit, serve.
+
+Notebook arguments go after ``--`` (``codeself report export notebooks/05_compare.py -- --baseline
+A.jsonl --candidate B.jsonl``). Because the shell-level ``--`` is consumed by the parser, the
+notebook list ends at the first token that starts with ``-``; everything from there on is passed
+to the notebook(s).
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="report commands", no_args_is_help=True)
+from codeself.cli._common import CommandError, console, out
+
+app = typer.Typer(help="Export notebooks to offline HTML reports with frozen manifests; verify and archive them.",
+                  no_args_is_help=True)
+
+
+def _split(tokens: list[str]) -> tuple[list[str], list[str]]:
+    for i, t in enumerate(tokens):
+        if t.startswith("-"):
+            return tokens[:i], tokens[i:]
+    return tokens, []
+
+
+@app.command()
+def export(
+    items: Annotated[list[str] | None, typer.Argument(
+        help="Notebooks (default: every notebooks/NN_*.py), then `--` and the notebook arguments.",
+        metavar="[NOTEBOOK]... [-- NOTEBOOK_ARGS]")] = None,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where NAME.html, NAME.manifest.json and index.html go.")] = Path("reports"),
+    jobs: Annotated[int, typer.Option(help="Notebooks exported in parallel (each in its own process).")] = 2,
+    max_mb: Annotated[float, typer.Option(help="Fail a report larger than this many MB (1 MB = 2**20 bytes).")] = 2.0,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per notebook.")] = 900.0,
+) -> None:
+    """Run notebooks and write self-contained offline HTML reports, frozen manifests and an index."""
+    from codeself.reports import ReportError, discover_notebooks, export_notebooks
+
+    names, nb_args = _split(list(items or []))
+    notebooks = [Path(n) for n in names] or discover_notebooks()
+    if not notebooks:
+        raise CommandError("no notebooks given and none found as notebooks/NN_*.py")
+    for nb in notebooks:
+        if not nb.is_file():
+            raise CommandError(f"{nb}: notebook file does not exist")
+    try:
+        results = export_notebooks(notebooks, output_dir, nb_args, command_line=["codeself", *sys.argv[1:]],
+                                   max_bytes=int(max_mb * 2**20), jobs=jobs, timeout=timeout, progress=True)
+    except ReportError as e:
+        raise CommandError(str(e)) from None
+    for r in results:
+        dirty = "  [dirty git tree]" if (r.manifest.get("git") or {}).get("dirty") else ""
+        out.print(f"{r.html_path}  {r.bytes / 1024:.0f} KB  {r.charts} charts  {r.tables} tables  "
+                  f"{r.seconds:.1f} s{dirty}", markup=False)
+    out.print(f"{output_dir / 'index.html'}  ({len(results)} reports)", markup=False)
+
+
+@app.command()
+def verify(
+    manifest: Annotated[Path, typer.Argument(help="reports/NAME.manifest.json")],
+    args: Annotated[list[str] | None, typer.Argument(help="With --rerun: notebook arguments to use instead of the recorded ones (after `--`).")] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Re-execute the notebook with the recorded arguments and compare key numbers.")] = False,
+    root: Annotated[Path | None, typer.Option(help="Directory the manifest's relative paths start from (default: the git root of the manifest, else cwd).")] = None,
+    rtol: Annotated[float, typer.Option(help="Relative tolerance for float key numbers on --rerun.")] = 1e-9,
+    atol: Annotated[float, typer.Option(help="Absolute tolerance for float key numbers on --rerun.")] = 0.0,
+) -> None:
+    """Re-hash the report and every input; exit 1 and list each difference if anything changed."""
+    from codeself.reports import ReportError
+    from codeself.reports.verify import verify_manifest
+
+    try:
+        v = verify_manifest(manifest, root=root, rerun=rerun, notebook_args=args or None, rtol=rtol, atol=atol)
+    except ReportError as e:
+        raise CommandError(str(e)) from None
+    for n in v.notes:
+        console.print(f"note: {n}", markup=False)
+    if v.ok:
+        out.print(f"OK {manifest}: report, notebook and {v.checked - 2 - int(rerun)} inputs match"
+                  + ("; re-run key numbers match" if rerun else ""), markup=False)
+        return
+    for d in v.differences:
+        console.print(f"DIFFERS {d}", markup=False)
+    console.print(f"{len(v.differences)} difference(s) against {manifest}", markup=False)
+    raise SystemExit(1)
+
+
+@app.command()
+def archive(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The tar.gz to write.")] = Path("codeself-repro.tar.gz"),
+    reports_dir: Annotated[Path, typer.Option(help="Directory with the exported reports and manifests.")] = Path("reports"),
+    with_models: Annotated[bool, typer.Option("--with-models", help="Also include model weights named by the runs.")] = False,
+    root: Annotated[Path | None, typer.Option(help="Project root the manifests' paths are relative to.")] = None,
+) -> None:
+    """Bundle reports, manifests, notebooks, the task files and run metrics they name (with its own manifest)."""
+    from codeself.reports.archive import build_archive
+
+    a = build_archive(output, reports_dir, root=root, with_models=with_models, command_line=["codeself", *sys.argv[1:]])
+    roles: dict[str, int] = {}
+    for f in a["files"]:
+        roles[f["role"]] = roles.get(f["role"], 0) + 1
+    out.print(f"{output}: {a['bytes'] / 1024:.0f} KB, {len(a['files'])} files "
+              f"({', '.join(f'{v} {k}' for k, v in sorted(roles.items()))}), sha256 {a['sha256']}", markup=False)
+    for e in a["excluded"]:
+        console.print(f"excluded {e['path']}: {e['reason']}", markup=False)
+
+
+@app.command()
+def index(
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Reports directory.")] = Path("reports"),
+) -> None:
+    """Rewrite reports/index.html from the manifests present (manifests are never modified)."""
+    from codeself.reports import write_index_page
+
+    out.print(str(write_index_page(output_dir)), markup=False)
+
+
+@app.command()
+def kit(
+    reports_dir: Annotated[Path, typer.Option(help="Exported reports whose manifests fill the checklist.")] = Path("reports"),
+    run: Annotated[Path | None, typer.Option(help="A study/training run directory (verdict.json, metrics.jsonl, config).")] = None,
+    tasks: Annotated[list[Path] | None, typer.Option("--tasks", help="Task file(s) for the dataset card (repeatable).")] = None,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where the filled documents go.")] = Path("reports/kit-filled"),
+) -> None:
+    """Fill the reproducibility kit (checklist, model card, dataset card, methodology numbers) from a run."""
+    from codeself.reports.kit import fill_kit
+
+    written = fill_kit(reports_dir=reports_dir, run_dir=run, task_files=list(tasks or []), output_dir=output_dir)
+    for p in written:
+        out.print(str(p), markup=False)
+
+
+@app.command()
+def serve(
+    notebook: Annotated[Path, typer.Argument(help="A marimo notebook to serve interactively.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Notebook arguments (after `--`).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean to share it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 2718,
+) -> None:
+    """Serve the interactive notebook locally (`marimo run`; its JS/CSS come from the installed marimo package).
+
+    Needs a running local server — unlike the static reports, which open from disk.
+    """
+    import subprocess
+
+    if not notebook.is_file():
+        raise CommandError(f"{notebook}: notebook file does not exist")
+    cmd = [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", host, "--port", str(port),
+           "--no-token"]
+    if args:
+        cmd += ["--", *args]
+    console.print(f"serving {notebook} at http://{host}:{port}/ (Ctrl-C stops)", markup=False)
+    raise SystemExit(subprocess.call(cmd))
