@@ -1,0 +1,239 @@
+"""Rewards: ``reward_v0_correctness`` and the TRL reward-function adapter.
+
+``reward_v0_correctness`` — the formula
+=======================================
+
+Let ``k`` be the number of tests that passed and ``n`` the number that were graded
+(``public_passed + hidden_passed`` over ``public_total + hidden_total``), ``f = k / n``
+(``0`` when ``n = 0``). The *correctness* term is, by outcome:
+
+================================  ===================  ============================================
+outcome                           correctness          why
+================================  ===================  ============================================
+``passed`` (every test)           ``1.0``              the only way to reach the top band
+``failed`` / ``runtime_error``    ``0.5 * f``          partial credit, always ``< 0.5``
+``timeout`` / ``memory`` /        ``0.25 * f``         tests passed before the limit count half:
+``crashed``                                            a hang/crash is worse than a wrong answer
+``import_error``                  ``0.0``              module-level code raised; no test ran
+``syntax_error`` (compiles? no)   ``-0.5``             a program was written but does not parse
+parse ``empty`` / ``no_code``     ``-1.0``             no program at all (format failure)
+``rejected`` (security scan)      ``-1.0``             refused to run under ``scan_policy=block``
+``infra_error``                   ``None`` (excluded)  a harness fault, never the program's: it is
+                                                       surfaced and excluded, never scored as 0
+================================  ===================  ============================================
+
+So every fully correct program (1.0) outranks every incorrect one (< 0.5), a program that ran
+outranks one that did not parse, and a parse failure is distinct from a syntax error.
+
+Diagnostics (``components``): completion length, code length, number of scan findings (and high
+severity ones), program runtime. They are reported separately. A *quality* score
+``q = -(0.5 * min(1, len(code) / 4000) + 0.5 * min(1, high_scan_findings / 3))`` in ``[-1, 0]`` is
+added as ``total = correctness + quality_weight * q`` only when a caller opts in with
+``quality_weight`` (default ``0``; at most ``0.1``, which keeps every correct program above every
+incorrect one: ``1 - 0.1 > 0.5``).
+
+``make_trl_reward`` turns this into ``fn(prompts, completions, **columns) -> list[float | None]``
+for ``trl.GRPOTrainer`` / ``RLOOTrainer``: it parses every completion of a step, runs all of them in
+one ``codeself.sandbox.run_many`` batch, and returns the totals. ``infra_error`` gives ``None``
+(TRL 1.16 treats a ``None`` reward as unscorable: excluded from the group baseline, advantage 0).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codeself.sandbox.result import Result
+from codeself.tasks import Task
+
+#: Correctness value per non-passing status when the program parsed (see the module docstring).
+PARTIAL_SCALE = {"failed": 0.5, "runtime_error": 0.5, "timeout": 0.25, "memory": 0.25, "crashed": 0.25}
+FIXED = {"passed": 1.0, "import_error": 0.0, "syntax_error": -0.5, "rejected": -1.0}
+PARSE_FAILURE = -1.0
+MAX_QUALITY_WEIGHT = 0.1
+
+
+@dataclass
+class RewardBreakdown:
+    """A reward and its parts. ``total`` is None (and ``excluded`` True) for ``infra_error``."""
+
+    total: float | None
+    components: dict[str, Any] = field(default_factory=dict)
+    excluded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reward_v0_correctness(
+    result: Result | Mapping[str, Any],
+    *,
+    completion: str | None = None,
+    parse_status: str = "ok",
+    code: str | None = None,
+    quality_weight: float = 0.0,
+) -> RewardBreakdown:
+    """Score one execution (formula in the module docstring): correctness first, partial credit
+    from tests passed, parse failures / syntax errors / timeouts distinct, ``infra_error`` excluded
+    (``total=None``), quality/efficiency diagnostics reported in ``components`` and only added
+    (bounded, opt-in) through ``quality_weight <= 0.1``.
+    """
+    if not 0.0 <= quality_weight <= MAX_QUALITY_WEIGHT:
+        raise ValueError(f"quality_weight must be in [0, {MAX_QUALITY_WEIGHT}], got {quality_weight}")
+    r = result if isinstance(result, Result) else Result.from_dict(dict(result))
+    k = r.public_passed + r.hidden_passed
+    n = r.public_total + r.hidden_total
+    frac = k / n if n else 0.0
+    high = sum(1 for s in r.scan if str(s.get("severity", "")).lower() in ("high", "critical"))
+    comps: dict[str, Any] = {
+        "status": r.status,
+        "parse_status": parse_status,
+        "tests_passed": k,
+        "tests_total": n,
+        "frac_passed": frac,
+        "public_passed": r.public_passed,
+        "public_total": r.public_total,
+        "hidden_passed": r.hidden_passed,
+        "hidden_total": r.hidden_total,
+        "completion_chars": len(completion) if completion is not None else None,
+        "code_chars": len(code) if code is not None else None,
+        "scan_findings": len(r.scan),
+        "scan_high": high,
+        "runtime_s": r.exec_duration_s,
+    }
+    if r.status == "infra_error":
+        comps.update(correctness=None, quality=None, quality_weight=quality_weight, reason=r.error or "infra_error")
+        return RewardBreakdown(None, comps, True)
+    if parse_status in ("empty", "no_code"):
+        correctness, rule = PARSE_FAILURE, f"parse:{parse_status}"
+    elif parse_status == "syntax_error" or r.status == "syntax_error":
+        correctness, rule = FIXED["syntax_error"], "syntax_error"
+    elif r.status in FIXED:
+        correctness, rule = FIXED[r.status], r.status
+    elif r.status in PARTIAL_SCALE:
+        correctness, rule = PARTIAL_SCALE[r.status] * frac, f"{r.status}:{PARTIAL_SCALE[r.status]}*frac"
+    else:
+        raise ValueError(f"unknown Result status {r.status!r}")
+    if r.passed and r.status != "passed":  # defensive: the contract says passed <=> status passed
+        raise ValueError(f"inconsistent Result: passed=True with status {r.status!r}")
+    length = len(code) if code is not None else (len(completion) if completion is not None else 0)
+    quality = -(0.5 * min(1.0, length / 4000) + 0.5 * min(1.0, high / 3))
+    total = correctness + quality_weight * quality
+    comps.update(correctness=correctness, rule=rule, quality=quality, quality_weight=quality_weight)
+    return RewardBreakdown(float(total), comps, False)
+
+
+def _completion_text(c: Any) -> str:
+    """TRL passes strings (standard format) or message lists (conversational format)."""
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list) and c and isinstance(c[-1], dict):
+        return "".join(str(m.get("content", "")) for m in c if m.get("role", "assistant") == "assistant")
+    if isinstance(c, dict):
+        return str(c.get("content", ""))
+    return "" if c is None else str(c)
+
+
+def make_trl_reward(
+    tasks: Mapping[str, Task] | Sequence[Task],
+    *,
+    workers: int | None = None,
+    timeout: float | None = None,
+    template: str = "completion",
+    tests: str = "all",
+    quality_weight: float = 0.0,
+    config: Any = None,
+    progress: bool = False,
+) -> Callable[..., list[float | None]]:
+    """A TRL reward function ``fn(prompts, completions, *, task_id, **columns)``.
+
+    Needs a ``task_id`` dataset column (TRL passes every column as a keyword). Each completion is
+    parsed with ``parse_code`` (a string prompt is used as the prefix a continuation is combined
+    with; conversational prompts fall back to the task's ``template`` prompt); every parsed program
+    of the step runs in ONE ``codeself.sandbox.run_many`` call (``workers``, ``timeout``,
+    ``tests``). Parse failures are scored without running anything. Returns ``total`` per
+    completion, ``None`` for ``infra_error``.
+
+    After each call ``fn.last_stats`` holds ``{"n", "sandbox_s", "parse_s", "statuses",
+    "parse_statuses", "infra_errors", "reward_mean"}`` (trainers report ``sandbox_s`` as a share of
+    step time) and ``fn.last_breakdowns`` the ``RewardBreakdown`` list.
+    """
+    from codeself.generation import build_prompt, parse_code
+
+    task_map = dict(tasks) if isinstance(tasks, Mapping) else {t.task_id: t for t in tasks}
+
+    def reward_fn(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        if "task_id" not in columns:
+            raise ValueError("codeself reward needs a 'task_id' column in the training dataset")
+        task_ids = list(columns["task_id"])
+        if len(task_ids) != len(completions):
+            raise ValueError(f"{len(task_ids)} task ids for {len(completions)} completions")
+        unknown = sorted({t for t in task_ids if t not in task_map})
+        if unknown:
+            raise ValueError(f"unknown task id(s) in the reward batch: {unknown[:5]}")
+        t0 = time.perf_counter()
+        parsed = []
+        texts = []
+        for i, (tid, comp) in enumerate(zip(task_ids, completions, strict=True)):
+            task = task_map[tid]
+            text = _completion_text(comp)
+            p = prompts[i] if prompts is not None and i < len(prompts) and isinstance(prompts[i], str) else None
+            parsed.append(parse_code(text, task, prompt=p if p is not None else build_prompt(task, template)))
+            texts.append(text)
+        parse_s = time.perf_counter() - t0
+        jobs = [(task_map[tid], pc.code, i) for i, (tid, pc) in enumerate(zip(task_ids, parsed, strict=True))
+                if pc.code is not None and pc.status != "empty"]
+        t1 = time.perf_counter()
+        results: dict[int, Result] = {}
+        if jobs:
+            from codeself.sandbox import run_many
+
+            kw: dict[str, Any] = {"workers": workers, "progress": progress, "tests": tests}
+            if timeout is not None:
+                kw["timeout"] = timeout
+            if config is not None:
+                kw["config"] = config
+            for (_, _, i), res in zip(jobs, run_many(jobs, **kw), strict=True):
+                results[i] = res
+        sandbox_s = time.perf_counter() - t1
+        out: list[float | None] = []
+        breakdowns = []
+        for i, (tid, pc) in enumerate(zip(task_ids, parsed, strict=True)):
+            res = results.get(i) or unexecuted_result(task_map[tid], pc.status, pc.reason, tests=tests)
+            bd = reward_v0_correctness(res, completion=texts[i], parse_status=pc.status, code=pc.code,
+                                       quality_weight=quality_weight)
+            breakdowns.append(bd)
+            out.append(bd.total)
+        scored = [v for v in out if v is not None]
+        reward_fn.last_stats = {
+            "n": len(out),
+            "sandbox_s": sandbox_s,
+            "parse_s": parse_s,
+            "statuses": dict(Counter(b.components["status"] for b in breakdowns)),
+            "parse_statuses": dict(Counter(pc.status for pc in parsed)),
+            "infra_errors": sum(1 for b in breakdowns if b.excluded),
+            "reward_mean": (sum(scored) / len(scored)) if scored else None,
+        }
+        reward_fn.last_breakdowns = breakdowns
+        return out
+
+    reward_fn.__name__ = "reward_v0_correctness"
+    reward_fn.last_stats = {}
+    reward_fn.last_breakdowns = []
+    return reward_fn
+
+
+def unexecuted_result(task: Task, parse_status: str, reason: str | None, *, tests: str = "all") -> Result:
+    """The Result recorded for a completion that was not executed because no program was parsed.
+
+    Status ``syntax_error`` at phase ``syntax`` (nothing ran); test totals are the task's so that
+    pass rates keep the right denominators; ``error`` says it was the parser.
+    """
+    pub = len(task.public_tests) if tests in ("all", "public") else 0
+    hid = len(task.hidden_tests) if tests in ("all", "hidden") else 0
+    return Result(task_id=task.task_id, passed=False, status="syntax_error", phase="syntax",
+                  public_total=pub, hidden_total=hid,
+                  error=f"not executed: parser returned {parse_status} ({reason})")

@@ -1,0 +1,171 @@
+"""reward_v0_correctness against hand-built Results, and the TRL adapter through the real sandbox."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from codeself.rewards import RewardBreakdown, make_trl_reward, reward_v0_correctness, unexecuted_result
+from codeself.sandbox.result import Result
+from codeself.tasks import load_tasks
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "tasks.example.jsonl"
+
+
+def R(status, pp=0, pt=2, hp=0, ht=3, scan=(), **kw):
+    return Result(task_id="t", passed=status == "passed", status=status, public_passed=pp, public_total=pt,
+                  hidden_passed=hp, hidden_total=ht, scan=list(scan), **kw)
+
+
+def test_passed_is_one():
+    bd = reward_v0_correctness(R("passed", 2, 2, 3, 3), completion="x")
+    assert isinstance(bd, RewardBreakdown)
+    assert bd.total == 1.0 and not bd.excluded
+    assert bd.components["frac_passed"] == 1.0
+
+
+def test_partial_credit_from_tests_passed():
+    assert reward_v0_correctness(R("failed", 1, 2, 2, 3)).total == pytest.approx(0.5 * 3 / 5)
+    assert reward_v0_correctness(R("failed", 0, 2, 0, 3)).total == 0.0
+    assert reward_v0_correctness(R("runtime_error", 2, 2, 1, 3)).total == pytest.approx(0.5 * 3 / 5)
+    more = reward_v0_correctness(R("failed", 2, 2, 2, 3)).total
+    less = reward_v0_correctness(R("failed", 2, 2, 1, 3)).total
+    assert more > less
+
+
+def test_timeouts_distinct_and_below_wrong_answers():
+    t = reward_v0_correctness(R("timeout", 2, 2, 1, 3)).total
+    f = reward_v0_correctness(R("failed", 2, 2, 1, 3)).total
+    assert t == pytest.approx(0.25 * 3 / 5) and t < f
+    assert reward_v0_correctness(R("memory", 2, 2, 1, 3)).components["rule"].startswith("memory")
+    assert reward_v0_correctness(R("crashed", 1, 2, 0, 3)).total == pytest.approx(0.25 / 5)
+
+
+def test_parse_and_syntax_failures_distinct():
+    parse_fail = reward_v0_correctness(R("syntax_error"), parse_status="no_code").total
+    empty = reward_v0_correctness(R("syntax_error"), parse_status="empty").total
+    syntax = reward_v0_correctness(R("syntax_error"), parse_status="ok").total
+    syntax2 = reward_v0_correctness(R("syntax_error"), parse_status="syntax_error").total
+    imp = reward_v0_correctness(R("import_error")).total
+    assert parse_fail == empty == -1.0
+    assert syntax == syntax2 == -0.5
+    assert imp == 0.0
+    assert parse_fail < syntax < imp <= reward_v0_correctness(R("failed")).total
+
+
+def test_infra_error_excluded_never_zero():
+    bd = reward_v0_correctness(R("infra_error", error="fork server died"))
+    assert bd.total is None and bd.excluded
+    assert bd.components["reason"] == "fork server died"
+
+
+def test_rejected_by_scan():
+    assert reward_v0_correctness(R("rejected")).total == -1.0
+
+
+def test_diagnostics_reported_but_not_added_by_default():
+    scan = [{"rule": "os.system", "line": 1, "severity": "high", "message": "m"}] * 4
+    a = reward_v0_correctness(R("failed", 1, 2, 1, 3, scan=scan), completion="x" * 9000, code="y" * 9000)
+    b = reward_v0_correctness(R("failed", 1, 2, 1, 3), completion="x", code="y")
+    assert a.total == b.total
+    assert a.components["scan_high"] == 4 and a.components["code_chars"] == 9000
+    assert a.components["quality"] == -1.0 and b.components["quality"] > -0.01
+
+
+def test_quality_weight_bounded():
+    with pytest.raises(ValueError):
+        reward_v0_correctness(R("passed", 2, 2, 3, 3), quality_weight=0.5)
+
+
+@pytest.mark.parametrize("qw", [0.0, 0.1])
+def test_every_correct_outranks_every_incorrect(qw):
+    rng = random.Random(0)
+    statuses = ["failed", "runtime_error", "timeout", "memory", "crashed", "import_error", "syntax_error", "rejected"]
+    bad_scan = [{"rule": "x", "line": 1, "severity": "high", "message": ""}] * 5
+    correct, incorrect = [], []
+    for _ in range(300):
+        pt, ht = rng.randint(0, 4), rng.randint(1, 6)
+        scan = bad_scan if rng.random() < 0.5 else []
+        code = "z" * rng.choice([10, 10000])
+        correct.append(reward_v0_correctness(R("passed", pt, pt, ht, ht, scan=scan), code=code, quality_weight=qw).total)
+        s = rng.choice(statuses)
+        pp, hp = rng.randint(0, pt), rng.randint(0, ht)
+        if pp == pt and hp == ht:
+            hp -= 1  # not all passed
+        parse = rng.choice(["ok", "ok", "no_code", "empty", "syntax_error"])
+        incorrect.append(reward_v0_correctness(R(s, pp, pt, hp, ht), parse_status=parse, code=None, quality_weight=qw).total)
+    assert min(correct) > max(incorrect)
+
+
+def test_accepts_result_dicts():
+    d = R("failed", 1, 2, 0, 3).to_dict()
+    assert reward_v0_correctness(d).total == pytest.approx(0.1)
+
+
+def test_unexecuted_result_keeps_denominators():
+    task = load_tasks(EXAMPLES)[0]
+    res = unexecuted_result(task, "no_code", "prose only")
+    assert res.status == "syntax_error" and res.hidden_total == len(task.hidden_tests)
+    assert "parser returned no_code" in res.error
+
+
+def _sandbox_available() -> bool:
+    try:
+        from codeself.sandbox import run_many  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _sandbox_available(), reason="codeself.sandbox.run_many has not landed yet")
+def test_trl_reward_batches_through_sandbox():
+    tasks = load_tasks(EXAMPLES)
+    fn = make_trl_reward(tasks, workers=2, timeout=5)
+    good = [f"```python\n{t.canonical_solution}```" for t in tasks]
+    wrong = [f"```python\n{t.prompt}    return None\n```" for t in tasks]
+    cont = ["    return a + b\n"]  # a continuation of example/add's def line
+    prompts = [t.prompt for t in tasks] * 2 + [tasks[0].prompt, "p"]
+    completions = good + wrong + cont + ["no code here, sorry"]
+    ids = [t.task_id for t in tasks] * 2 + [tasks[0].task_id, tasks[1].task_id]
+    out = fn(prompts, completions, task_id=ids)
+    n = len(tasks)
+    assert out[:n] == [1.0] * n
+    assert all(v is not None and v < 0.5 for v in out[n:2 * n])
+    assert tasks[0].task_id == "example/add" and out[2 * n] == 1.0
+    assert out[-1] == -1.0
+    st = fn.last_stats
+    assert st["n"] == len(completions) and st["sandbox_s"] > 0
+    assert st["parse_statuses"]["no_code"] == 1 and st["statuses"]["passed"] == n + 1
+
+
+def test_trl_reward_needs_task_id_and_known_tasks():
+    tasks = load_tasks(EXAMPLES)
+    fn = make_trl_reward(tasks)
+    with pytest.raises(ValueError, match="task_id"):
+        fn(["p"], ["c"])
+    with pytest.raises(ValueError, match="unknown task"):
+        fn(["p"], ["c"], task_id=["nope"])
+
+
+def test_trl_reward_conversational_completions_without_code_skip_sandbox():
+    tasks = load_tasks(EXAMPLES)
+    fn = make_trl_reward(tasks)
+    out = fn([[{"role": "user", "content": "x"}]] * 2,
+             [[{"role": "assistant", "content": ""}], [{"role": "assistant", "content": "I refuse."}]],
+             task_id=[tasks[0].task_id, tasks[1].task_id])
+    assert out == [-1.0, -1.0]
+    assert fn.last_stats["sandbox_s"] < 0.5 and fn.last_stats["statuses"] == {"syntax_error": 2}
+
+
+def test_combinations_of_status_and_parse_are_all_defined():
+    for s, p in itertools.product(
+        ["passed", "failed", "runtime_error", "timeout", "memory", "crashed", "import_error", "syntax_error", "rejected"],
+        ["ok", "syntax_error", "empty", "no_code"],
+    ):
+        if s == "passed" and p != "ok":
+            continue
+        bd = reward_v0_correctness(R(s, 1, 2, 1, 3) if s != "passed" else R(s, 2, 2, 3, 3), parse_status=p)
+        assert bd.total is not None and -1.0 <= bd.total <= 1.0
