@@ -865,3 +865,65 @@ def traces_frame(traces: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
                      "passed": n["passed"], "first_pass_turn": first})
     return pl.DataFrame(rows, schema={"task_id": pl.String, "turns": pl.Int64, "final_status": pl.String,
                                       "passed": pl.Boolean, "first_pass_turn": pl.Int64})
+
+
+# ---------------------------------------------------------------------------------------------
+# Programs to run (sandbox notebook)
+
+
+def read_programs(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
+    """Programs from a solutions file (``{task_id, code[, sample_id]}`` per line) or a rollout file.
+
+    Returns ``(programs, n_without_code)``: rollouts whose ``code`` is null (the parser found no
+    code) are counted, not run and not hidden. A record without ``task_id``, or whose ``code`` is
+    neither a string nor null, raises ``DataError`` naming file, line and field.
+    """
+    records, _ = read_jsonl(path)
+    programs: list[dict[str, Any]] = []
+    no_code = 0
+    bad: list[Problem] = []
+    for line, r in records:
+        if not isinstance(r.get("task_id"), str):
+            bad.append(Problem(str(path), line, "task_id", "missing or not a string"))
+            continue
+        code = r.get("code", r.get("completion") if "code" not in r else None)
+        if code is None:
+            no_code += 1
+            continue
+        if not isinstance(code, str):
+            bad.append(Problem(str(path), line, "code", f"expected str or null, got {type(code).__name__}",
+                               r["task_id"]))
+            continue
+        programs.append({"task_id": r["task_id"], "code": code,
+                         "sample_id": r.get("sample_id", line), "line": line})
+    if bad:
+        raise DataError(bad)
+    return programs, no_code
+
+
+def resolve_many(args: Mapping[str, Any], name: str) -> list[NotebookInput]:
+    """Several inputs of one kind: every ``--NAME FILE`` and every ``--run DIR`` (its RUN_FILES
+    file), in the order given; with none, ``[resolve_input(args, name)]`` (example fallback)."""
+    def as_list(v: Any) -> list[str]:
+        if v is None or v == "" or v is True:
+            return []
+        return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+    out: list[NotebookInput] = []
+    for f in as_list(args.get(name)):
+        out.append(resolve_input({name: f}, name))
+    for d in as_list(args.get("run")):
+        inp = resolve_input({"run": d}, name)
+        if inp.source != "run":
+            raise FileNotFoundError(f"--run {d}: no {RUN_FILES[name]} in that directory")
+        out.append(inp)
+    return out or [resolve_input({}, name)]
+
+
+def run_label(inp: NotebookInput) -> str:
+    """A short label for a run: its directory name (or the file stem for a bare file)."""
+    if inp.path is None:
+        return inp.name
+    if inp.source == "example":
+        return f"example:{inp.path.stem}"
+    return inp.path.parent.name if inp.path.name == RUN_FILES.get(inp.name) else inp.path.stem

@@ -1,0 +1,128 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="CodeSelf · 04 training")
+
+with app.setup:
+    import marimo as mo
+    import polars as pl
+
+    from codeself import dashboard
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(r"""
+    # 04 · Training curves
+
+    `metrics.jsonl` of one or more runs: reward, the informative-prompt share (groups whose rewards
+    differ, so GRPO gets a gradient), entropy, KL, clip ratio, and held-out pass@1 over steps.
+    **Refreshes live** while a run is writing (the auto-refresh below re-reads every file; a
+    half-written last line is skipped and reported).
+
+    Inputs: `--run DIR` (repeatable; reads `DIR/metrics.jsonl`) or `--metrics FILE` (repeatable).
+    Default: the bundled `data/examples/metrics.jsonl`.
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = dashboard.notebook_args()
+    runs = dashboard.resolve_many(args, "metrics")
+    inputs_read = [str(r.path) for r in runs if r.exists]
+    seeds = {}
+    return inputs_read, runs, seeds
+
+
+@app.cell(hide_code=True)
+def _():
+    refresh = mo.ui.refresh(options=["1s", "2s", "5s", "10s", "30s"], default_interval="2s",
+                            label="live refresh")
+    refresh
+    return (refresh,)
+
+
+@app.cell
+def _(refresh, runs):
+    refresh.value  # re-run on every tick: re-read each run's metrics.jsonl
+    frames = {}
+    problems = []
+    for _r in runs:
+        if _r.exists:
+            _df, _p = dashboard.read_metrics(_r.path)
+            frames[dashboard.run_label(_r)] = _df
+            problems.extend(_p)
+    return frames, problems
+
+
+@app.cell(hide_code=True)
+def _(frames, problems, runs):
+    _notes = [r.note for r in runs]
+    if problems:
+        _notes.append("Skipped while reading (a run still writing leaves a partial last line): "
+                      + "; ".join(str(p) for p in problems))
+    if not frames:
+        _notes.append("No metrics to show yet.")
+    mo.md("\n\n".join(_notes))
+    return
+
+
+@app.cell(hide_code=True)
+def _(frames):
+    _present = [m for m in dashboard.METRIC_FIELDS if any(m in df.columns for df in frames.values())]
+    metric_pick = mo.ui.multiselect(options=_present,
+                                    value=[m for m in ("reward_mean", "informative_share", "entropy", "kl",
+                                                       "clip_ratio", "heldout_greedy_pass_at_1",
+                                                       "heldout_sampled_pass_at_1") if m in _present],
+                                    label="metrics")
+    metric_pick
+    return (metric_pick,)
+
+
+@app.cell
+def _(frames, metric_pick):
+    long = dashboard.metrics_long(frames, metric_pick.value, max_points=300)
+    (dashboard.line_chart(long, title="Training metrics by step") if long.height
+     else mo.md("_No values for the chosen metrics yet._"))
+    return (long,)
+
+
+@app.cell
+def _(frames):
+    last = dashboard.metrics_last(frames, dashboard.METRIC_FIELDS)
+    last
+    return (last,)
+
+
+@app.cell
+def _(frames, last):
+    key_numbers = {"runs": len(frames)}
+    verdict_lines = []
+    for _row in last.iter_rows(named=True):
+        _run = _row["run"]
+        _df = frames[_run]
+        key_numbers[f"{_run}.steps"] = _row["steps"]
+        for _m in ("reward_mean", "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1",
+                   "informative_share", "entropy"):
+            if _row.get(_m) is not None:
+                key_numbers[f"{_run}.last_{_m}"] = round(_row[_m], 4)
+        _line = f"{_run}: {_row['steps']} steps"
+        for _m in ("heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1", "reward_mean"):
+            if _m in _df.columns and _df[_m].drop_nulls().len() >= 2:
+                _s = _df[_m].drop_nulls()
+                _line += f"; {_m} {_s[0]:.3f} → {_s[-1]:.3f}"
+        verdict_lines.append(_line + ".")
+    return key_numbers, verdict_lines
+
+
+@app.cell
+def test_long_frame_is_small(long, frames):
+    assert (long.group_by("run", "metric").agg(pl.len().alias("n"))["n"].max() or 0) <= 300
+    for _df in frames.values():
+        assert _df["step"].is_sorted()
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,171 @@
+"""codeself.dashboard: input resolution, filters and aggregations with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from codeself import dashboard
+from codeself.io import DataError
+from codeself.tasks import Task, load_tasks
+
+
+def _rows():
+    return pl.DataFrame({
+        "task_id": ["a/1", "a/1", "a/2", "b/1", "b/2", "b/2"],
+        "sample_id": ["0", "1", "0", "0", "0", "1"],
+        "status": ["passed", "failed", "passed", "infra_error", "timeout", "passed"],
+        "passed": [True, False, True, False, False, True],
+        "reward": [1.0, 0.5, 1.0, None, 0.0, 1.0],
+        "public_passed": [1, 1, 1, 0, 0, 1], "public_total": [1, 1, 1, 1, 1, 1],
+        "hidden_passed": [3, 1, 2, 0, 0, 2], "hidden_total": [3, 3, 2, 2, 2, 2],
+    })
+
+
+def test_filter_rollouts_each_control():
+    df = _rows()
+    assert dashboard.filter_rollouts(df, statuses=["passed"]).height == 3
+    assert dashboard.filter_rollouts(df, task_query="a/").height == 3
+    got = dashboard.filter_rollouts(df, reward_min=0.4, reward_max=0.9)
+    # the infra_error row has no reward: kept visible, never scored
+    assert sorted(got["status"].to_list()) == ["failed", "infra_error"]
+    assert dashboard.filter_rollouts(df, statuses=["passed", "timeout"], task_query="b").height == 2
+
+
+def test_dashboard_view_matches_naive():
+    df = _rows()
+    for f in [dict(), dict(statuses=["passed", "failed"]), dict(task_query="b", reward_min=0.0, reward_max=0.5)]:
+        v = dashboard.dashboard_view(df, bins=4, **f)
+        n = dashboard.naive_dashboard_view(df.to_dicts(), bins=4, **f)
+        assert v.n_rows == n["n_rows"] and v.n_tasks == n["n_tasks"]
+        assert v.reward_hist["count"].to_list() == n["reward_hist"]
+        assert dict(zip(v.status["status"], v.status["count"], strict=True)) == n["status"]
+    v = dashboard.dashboard_view(df, bins=4)
+    assert v.pass_rate == pytest.approx(3 / 6)
+    assert v.mean_reward == pytest.approx((1 + 0.5 + 1 + 0 + 1) / 5)
+    assert v.status["status"].to_list() == ["passed", "failed", "timeout", "infra_error"]
+
+
+def test_histogram_counts_and_edges():
+    h = dashboard.histogram([0.0, 0.1, 0.5, 1.0, 1.0, None], bins=2, lo=0.0, hi=1.0)
+    assert h["count"].to_list() == [2, 3]
+    assert h["bin_start"].to_list() == [0.0, 0.5] and h["bin_end"].to_list() == [0.5, 1.0]
+    assert dashboard.histogram([], bins=3).height == 0
+
+
+def test_tasks_frame_and_counts():
+    tasks = load_tasks(dashboard.EXAMPLE_FILES["tasks"])
+    df = dashboard.tasks_frame(tasks)
+    assert df.height == 6
+    assert (df["n_tests"] == df["n_public"] + df["n_hidden"]).all()
+    counts = dashboard.task_counts(df)
+    assert counts["tasks"].sum() == 6
+
+
+def test_leakage_findings_flags_visible_hidden_test():
+    t = Task(task_id="x/1", prompt="def f(x):\n    '''>>> f(2)\n    4'''\n", entry_point="f",
+             public_tests=[], hidden_tests=["assert f(2) == 4"], canonical_solution="def f(x):\n    return x*2\n")
+    leaks = dashboard.leakage_findings([t])
+    assert leaks.filter(pl.col("kind") == "leak").height >= 1
+    clean = Task(task_id="x/2", prompt="def f(x):\n    '''double'''\n", entry_point="f", public_tests=[],
+                 hidden_tests=["assert f(3) == 6"])
+    assert dashboard.leakage_findings([clean]).height == 0
+
+
+def test_resolve_input_explicit_run_example_and_missing(tmp_path):
+    f = tmp_path / "m.jsonl"
+    f.write_text('{"step": 1}\n')
+    assert dashboard.resolve_input({"metrics": str(f)}, "metrics").source == "argument"
+    with pytest.raises(FileNotFoundError, match="--metrics"):
+        dashboard.resolve_input({"metrics": str(tmp_path / "nope.jsonl")}, "metrics")
+    run = tmp_path / "run1"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    got = dashboard.resolve_input({"run": str(run)}, "metrics")
+    assert got.source == "run" and got.path == (run / "metrics.jsonl").resolve()
+    ex = dashboard.resolve_input({}, "tasks")
+    assert ex.source == "example" and "codeself tasks import" in ex.note
+    miss = dashboard.resolve_input({}, "metrics", example=tmp_path / "absent.jsonl")
+    assert miss.source == "missing" and "codeself train" in miss.note
+    many = dashboard.resolve_many({"metrics": [str(f), str(f)], "run": str(run)}, "metrics")
+    assert [m.source for m in many] == ["argument", "argument", "run"]
+
+
+def test_read_metrics_tolerates_writer_mid_line(tmp_path):
+    f = tmp_path / "metrics.jsonl"
+    f.write_text('{"step": 2, "reward_mean": 0.5}\n{"step": 1, "reward_mean": 0.25, "note": "x"}\n{"step": 3, "rew')
+    df, problems = dashboard.read_metrics(f)
+    assert df["step"].to_list() == [1, 2] and df["reward_mean"].to_list() == [0.25, 0.5]
+    assert len(problems) == 1 and problems[0].line == 3
+    f.write_text('{"reward_mean": 0.5}\n')
+    with pytest.raises(DataError, match="step"):
+        dashboard.read_metrics(f)
+
+
+def test_metrics_long_thins_long_runs():
+    df = pl.DataFrame({"step": list(range(10_000)), "reward_mean": [i / 10_000 for i in range(10_000)]})
+    long = dashboard.metrics_long({"r": df}, ["reward_mean", "absent"], max_points=100)
+    assert 90 <= long.height <= 100
+    assert long["value"].is_sorted()
+
+
+def test_per_task_and_paired_frame():
+    base = _rows()
+    cand = base.with_columns(pl.when(pl.col("task_id") == "b/2").then(True).otherwise(pl.col("passed")).alias("passed"))
+    pf = dashboard.paired_frame(base, cand)
+    # infra_error rows are excluded, so b/1 has no rows and is not paired
+    assert pf["task_id"].to_list() == ["a/1", "a/2", "b/2"]
+    cells = dict(zip(pf["task_id"], pf["cell"], strict=True))
+    assert cells == {"a/1": "both pass", "a/2": "both pass", "b/2": "candidate only"}
+
+
+def test_paired_comparison_uses_exact_stats():
+    ids = [f"t/{i}" for i in range(20)]
+    base = pl.DataFrame({"task_id": ids, "sample_id": ["0"] * 20, "status": ["failed"] * 20,
+                         "passed": [False] * 20, "reward": [0.0] * 20})
+    cand = base.with_columns(pl.Series("passed", [i < 8 for i in range(20)]))
+    out = dashboard.paired_comparison(base, cand, n_resamples=500)
+    assert {k: out["table"][k] for k in "abcd"} == {"a": 0, "b": 0, "c": 8, "d": 12}
+    assert out["mcnemar_p"] == pytest.approx(2 * 0.5 ** 8)
+    assert out["rate_diff"] == pytest.approx(0.4)
+
+
+def test_read_programs_counts_missing_code_and_locates_errors(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text(json.dumps({"task_id": "a", "code": "x=1"}) + "\n" + json.dumps({"task_id": "b", "code": None}) + "\n")
+    progs, no_code = dashboard.read_programs(f)
+    assert [p["task_id"] for p in progs] == ["a"] and no_code == 1
+    f.write_text(json.dumps({"task_id": "a", "code": 3}) + "\n")
+    with pytest.raises(DataError, match=r"s.jsonl:1.*code"):
+        dashboard.read_programs(f)
+
+
+def test_trace_normalisation_and_diff():
+    tr = {"task_id": "t", "turns": [
+        {"code": "def f():\n    return 1\n", "result": {"status": "failed", "passed": False}, "feedback": "f() == 2 failed"},
+        {"code": "def f():\n    return 2\n", "result": {"status": "passed", "passed": True}},
+    ]}
+    n = dashboard.normalize_trace(tr)
+    assert [u["status"] for u in n["turns"]] == ["failed", "passed"] and n["passed"]
+    assert n["turns"][0]["diff"] == ""
+    assert "-    return 1" in n["turns"][1]["diff"] and "+    return 2" in n["turns"][1]["diff"]
+    tf = dashboard.traces_frame([tr])
+    assert tf.row(0, named=True)["first_pass_turn"] == 1
+
+
+def test_charts_embed_only_aggregates():
+    df = dashboard.synthetic_rollout_frame(20_000, seed=1)
+    view = dashboard.dashboard_view(df, bins=20)
+    chart = dashboard.hist_chart(view.reward_hist)
+    assert dashboard.chart_rows(chart) == 20
+    chart.to_dict()  # no MaxRowsError: the 20k rows never reach altair
+
+
+def test_synthetic_frame_is_deterministic():
+    a = dashboard.synthetic_rollout_frame(1000, seed=3)
+    b = dashboard.synthetic_rollout_frame(1000, seed=3)
+    assert a.equals(b)
+    assert a.filter(pl.col("status") == "infra_error")["reward"].null_count() == a.filter(
+        pl.col("status") == "infra_error").height
