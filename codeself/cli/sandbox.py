@@ -1,7 +1,138 @@
-"""`codeself sandbox …` commands."""
+"""`codeself sandbox …` commands: run solutions against tasks in the sandbox, scan code."""
 
 from __future__ import annotations
 
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="sandbox commands", no_args_is_help=True)
+from codeself.cli._common import CommandError, console, out
+
+app = typer.Typer(help="Run programs against task tests in the sandbox; scan code.", no_args_is_help=True)
+
+
+class Tests(StrEnum):
+    all = "all"
+    public = "public"
+    hidden = "hidden"
+
+
+class ScanPolicy(StrEnum):
+    report = "report"
+    block = "block"
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+def read_solutions(path: Path, task_ids: set[str]) -> list[tuple[str, str, object]]:
+    """Read and validate ``{"task_id", "code"[, "sample_id"]}`` lines; raise DataError naming every bad line."""
+    from codeself.io import DataError, Problem, read_jsonl
+
+    records, _ = read_jsonl(path)
+    problems: list[Problem] = []
+    out_: list[tuple[str, str, object]] = []
+    seen: set[tuple[str, object]] = set()
+    for line, obj in records:
+        tid = obj.get("task_id")
+        if not isinstance(tid, str):
+            problems.append(Problem(str(path), line, "task_id", "missing or not a string"))
+            continue
+        if tid not in task_ids:
+            problems.append(Problem(str(path), line, "task_id", "unknown task id (not in --tasks)", tid))
+            continue
+        code = obj.get("code")
+        if not isinstance(code, str):
+            problems.append(Problem(str(path), line, "code", "missing or not a string", tid))
+            continue
+        sid = obj.get("sample_id")
+        if sid is not None and (isinstance(sid, bool) or not isinstance(sid, (int, str))):
+            problems.append(Problem(str(path), line, "sample_id", f"expected int or str, got {type(sid).__name__}",
+                                    tid))
+            continue
+        if sid is not None:
+            if (tid, sid) in seen:
+                problems.append(Problem(str(path), line, "sample_id", f"duplicate (task_id, sample_id) {sid!r}", tid))
+                continue
+            seen.add((tid, sid))
+        out_.append((tid, code, sid))
+    if problems:
+        raise DataError(problems)
+    return out_
+
+
+@app.command("run")
+def run_cmd(
+    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.")],
+    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]}.')],
+    output: Annotated[Path, typer.Option("--output", help="Results JSONL (one Result per solution, input order; "
+                                                          "written atomically).")],
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Fork servers (default: CPU count).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Wall-clock seconds per program "
+                                                                        "(also the CPU-time limit).")] = 10.0,
+    memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Address-space limit, MiB.")] = 1024,
+    tests: Annotated[Tests, typer.Option("--tests", help="Which tests to run.")] = Tests.all,
+    scan_policy: Annotated[ScanPolicy, typer.Option(
+        "--scan-policy", help="report: findings only; block: do not run code with a high-severity finding "
+                              "(status 'rejected').")] = ScanPolicy.report,
+    executor: Annotated[Executor, typer.Option("--executor", help="local pool or a Ray cluster.")] = Executor.local,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run solutions against their tasks' tests. Exit 0 when the run completed, whatever the verdicts."""
+    from codeself.io import atomic_writer
+    from codeself.sandbox import SandboxConfig, imap
+    from codeself.tasks import load_task_map
+
+    task_map = load_task_map(tasks)
+    sols = read_solutions(solutions, set(task_map))
+    if not sols:
+        raise CommandError(f"{solutions}: no solutions")
+    cfg = SandboxConfig(timeout_s=timeout, memory_mb=memory_mb, scan_policy=scan_policy.value, workers=workers)
+    counts: dict[str, int] = {}
+    with atomic_writer(output) as f:
+        for r in imap([(task_map[t], c, s) for t, c, s in sols], workers=workers, progress=progress,
+                      tests=tests.value, config=cfg, executor=executor.value):
+            counts[r.status] = counts.get(r.status, 0) + 1
+            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    n = len(sols)
+    passed = counts.get("passed", 0)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    out.print(f"{n} programs: {passed} passed ({passed / n:.1%}); {summary}; wrote {output}", markup=False)
+    if counts.get("infra_error"):
+        console.print(f"error: {counts['infra_error']} infra_error result(s): the sandbox failed, see {output}",
+                      markup=False)
+        raise SystemExit(3)
+
+
+@app.command("scan")
+def scan_cmd(
+    path: Annotated[Path, typer.Argument(help="A Python file, or a solutions JSONL (scans each 'code').")],
+) -> None:
+    """Print security-scan findings (rule, line, severity). Diagnostic only; exit 0."""
+    from codeself.io import read_jsonl
+    from codeself.sandbox import scan
+
+    if not path.exists():
+        raise CommandError(f"{path}: file does not exist")
+    items: list[tuple[str, str]] = []
+    if path.suffix == ".jsonl":
+        records, _ = read_jsonl(path)
+        for line, obj in records:
+            if not isinstance(obj.get("code"), str):
+                raise CommandError(f"{path}:{line}: field 'code': missing or not a string")
+            items.append((f"{path}:{line} {obj.get('task_id', '')}", obj["code"]))
+    else:
+        items.append((str(path), path.read_text(encoding="utf-8")))
+    total = 0
+    for where, code in items:
+        for f in scan(code):
+            total += 1
+            out.print(f"{where}: line {f['line']}: {f['rule']} {f['severity']}: {f['message']}", markup=False)
+    out.print(f"{total} finding(s) in {len(items)} program(s)", markup=False)
+    sys.stdout.flush()

@@ -337,6 +337,8 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
             if o.passed and not o.graded_in_parent:
                 o.passed, o.status, o.error_type, o.error_message = False, "crashed", "Tampered", \
                     "result channel tampered with"
+    missing = next((tp.kind for tp, o in zip(jp.tests, outcomes, strict=True)
+                    if o.status in ("timeout", "crashed", "memory") and not o.passed), None)
     statuses = {o.status for o in outcomes}
     if all(o.passed for o in outcomes):
         status, error = "passed", None
@@ -350,8 +352,10 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
             status = "failed"
         worst = next(o for o in outcomes if not o.passed and (o.status == cand or cand not in statuses))
         error = f"{worst.kind} test {worst.index}: {worst.error_type}: {worst.error_message}"
-        if all(rep_done(r) for r in replies) and status not in ("timeout", "crashed"):
+        if all(rep_done(r) for r in replies) and missing is None:
             phase = "done"
+        elif missing is not None:
+            phase = missing
     return _finalize(task, sample_id, status, phase, outcomes, findings, error=error, stdout=stdout,
                      stderr=stderr, duration=wall, exec_duration=exec_d,
                      extra={"stdout_truncated": any(r.get("stdout_bytes", 0) > len(r.get("stdout", "").encode())
