@@ -848,10 +848,15 @@ def normalize_trace(trace: Mapping[str, Any]) -> dict[str, Any]:
             "hidden_passed": res.get("hidden_passed", u.get("hidden_passed", 0)),
             "hidden_total": res.get("hidden_total", u.get("hidden_total", 0)),
             "feedback": u.get("feedback") or "", "diff": code_diff(prev, code) if k else "",
+            "prompt": u.get("prompt") or "", "parse_status": u.get("parse_status") or "",
         })
         prev = code
     final = trace.get("final_status") or (turns[-1]["status"] if turns else "unknown")
-    return {"task_id": str(trace.get("task_id", "?")), "final_status": final,
+    fin = trace.get("final") or {}
+    return {"task_id": str(trace.get("task_id", "?")), "sample_id": trace.get("sample_id"),
+            "final_status": final, "final_turn": trace.get("final_turn", len(turns) - 1),
+            "stop_reason": trace.get("stop_reason") or "",
+            "final_hidden": f"{fin.get('hidden_passed', 0)}/{fin.get('hidden_total', 0)}" if fin else "",
             "passed": bool(trace.get("passed", turns[-1]["passed"] if turns else False)), "turns": turns}
 
 

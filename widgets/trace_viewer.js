@@ -40,7 +40,7 @@ function render({ model, el }) {
     list.replaceChildren(...(model.get("traces") || []).map((t, i) => h("li", {
       class: i === sel ? "cs-selected" : "", "data-trace": String(i),
       onclick: () => { model.set("selected_trace", i); model.set("selected_turn", 0); model.save_changes(); },
-    }, h("span", {}, t.task_id), h("span", { class: `cs-badge ${t.final_status}` }, `${t.turns.length}× ${t.final_status}`))));
+    }, h("span", {}, t.sample_id === null || t.sample_id === undefined ? t.task_id : `${t.task_id} #${t.sample_id}`), h("span", { class: `cs-badge ${t.final_status}` }, `${t.turns.length}× ${t.final_status}`))));
   }
   function drawTurn() {
     const t = current();
@@ -58,7 +58,10 @@ function render({ model, el }) {
       h("div", { class: "cs-cols2" },
         h("div", {}, h("h4", {}, "Code"), h("pre", { "data-testid": "turn-code" }, u.code || "(no code)")),
         h("div", {}, h("h4", {}, "Diff vs previous turn"), diffView(u.diff))),
-      h("h4", {}, "Feedback given to the model"), h("pre", { "data-testid": "turn-feedback" }, u.feedback || "(none)"),
+      h("h4", {}, "Feedback given to the model (public tests only)"), h("pre", { "data-testid": "turn-feedback" }, u.feedback || "(none)"),
+      u.prompt ? h("details", {}, h("summary", {}, "prompt of this turn"), h("pre", {}, u.prompt)) : "",
+      h("p", { class: "cs-muted" }, `final submission: turn ${t.final_turn + 1}, ${t.final_status}` +
+        (t.final_hidden ? ` (hidden ${t.final_hidden})` : "") + (t.stop_reason ? ` · stopped: ${t.stop_reason}` : "")),
     );
   }
   const redraw = () => { drawList(); drawTurn(); };

@@ -1,0 +1,124 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="CodeSelf · 06 agent traces")
+
+with app.setup:
+    import marimo as mo
+    import polars as pl
+
+    from codeself import agent, dashboard
+    from codeself.widgets import TraceViewer
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(r"""
+    # 06 · Agent traces
+
+    Self-debug traces turn by turn: each attempt's code, its public-test verdict, the feedback the
+    model got (made from public tests only), and the diff against the previous attempt; then the
+    first-vs-final paired numbers from `codeself.agent.summarize_traces`.
+
+    Inputs: `--traces FILE` or `--run DIR` (its `traces.jsonl`). Default: the bundled
+    `data/examples/traces.jsonl`.
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = dashboard.notebook_args()
+    traces_input = dashboard.resolve_input(args, "traces")
+    traces = agent.load_traces(traces_input.path) if traces_input.exists else []
+    inputs_read = [str(traces_input.path)] if traces_input.exists else []
+    summary = agent.summarize_traces(traces) if traces else None
+    seeds = {"bootstrap_seed": 0, "agent_seed": (summary or {}).get("config", {}).get("seed")}
+    mo.md(traces_input.note)
+    return inputs_read, seeds, summary, traces
+
+
+@app.cell
+def _(traces):
+    tf = dashboard.traces_frame(traces)
+    _outcome_rows = [{"revision": i, "outcome": agent.revision_outcome(r["turns"][i - 1], r["turns"][i])}
+                     for r in traces for i in range(1, len(r["turns"]))]
+    outcomes = (pl.DataFrame(_outcome_rows, schema={"revision": pl.Int64, "outcome": pl.String})
+                .group_by("revision", "outcome").agg(pl.len().alias("count")).sort("revision", "outcome"))
+    return outcomes, tf
+
+
+@app.cell(hide_code=True)
+def _(outcomes, summary, tf):
+    if summary is None:
+        _view = mo.md("_No traces to show._")
+    else:
+        _p = summary["paired"]
+        _view = mo.vstack([
+            mo.md(f"""
+    **{summary['n_records']}** traces over **{summary['n_tasks']}** tasks.
+    pass@1 first attempt **{summary['pass_at_1_first']:.3f}** → final **{summary['pass_at_1_final']:.3f}**
+    (hidden tests included). Paired first vs final: fixed {_p['c']}, broke {_p['b']}, exact McNemar
+    p = {_p['mcnemar_p']:.3g}. Excluded infra errors: {summary['excluded_infra']}.
+    """),
+            mo.hstack([
+                dashboard.bar_chart(tf.group_by("turns").agg(pl.len().alias("traces")).sort("turns")
+                                    .with_columns(pl.col("turns").cast(pl.String)),
+                                    "turns", "traces", title="Turns used per trace"),
+                (dashboard.bar_chart(outcomes.with_columns(pl.col("revision").cast(pl.String)), "revision",
+                                     "count", color="outcome", title="What each revision did (public tests)")
+                 if outcomes.height else mo.md("_no revisions made_")),
+            ], justify="start"),
+        ])
+    _view
+    return
+
+
+@app.cell
+def _(traces):
+    viewer = mo.ui.anywidget(TraceViewer(traces))
+    mo.vstack([mo.md("## Trace viewer\n\nPick a trace, step through its turns."), viewer])
+    return (viewer,)
+
+
+@app.cell(hide_code=True)
+def _(viewer):
+    _t = viewer.widget.selected
+    _u = viewer.widget.selected_turn_record
+    mo.md(f"Selected: **{_t['task_id']}**, turn {viewer.value['selected_turn'] + 1} — {_u['status']}"
+          if _t and _u else "Nothing selected.")
+    return
+
+
+@app.cell
+def _(summary, tf):
+    if summary is None:
+        key_numbers = {"traces": 0}
+        verdict_lines = ["No traces were available."]
+    else:
+        _p = summary["paired"]
+        key_numbers = {
+            "traces": summary["n_records"], "tasks": summary["n_tasks"],
+            "pass_at_1_first": round(summary["pass_at_1_first"], 4),
+            "pass_at_1_final": round(summary["pass_at_1_final"], 4),
+            "fixed": _p["c"], "broke": _p["b"], "mcnemar_p": _p["mcnemar_p"],
+            "mean_turns": round(float(tf["turns"].mean()), 3),
+            "excluded_infra": summary["excluded_infra"],
+        }
+        verdict_lines = [
+            f"Self-debugging moved pass@1 from {summary['pass_at_1_first']:.3f} to {summary['pass_at_1_final']:.3f} "
+            f"over {summary['n_tasks']} tasks ({_p['c']} fixed, {_p['b']} broken; exact McNemar p = {_p['mcnemar_p']:.3g}).",
+            f"Traces used {tf['turns'].mean():.2f} turns on average.",
+        ]
+    return key_numbers, verdict_lines
+
+
+@app.cell
+def test_frame_matches_traces(tf, traces):
+    assert tf.height == len(traces)
+    assert (tf["turns"] >= 1).all()
+    return
+
+
+if __name__ == "__main__":
+    app.run()
