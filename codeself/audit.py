@@ -297,7 +297,7 @@ def _apply(tree: ast.Module, edit: _Edit) -> str | None:
     """Apply one edit to a copy of ``tree``; the mutated program's source, or None if invalid."""
     t = copy.deepcopy(tree)
     node = _nodes(t)[edit.node_index]
-    parents = _parents(t)
+    parents = _parents(t) if edit.operator in ("drop_unary", "break_continue") else {}
     op, v = edit.operator, edit.variant
     if op == "compare_swap":
         k, new = v
@@ -632,7 +632,7 @@ def _int_range(lo: int, hi: int) -> tuple[int, int]:
     new_lo, new_hi = lo - pad, hi + pad
     if lo >= 0:
         new_lo = max(new_lo, 0 if lo == 0 else 1)
-    if hi <= 0:
+    elif hi <= 0:
         new_hi = min(new_hi, 0 if hi == 0 else -1)
     return new_lo, new_hi
 
@@ -655,7 +655,7 @@ def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -
         new_lo, new_hi = lo - span / 4, hi + span / 4
         if lo >= 0:
             new_lo = max(new_lo, 0.0)
-        if hi <= 0:
+        elif hi <= 0:
             new_hi = min(new_hi, 0.0)
         return round(rng.uniform(new_lo, new_hi), max(1, schema["decimals"]))
     if kind == "str":
@@ -838,6 +838,10 @@ def _same_outcome(a: Any, b: Any) -> bool:
     return _close(a.value, b.value)
 
 
+def _infra(o: Any) -> bool:
+    return not o.ok and o.error_type == "InfraError"
+
+
 @dataclass
 class _Plan:
     task: Task
@@ -956,7 +960,8 @@ def audit_tasks(
             _skip(p, "the reference raised, timed out or was nondeterministic on every input")
             continue
         for j, outs in enumerate(p.mut_outcomes):
-            exposing = next((i for i in valid if not _same_outcome(ref_a[i], outs[i])), None)
+            exposing = next((i for i in valid if not _infra(outs[i]) and not _same_outcome(ref_a[i], outs[i])),
+                            None)
             if exposing is not None:
                 p.confirmed.append((j, exposing))
 
