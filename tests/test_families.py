@@ -1,0 +1,77 @@
+"""The declared task family: determinism, splits held out by composition, tests that catch the slip."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeself.families import FAMILIES, arith_expression, generate_family
+
+
+def _run(code: str, tests: list[str]) -> bool:
+    ns: dict = {}
+    try:
+        exec(code, ns)
+        for t in tests:
+            exec(t, ns)
+    except Exception:
+        return False
+    return True
+
+
+def test_generate_is_deterministic_and_ids_unique():
+    a = generate_family("arith", n=300, seed=3)
+    b = generate_family("arith", n=300, seed=3)
+    assert [t.to_dict() for t in a] == [t.to_dict() for t in b]
+    assert len({t.task_id for t in a}) == 300
+    c = generate_family("arith", n=300, seed=4)
+    assert [t.prompt for t in a] != [t.prompt for t in c]
+
+
+def test_heldout_split_is_by_composition():
+    fam = FAMILIES["arith"]
+    tasks = generate_family("arith", n=800, seed=0)
+    train = {t.metadata["composition"] for t in tasks if t.split == "train"}
+    test = {t.metadata["composition"] for t in tasks if t.split == "test"}
+    assert train and test and not (train & test)
+    assert test <= {"-".join(c) for c in fam.heldout}
+    # the same compositions are held out for every seed
+    other = {t.metadata["composition"] for t in generate_family("arith", n=800, seed=9) if t.split == "test"}
+    assert other <= {"-".join(c) for c in fam.heldout}
+    # and the held-out compositions include ones that need parentheses
+    assert any(t.metadata["needs_parens"] for t in tasks if t.split == "test")
+
+
+def test_canonical_passes_and_dropped_parentheses_fail():
+    tasks = generate_family("arith", n=120, seed=1)
+    needing = 0
+    for t in tasks:
+        tests = t.public_tests + t.hidden_tests
+        assert len(t.public_tests) == 2 and len(t.hidden_tests) == 3
+        assert _run(t.canonical_solution, tests), t.task_id
+        assert not any(h in t.prompt for h in t.hidden_tests)
+        if t.metadata["needs_parens"]:
+            needing += 1
+            steps = [(op, k) for op, k in t.metadata["steps"]]
+            slip = f"def f(x):\n    return {arith_expression(steps, parens=False)}\n"
+            assert not _run(slip, tests), t.task_id
+    assert needing > 10
+
+
+def test_expression_rule():
+    assert arith_expression([("add", 8), ("mul", 8), ("sub", 6)]) == "(x+8)*8-6"
+    assert arith_expression([("add", 8), ("mul", 8), ("sub", 6)], parens=False) == "x+8*8-6"
+    assert arith_expression([("mul", 3), ("add", 2)]) == "x*3+2"
+    assert arith_expression([("sub", 2), ("add", 4), ("mul", 5)]) == "(x-2+4)*5"
+
+
+def test_unknown_family_and_bad_n():
+    with pytest.raises(KeyError, match="known: arith"):
+        generate_family("nope", n=3, seed=0)
+    with pytest.raises(ValueError):
+        generate_family("arith", n=0, seed=0)
+
+
+def test_explicit_split_sizes():
+    tasks = FAMILIES["arith"].generate(50, 20, seed=2)
+    assert sum(t.split == "train" for t in tasks) == 50
+    assert sum(t.split == "test" for t in tasks) == 20
