@@ -583,3 +583,91 @@ def get_backend(name: str, model: str | os.PathLike | None = None, **kw: Any) ->
         return MockBackend(**kw)
     raise BackendError(f"unknown backend {name!r} (use one of {BACKENDS})")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# static completion files (replayed by the static backend)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Corrupt(ast.NodeTransformer):
+    """Flip the first arithmetic / comparison / boolean operator, or a constant, found in
+    ``target`` visiting order: a realistic single-token bug."""
+
+    _BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.FloorDiv: ast.Mod, ast.Mod: ast.FloorDiv,
+            ast.Div: ast.Mult}
+    _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+            ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In}
+
+    def __init__(self, target: int):
+        self.target = target
+        self.seen = 0
+        self.done = False
+
+    def _hit(self) -> bool:
+        if self.done:
+            return False
+        hit = self.seen == self.target
+        self.seen += 1
+        if hit:
+            self.done = True
+        return hit
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if type(node.op) in self._BIN and self._hit():
+            node.op = self._BIN[type(node.op)]()
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if type(node.ops[0]) in self._CMP and self._hit():
+            node.ops[0] = self._CMP[type(node.ops[0])]()
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, int) and not isinstance(node.value, bool) and self._hit():
+            return ast.copy_location(ast.Constant(node.value + 1), node)
+        return node
+
+
+def corrupt_program(code: str, seed: int = 0) -> str:
+    """A deterministic single-token bug in ``code`` (an operator or integer constant changed;
+    ``return None`` as a last resort). The result compiles; it may still be correct by accident
+    (an equivalent mutant) — the sandbox, not this function, decides."""
+    tree = ast.parse(code)
+    counter = _Corrupt(target=10**9)
+    counter.visit(ast.parse(code))
+    n = counter.seen
+    if n:
+        t = _Corrupt(random.Random(seed).randrange(n))
+        new = ast.unparse(ast.fix_missing_locations(t.visit(tree)))
+        return new + "\n"
+    lines = code.rstrip("\n").split("\n")
+    for i, ln in enumerate(lines):
+        if ln.lstrip().startswith("def "):
+            indent = " " * (len(ln) - len(ln.lstrip()) + 4)
+            return "\n".join(lines[: i + 1] + [indent + "return None"] + lines[i + 1:]) + "\n"
+    return code + "\nNone\n"
+
+
+def static_completions(tasks: Sequence[Task], samples_per_task: int = 1, *, corrupt: float = 0.0,
+                       seed: int = 0, fenced: bool = True) -> list[dict[str, Any]]:
+    """``{"task_id", "completion"}`` lines for the static backend from canonical solutions.
+
+    Each sample is the task's canonical solution, or with probability ``corrupt`` (decided by a
+    hash of ``(seed, task_id, sample)``) a corrupted copy (``corrupt_program``). Tasks without a
+    canonical solution are skipped. Order: task by task, samples in order (file order = sample id).
+    """
+    rows = []
+    for t in tasks:
+        if not t.canonical_solution:
+            continue
+        for k in range(samples_per_task):
+            code = t.canonical_solution
+            rng = random.Random(_seed_int(seed, t.task_id, k))
+            if rng.random() < corrupt:
+                code = corrupt_program(code, seed=rng.randrange(1 << 30))
+            comp = f"```python\n{code.rstrip()}\n```\n" if fenced else code
+            rows.append({"task_id": t.task_id, "completion": comp})
+    return rows

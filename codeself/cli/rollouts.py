@@ -185,6 +185,30 @@ def export(
     out.print(f"{output}: {df.height} rows × {df.width} columns", markup=False)
 
 
+@app.command("static-file")
+def static_file(
+    tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (tasks need canonical_solution)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Completions JSONL for --backend static."),
+    samples: int = typer.Option(1, "--samples", "-n", min=1, help="Completions per task."),
+    corrupt: float = typer.Option(0.0, "--corrupt", min=0.0, max=1.0,
+                                  help="Share of completions replaced by a corrupted copy (one changed token)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write a static-backend completions file from canonical solutions (optionally corrupted)."""
+    from codeself.generation import static_completions
+    from codeself.io import write_jsonl_atomic
+    from codeself.tasks import load_tasks
+
+    task_list = load_tasks(tasks)
+    rows = static_completions(task_list, samples, corrupt=corrupt, seed=seed)
+    if not rows:
+        raise CommandError(f"{tasks}: no task has a canonical_solution")
+    write_jsonl_atomic(output, rows)
+    skipped = len(task_list) - len({r["task_id"] for r in rows})
+    out.print(f"{output}: {len(rows)} completion(s) for {len(task_list) - skipped} task(s)"
+              + (f"; {skipped} without canonical_solution skipped" if skipped else ""), markup=False)
+
+
 def compare(
     baseline: Path = typer.Option(..., "--baseline", "-a", help="Baseline rollouts JSONL."),
     candidate: Path = typer.Option(..., "--candidate", "-b", help="Candidate rollouts JSONL."),
