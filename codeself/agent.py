@@ -188,7 +188,8 @@ def build_feedback(task: Task, turn: dict[str, Any], result: dict[str, Any] | No
                      + truncate(result.get("error") or "", config.feedback_chars))
     elif status == "rejected":
         lines.append("The code was refused by the security scan: " + truncate(result.get("error") or "", config.feedback_chars))
-    failing = [t for t in result.get("tests", []) if t.get("kind") == "public" and not t.get("passed")]
+    failing = [t for t in result.get("tests", [])
+               if t.get("kind") == "public" and not t.get("passed") and t.get("status") != "not_run"]
     if failing:
         t = failing[0]
         idx = t.get("index")
@@ -899,9 +900,10 @@ def _block(text: str, lang: str = "") -> str:
 def _collapsible(summary: str, text: str, lang: str = "", *, open_below: int = 12) -> str:
     """A fenced block, wrapped in <details> when longer than ``open_below`` lines."""
     body = _block(text, lang)
-    if text.count("\n") < open_below:
+    if text.count("\n") < open_below and len(text) <= 80 * open_below:
         return f"{summary}\n\n{body}"
-    return f"<details><summary>{html.escape(summary)} ({text.count(chr(10)) + 1} lines)</summary>\n\n{body}\n\n</details>"
+    size = f"{text.count(chr(10)) + 1} lines, {len(text)} characters"
+    return f"<details><summary>{html.escape(summary.replace('**', ''))} ({size})</summary>\n\n{body}\n\n</details>"
 
 
 def render_trace(rec: dict[str, Any]) -> str:
