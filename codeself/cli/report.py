@@ -8,6 +8,7 @@ to the notebook(s).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -54,7 +55,7 @@ def export(
         raise CommandError(str(e)) from None
     for r in results:
         dirty = "  [dirty git tree]" if (r.manifest.get("git") or {}).get("dirty") else ""
-        out.print(f"{r.html_path}  {r.bytes / 1024:.0f} KB  {r.charts} charts  {r.tables} tables  "
+        out.print(f"{os.path.relpath(r.html_path)}  {r.bytes / 1024:.0f} KB  {r.charts} charts  {r.tables} tables  "
                   f"{r.seconds:.1f} s{dirty}", markup=False)
     out.print(f"{output_dir / 'index.html'}  ({len(results)} reports)", markup=False)
 

@@ -203,6 +203,11 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("MPLBACKEND", "Agg")
+    # Tables that marimo renders through polars' own HTML repr (inside mo.hstack/vstack) show up
+    # to 100 rows and long strings instead of polars' terminal defaults.
+    env.setdefault("POLARS_FMT_MAX_ROWS", "100")
+    env.setdefault("POLARS_FMT_MAX_COLS", "40")
+    env.setdefault("POLARS_FMT_STR_LEN", "200")
     return env
 
 
@@ -313,7 +318,7 @@ def export_notebook(
     manifest_path.chmod(0o444)
     if write_index:
         write_index_page(out_dir)
-    return ExportResult(name, html_path, manifest_path, len(data), time.perf_counter() - t0, charts, tables, final)
+    return ExportResult(name, html_path.resolve(), manifest_path.resolve(), len(data), time.perf_counter() - t0, charts, tables, final)
 
 
 def export_notebooks(notebooks: list[Path], output_dir: str | Path = "reports", notebook_args: list[str] | None = None,

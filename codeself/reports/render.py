@@ -153,6 +153,12 @@ def rows_html(rows: list[dict[str, Any]], max_rows: int = 100) -> Rendered:
 
 
 # ------------------------------------------------------------------------- marimo custom elements
+def _clean_foreign_html(text: str) -> str:
+    """Drop ``<style>`` blocks of third-party HTML reprs (polars/pandas) and tag their tables."""
+    text = re.sub(r"<style\b[^>]*>.*?</style\s*>", "", text, flags=re.I | re.S)
+    return re.sub(r'<table\s+(?:border="1"\s+)?class="dataframe"', '<table class="codeself-table dataframe"', text)
+
+
 _ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:'([^']*)'|"([^"]*)")""")
 _INNERMOST = re.compile(r"<(marimo-[\w-]+)((?:\s[^>]*)?)>((?:(?!<marimo-).)*?)</\1>", re.DOTALL)
 
@@ -224,6 +230,8 @@ def _element(tag: str, attrs: dict[str, Any], inner: str, max_rows: int) -> Rend
         return Rendered(f'<div class="group"><div class="group-labels">{head}</div>{inner}</div>')
     if "data-initial-value" in attrs:
         label = attrs.get("data-label")
+        if isinstance(label, str):
+            label = html.unescape(re.sub(r"<[^>]+>", "", label)).strip()
         value = json.dumps(attrs.get("data-initial-value"), default=str)
         name = tag.removeprefix("marimo-")
         lab = f" “{html.escape(str(label))}”" if label not in (None, "null", "") else ""
@@ -248,7 +256,34 @@ def convert_marimo_html(text: str, max_rows: int = 100) -> Rendered:
 
 
 # ------------------------------------------------------------------------------------ MIME bundles
+_BUNDLE_PREFERENCE = ("application/vnd.vegalite", "application/vnd.vega.", "image/svg+xml", "image/png", "image/jpeg",
+                      "text/markdown", "text/html", "application/json", "text/plain")
+
+
+def _altair_html_spec(text: str) -> dict[str, Any] | None:
+    """The vega-lite spec inside altair's HTML renderer output (``vegaEmbed`` script), if any."""
+    if "vega-embed" not in text or "function(spec, embedOpt)" not in text:
+        return None
+    m = re.search(r"\}\)\(\s*\{", text[text.index("function(spec, embedOpt)"):])
+    if not m:
+        return None
+    start = text.index("function(spec, embedOpt)") + m.end() - 1
+    try:
+        spec, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return spec if isinstance(spec, dict) else None
+
+
 def _mime(mimetype: str, data: Any, max_rows: int) -> Rendered:
+    if mimetype == "application/vnd.marimo+mimebundle":
+        bundle = _maybe_json(data)
+        if isinstance(bundle, dict):
+            for pref in _BUNDLE_PREFERENCE:
+                for mt, val in bundle.items():
+                    if mt.startswith(pref):
+                        return _mime(mt, val, max_rows)
+        return Rendered(f"<pre>{html.escape(str(data)[:2000])}</pre>")
     if mimetype.startswith("application/vnd.vegalite") or mimetype.startswith("application/vnd.vega."):
         spec = _maybe_json(data)
         if isinstance(spec, dict):
@@ -259,7 +294,10 @@ def _mime(mimetype: str, data: Any, max_rows: int) -> Rendered:
             svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", vlc.vega_to_svg(spec))
             return _chart_figure(_uniquify_svg_ids(svg, f"c{next(_chart_ids)}"))
     if mimetype == "text/html":
-        return convert_marimo_html(str(data), max_rows)
+        spec = _altair_html_spec(str(data))
+        if spec is not None:
+            return _chart_figure(vegalite_svg(spec))
+        return convert_marimo_html(_clean_foreign_html(str(data)), max_rows)
     if mimetype == "text/markdown":
         import marimo as mo
 
@@ -308,7 +346,7 @@ def render_output(obj: Any, max_rows: int = 100) -> Rendered:
             start = opening.group(0) if opening else '<div style="display:flex;gap:0.5rem">'
             return Rendered(f"{start}{out.html}</div>", out.charts, out.tables, out.notes)
         if isinstance(obj, Html):
-            return convert_marimo_html(obj.text, max_rows)
+            return _mime("text/html", obj.text, max_rows)
     frame = None
     if mod.startswith(("polars", "pandas")):
         if type(obj).__name__ == "LazyFrame":

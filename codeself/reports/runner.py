@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import sys
 import time
 import traceback
@@ -86,8 +87,10 @@ def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
     for i, out in enumerate(outputs):
         r = render_output(out, max_rows=max_rows)
         if r.html.strip():
-            blocks.append({"index": i, "type": type(out).__name__, "html": r.html, "charts": r.charts,
-                           "tables": r.tables, "notes": r.notes, "bytes": len(r.html.encode())})
+            blocks.append({"index": i, "type": type(out).__name__, "html": r.html,
+                           "charts": r.html.count('class="codeself-chart"'),
+                           "tables": len(re.findall(r"<table\b", r.html)), "notes": r.notes,
+                           "bytes": len(r.html.encode())})
     return {
         "ok": True,
         "title": str(title) if title else None,
