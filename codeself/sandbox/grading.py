@@ -52,6 +52,8 @@ class TestPlan:
     steps: list[int] = field(default_factory=list)
     expr: Any = None          # compiled parent expression (mode == "parent")
     tamper_proof: bool = False
+    preamble: Any = None      # compiled leading imports/assignments, run in the parent before ``expr``
+    value_steps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -203,13 +205,27 @@ class _Rewriter:
         raise _Unplannable(type(node).__name__)
 
 
+def _stmt_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
 @functools.lru_cache(maxsize=65536)
 def _plan_assert(src: str, untrusted: frozenset[str], program_names: frozenset[str]):
+    """Plan ``[imports / plain assignments …] assert EXPR``; None when the test must run in the child."""
     tree, _ = _parse_test(src)
-    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+    if tree is None or not tree.body or not isinstance(tree.body[-1], ast.Assert):
         return None
-    test = tree.body[0].test
-    rw = _Rewriter(untrusted, program_names, _local_names(test))
+    preamble = tree.body[:-1]
+    bound: dict[str, ast.stmt] = {}
+    for st in preamble:
+        if not isinstance(st, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)):
+            return None
+        if isinstance(st, (ast.Assign, ast.AnnAssign)) and (_stmt_names(st) - bound_names(st)) & untrusted - set(bound):
+            return None  # the preamble computes something from the program: run it in the child
+        for name in bound_names(st):
+            bound[name] = st
+    test = tree.body[-1].test
+    rw = _Rewriter(untrusted - frozenset(bound), program_names, _local_names(test))
     try:
         new = rw.rw(test)
     except _Unplannable:
@@ -218,9 +234,28 @@ def _plan_assert(src: str, untrusted: frozenset[str], program_names: frozenset[s
     ast.fix_missing_locations(expr)
     try:
         code = compile(expr, "<graded test>", "eval")
+        pre_code = compile(ast.Module(preamble, []), "<test preamble>", "exec") if preamble else None
     except (SyntaxError, ValueError, TypeError):
         return None
-    return code, tuple(rw.units), rw.all_direct
+    # the child needs the imports, and the assignments whose names the units use (inputs, not expectations)
+    need: set[str] = set()
+    for u in rw.units:
+        need |= _stmt_names(ast.parse(u, mode="eval"))
+    child_stmts: list[ast.stmt] = []
+    changed = True
+    chosen: set[int] = set()
+    while changed:
+        changed = False
+        for k, st in enumerate(preamble):
+            if k in chosen:
+                continue
+            if isinstance(st, (ast.Import, ast.ImportFrom)) or bound_names(st) & need:
+                chosen.add(k)
+                need |= _stmt_names(st)
+                changed = True
+    child_stmts = [st for k, st in enumerate(preamble) if k in chosen]
+    child_pre = "\n".join(ast.unparse(st) for st in child_stmts)
+    return code, tuple(rw.units), rw.all_direct, pre_code, child_pre
 
 
 def plan(task, program_tree: ast.AST | None, tests: str = "all") -> JobPlan:
@@ -244,9 +279,13 @@ def plan(task, program_tree: ast.AST | None, tests: str = "all") -> JobPlan:
                 tp = TestPlan(kind, i, src, "child", [len(steps)])
                 steps.append(["exec", src])
             else:
-                code, units, direct = planned
-                tp = TestPlan(kind, i, src, "parent", list(range(len(steps), len(steps) + len(units))), code,
-                              tamper_proof=direct)
+                code, units, direct, pre_code, child_pre = planned
+                tp = TestPlan(kind, i, src, "parent", [], code, tamper_proof=direct, preamble=pre_code)
+                if child_pre:
+                    tp.steps.append(len(steps))
+                    steps.append(["exec", child_pre])
+                tp.value_steps = list(range(len(steps), len(steps) + len(units)))
+                tp.steps.extend(tp.value_steps)
                 steps.extend(["value", u] for u in units)
             plans.append(tp)
     return JobPlan(steps, plans, setup_ns)
@@ -259,6 +298,8 @@ def grade_parent(tp: TestPlan, values: list[Any], setup_ns: dict[str, Any]) -> t
     ns["__builtins__"] = builtins
     ns["__cs_v"] = values
     try:
+        if tp.preamble is not None:
+            exec(tp.preamble, ns)
         ok = eval(tp.expr, ns)
         ok = bool(ok)
     except TypeError as e:

@@ -326,7 +326,7 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
             outcomes.append(TestOutcome(tp.index, tp.kind, True, "passed", None, None, dur, False))
             continue
         try:
-            vals = [V.decode(r.get("v")) for r in recs]
+            vals = [V.decode(by_step[s].get("v")) for s in tp.value_steps]
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             outcomes.append(TestOutcome(tp.index, tp.kind, False, "crashed", "BadValue", str(e)[:300], dur, True))
             continue
