@@ -436,7 +436,9 @@ def run_agent(
                     t["status"] = t["public_status"]
                     t["passed"] = t["public_status"] == "passed"
                     if t["public_status"] == "passed":
-                        st.done, st.stop_reason = True, "public_pass"
+                        # with no public tests there is nothing to learn from: stop, and say so
+                        st.done = True
+                        st.stop_reason = "public_pass" if t["public_total"] else "no_public_tests"
                         continue
                     t["feedback"] = build_feedback(st.task, t, res, config)
                     if turn_i == config.max_revisions:
