@@ -201,20 +201,26 @@ def test_verify_cli_exit_codes(exported, capsys):
         metrics.write_bytes(original)
 
 
+@pytest.mark.slow
 def test_verify_rerun_compares_key_numbers(exported):
     root, res = exported
-    secret_args = ["--tasks", "data/tasks.jsonl", "--metrics", "data/runs/r1/metrics.jsonl", "--api-token", SECRET_ARG,
-                   "--seed", "3"]
-    v = verify_manifest(res.manifest_path, rerun=True, notebook_args=secret_args)
-    assert v.ok, v.differences
+    # masked arguments cannot be replayed from the manifest: verify says so
+    with pytest.raises(Exception, match="masked at export"):
+        verify_manifest(res.manifest_path, rerun=True)
+    args = ["--tasks", "data/tasks.jsonl", "--metrics", "data/runs/r1/metrics.jsonl", "--api-token", SECRET_ARG,
+            "--seed", "3"]
     tasks = root / "data" / "tasks.jsonl"
     original = tasks.read_bytes()
-    tasks.write_bytes(original + original.splitlines(keepends=True)[0])
+    tasks.write_bytes(original + original.splitlines(keepends=True)[0])  # one more task: 1 public, 3 hidden
     try:
-        v = verify_manifest(res.manifest_path, rerun=True, notebook_args=secret_args)
+        v = verify_manifest(res.manifest_path, rerun=True, notebook_args=args)
     finally:
         tasks.write_bytes(original)
-    assert "re-run: key number n_tasks: recorded 6, re-run gives 7" in v.differences
+    reruns = sorted(d for d in v.differences if d.startswith("re-run"))
+    # hidden_share stays 0.75, so only the three counts differ
+    assert reruns == ["re-run: key number hidden_tests: recorded 18, re-run gives 21",
+                      "re-run: key number n_tasks: recorded 6, re-run gives 7",
+                      "re-run: key number public_tests: recorded 6, re-run gives 7"]
     assert any(d.startswith("input data/tasks.jsonl") and "rows 6 → 7" in d for d in v.differences)
 
 
@@ -265,10 +271,17 @@ def test_failing_notebook_writes_nothing_and_names_the_cause(tmp_path):
     with pytest.raises(ReportError, match=r"bad\.py: notebook failed: .*boom in cell"):
         export_notebook(bad, out, ["--tasks", str(REPO / "data/tasks.example.jsonl")])
     assert not out.exists() or not any(out.iterdir())
+
+
+
+def test_notebook_without_contract_globals_is_rejected(tmp_path, monkeypatch):
+    from codeself.reports import runner
+
     nog = tmp_path / "noglobals.py"
     nog.write_text(FIXTURE.read_text().replace("verdict_lines = [", "_verdict = ["))
-    with pytest.raises(ReportError, match=r"global 'verdict_lines' is not defined"):
-        export_notebook(nog, out, ["--tasks", str(REPO / "data/tasks.example.jsonl")])
+    monkeypatch.setattr("sys.argv", list(__import__("sys").argv))
+    with pytest.raises(ValueError, match=r"noglobals\.py: global 'verdict_lines' is not defined"):
+        runner.run(nog, ["--tasks", str(REPO / "data/tasks.example.jsonl")])
 
 
 def test_render_rewrites_marimo_elements_and_neutralises_network_html():
