@@ -303,13 +303,14 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
                                 tp.mode == "parent") for tp in jp.tests]
         return _finalize(task, sample_id, status, "import", outcomes, findings, error=f"{what}: {et}: {em}",
                          stdout=stdout, stderr=stderr, duration=wall, exec_duration=exec_d)
-    complete = all(rep_done(rep) for rep in replies[-1:])
-    last_death = None if complete else death(replies[-1])
+    deaths = [None if rep_done(rep) else death(rep) for rep in replies]
+    second_start = replies[1].get("start", 0) if len(replies) > 1 else None
     for tp in jp.tests:
         recs = [by_step.get(s) for s in tp.steps]
         dur = sum(float(r.get("d", 0.0)) for r in recs if r)
         if any(r is None for r in recs):
-            st, msg = last_death or ("crashed", "no report for this test")
+            which = 1 if second_start is not None and tp.steps and tp.steps[0] >= second_start else 0
+            st, msg = deaths[which] or ("crashed", "no report for this test")
             if tampered:
                 st, msg = "crashed", "result channel tampered with"
             outcomes.append(TestOutcome(tp.index, tp.kind, False, st, st.capitalize() if st != "crashed"
@@ -392,6 +393,7 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
             rep2 = pool_exec(job2)
             if "infra_error" not in rep2:
                 rep2["records"] = [r for r in rep2["records"] if "i" in r or r.get("ev") in ("done",)]
+                rep2["start"] = first_hidden
                 replies.append(rep2)
     return _assemble(task, sample_id, jp, findings, replies, time.perf_counter() - t0, config)
 
