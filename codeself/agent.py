@@ -215,32 +215,71 @@ def _comment(text: str) -> str:
 
 
 def build_revision_prompt(task: Task, first_prompt: str, previous: dict[str, Any], feedback: str,
-                          template: str) -> str:
+                          template: str, *, include_attempt: bool = True) -> str:
     """The prompt asking for a revision of ``previous`` (a turn dict) given ``feedback``.
 
     ``chat``: the first prompt, the previous attempt in a fenced block, the feedback, and a request
     for the corrected complete function in one ```python block. ``completion``: the previous attempt
     and the feedback as Python comments, then the task prompt again, so a completion model continues
     the function body (the same format as the first prompt). Only the latest attempt and its
-    feedback are shown (prompts do not grow with R). No hidden test is read.
+    feedback are shown (prompts do not grow with R); ``include_attempt=False`` leaves the attempt
+    out (the compact form used when a model's context is too short). No hidden test is read.
     """
     attempt = previous.get("code")
     if attempt is None:
         attempt = previous.get("completion") or ""
     if template == "chat":
         fence = _fence_for(attempt)
-        return (f"{first_prompt.rstrip()}\n\nYour previous attempt:\n{fence}python\n{attempt.rstrip()}\n{fence}\n\n"
+        shown = (f"Your previous attempt:\n{fence}python\n{attempt.rstrip()}\n{fence}\n\n" if include_attempt
+                 else "Your previous attempt failed.\n")
+        return (f"{first_prompt.rstrip()}\n\n{shown}"
                 f"Feedback from running the public tests:\n{feedback}\n\n"
                 "Fix the problem. Reply with the corrected complete function in a single ```python code block.\n")
     from codeself.generation import build_prompt
 
     base = build_prompt(task, "completion")
-    head = ["# A previous attempt at the function below:"]
-    head.append(_comment(attempt) if attempt.strip() else "# (no code)")
+    if include_attempt:
+        head = ["# A previous attempt at the function below:",
+                _comment(attempt) if attempt.strip() else "# (no code)"]
+    else:
+        head = ["# A previous attempt at the function below failed."]
     head.append("# Feedback from running the public tests:")
     head.append(_comment(feedback))
     head.append("# Write a corrected version.")
     return "\n".join(head) + "\n" + base
+
+
+def _context_limit(backend: Any) -> int | None:
+    """The model's context length in tokens, when the backend exposes it (``hf``, ``nano``)."""
+    cfg = getattr(getattr(backend, "model", None), "config", None)
+    n = getattr(cfg, "max_position_embeddings", None)
+    return n if isinstance(n, int) and n > 0 else None
+
+
+def fit_revision_prompt(backend: Any, task: Task, first_prompt: str, previous: dict[str, Any], feedback: str,
+                        config: AgentConfig) -> tuple[str, str]:
+    """``(prompt, variant)``: the full revision prompt if it fits the model's context with room for
+    ``max_new_tokens``, else a compact one without the previous attempt (``feedback_only``), else
+    one with the feedback cut to its first line (``short_feedback``). Without a tokenizer or a known
+    context length the full prompt is used (``full``)."""
+    full = build_revision_prompt(task, first_prompt, previous, feedback, config.template)
+    limit = _context_limit(backend)
+    if limit is None or getattr(backend, "tokenizer", None) is None:
+        return full, "full"
+    budget = limit - config.max_new_tokens
+    first_line = feedback.split("\n", 1)[0]
+    candidates = [
+        (full, "full"),
+        (build_revision_prompt(task, first_prompt, previous, feedback, config.template, include_attempt=False),
+         "feedback_only"),
+        (build_revision_prompt(task, first_prompt, previous, first_line, config.template, include_attempt=False),
+         "short_feedback"),
+    ]
+    for text, variant in candidates:
+        n = _count_tokens(backend, text)
+        if n is not None and n <= budget:
+            return text, variant
+    return candidates[-1]
 
 
 def select_final(turns: Sequence[dict[str, Any]], policy: str) -> int:
@@ -285,6 +324,7 @@ class _State:
     first_prompt: str
     prompt: str
     turns: list[dict[str, Any]] = field(default_factory=list)
+    variant: str = "first"
     done: bool = False
     stop_reason: str | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -405,7 +445,8 @@ def run_agent(
                         parsed_code, pstatus, preason = parsed.code, parsed.status, parsed.reason
                     st.turns.append({
                         "turn": turn_i, "request_index": req.sample_ids[0], "seed": req.seed,
-                        "prompt": st.prompt, "completion": completion, "generation_error": gen_err,
+                        "prompt": st.prompt, "prompt_variant": st.variant if turn_i else "first",
+                        "completion": completion, "generation_error": gen_err,
                         "code": parsed_code, "parse_status": pstatus, "parse_reason": preason,
                         "public_status": None, "status": None, "passed": False, "public_passed": 0, "public_total": len(st.task.public_tests),
                         "public_tests": [], "stdout": "", "error": None, "feedback": None, "feedback_sent": False,
@@ -448,8 +489,8 @@ def run_agent(
                         if t["completion"] is None:
                             pass  # the backend gave nothing to revise: ask the same prompt again (a new request)
                         else:
-                            st.prompt = build_revision_prompt(st.task, st.first_prompt, t, t["feedback"],
-                                                              config.template)
+                            st.prompt, st.variant = fit_revision_prompt(backend, st.task, st.first_prompt, t,
+                                                                        t["feedback"], config)
             # one grading per distinct (task, code): the final submission, and the first attempt
             finals = []
             grade_pairs: list[tuple[Task, str, Any]] = []

@@ -12,6 +12,7 @@ import pytest
 from codeself.agent import (
     AgentConfig,
     build_feedback,
+    fit_revision_prompt,
     load_traces,
     render_report,
     render_traces,
@@ -306,6 +307,28 @@ def test_unit_pieces():
     assert "SECRET" not in fb and "AssertionError" in fb and TASKS[0].public_tests[0] in fb
 
 
+class _CountingBackend:
+    """Only what fit_revision_prompt reads: a tokenizer (one token per character) and a context length."""
+
+    def __init__(self, limit):
+        self.tokenizer = lambda text, add_special_tokens=False: {"input_ids": list(text)}
+        self.model = type("M", (), {"config": type("C", (), {"max_position_embeddings": limit})()})()
+
+
+def test_revision_prompt_fits_the_model_context():
+    task, cfg = TASKS[0], AgentConfig(max_new_tokens=10)
+    prev = {"code": "def add3(x):\n    return x + 2\n" + "# padding\n" * 30}
+    fb = "Your code passed 0 of 2 public tests (status: failed).\n" + "details\n" * 20
+    full, v = fit_revision_prompt(_CountingBackend(10_000), task, task.prompt, prev, fb, cfg)
+    assert v == "full" and "return x + 2" in full and "details" in full
+    mid, v = fit_revision_prompt(_CountingBackend(len(full) - 100), task, task.prompt, prev, fb, cfg)
+    assert v == "feedback_only" and "return x + 2" not in mid and "details" in mid and len(mid) + 10 <= len(full) - 100
+    small, v = fit_revision_prompt(_CountingBackend(len(task.prompt) + 130), task, task.prompt, prev, fb, cfg)
+    assert v == "short_feedback" and "details" not in small and "passed 0 of 2" in small
+    assert small.endswith(task.prompt)
+    assert fit_revision_prompt(object(), task, task.prompt, prev, fb, cfg)[1] == "full"  # no tokenizer: full
+
+
 def test_view_renders_diffs_and_collapsible(run_last, tmp_path):
     recs, trace = run_last
     md = render_traces(recs, task_id="t/fix")
@@ -379,10 +402,12 @@ def tiny_llama(tmp_path_factory):
     return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama")
 
 
+@pytest.mark.slow
 def test_humaneval_with_a_local_model_directory(tiny_llama, tmp_path):
     from codeself.tasks import from_humaneval
 
-    tasks = from_humaneval(verify_examples=False)[:3]
+    # the three shortest HumanEval prompts (so revision prompts can fit the 512-position model)
+    tasks = sorted(from_humaneval(verify_examples=False), key=lambda t: len(t.prompt))[:3]
     be = get_backend("hf", tiny_llama)
     trace = tmp_path / "he.jsonl"
     recs = run_agent(tasks, be, AgentConfig(max_revisions=1, samples_per_task=2, max_new_tokens=12, seed=3,
@@ -394,6 +419,10 @@ def test_humaneval_with_a_local_model_directory(tiny_llama, tmp_path):
         assert all(t["prompt_tokens"] and t["completion_tokens"] is not None for t in rec["turns"])
         assert rec["final"]["hidden_total"] == len(by_id[rec["task_id"]].hidden_tests)
         assert _hidden_leaks(by_id[rec["task_id"]], rec) == []
+        for t in rec["turns"][1:]:  # revision prompts are fitted to the model's 512-position context
+            assert t["prompt_variant"] in ("full", "feedback_only", "short_feedback")
+            if t["prompt_variant"] != "short_feedback":
+                assert t["prompt_tokens"] + 12 <= 512
     s = summarize_traces(recs)
     assert s["paired"]["clustered"] and s["tokens"]["prompt"]["sum"] > 0
     assert "cluster bootstrap" in render_report(recs)
