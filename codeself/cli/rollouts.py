@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ def _load_records(path: Path, skip_invalid: bool) -> list[dict[str, Any]]:
     from codeself.rollouts import read_rollouts
 
     problems: list = []
-    recs = read_rollouts(path, problems=problems, skip_invalid=skip_invalid, with_lines=True)
+    with warnings.catch_warnings():  # the truncated tail is printed below, once
+        warnings.simplefilter("ignore", UserWarning)
+        recs = read_rollouts(path, problems=problems, skip_invalid=skip_invalid, with_lines=True)
     for p in problems:
         console.print(f"warning: {p}", markup=False)
     if problems and skip_invalid:
@@ -178,7 +181,9 @@ def export(
     from codeself.rollouts import rollouts_frame, write_parquet
 
     problems: list = []
-    df = rollouts_frame(rollouts, problems=problems)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        df = rollouts_frame(rollouts, problems=problems)
     for p in problems:
         console.print(f"warning: {p}", markup=False)
     write_parquet(output, df)
