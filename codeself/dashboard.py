@@ -675,9 +675,9 @@ def per_task_pass(df: pl.DataFrame) -> pl.DataFrame:
     sample_id passed) — the per-task unit the paired tests use. Rows with null reward
     (infra errors) are excluded, never scored as failures."""
     d = df.filter(pl.col("status") != "infra_error") if "status" in df.columns else df
-    sid = pl.col("sample_id").cast(pl.String) if "sample_id" in d.columns else pl.lit("0")
-    return (d.with_columns(sid.alias("_sid"))
-            .sort("task_id", "_sid")
+    if "sample_id" not in d.columns:
+        d = d.with_columns(pl.lit(0).alias("sample_id"))
+    return (d.sort("task_id", "sample_id")
             .group_by("task_id", maintain_order=True)
             .agg(pl.len().alias("n"), pl.col("passed").sum().alias("c"),
                  pl.col("passed").cast(pl.Float64).mean().alias("rate"),
@@ -696,38 +696,6 @@ def paired_frame(base: pl.DataFrame, cand: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("cand_first_pass")).then(pl.lit("candidate only"))
         .otherwise(pl.lit("both fail")).alias("cell"),
         (pl.col("cand_rate") - pl.col("base_rate")).alias("rate_diff"))
-
-
-def paired_comparison(base: pl.DataFrame, cand: pl.DataFrame, *, n_resamples: int = 10000,
-                      confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """The paired analysis of two rollout frames, from ``codeself.stats``.
-
-    Binary unit: each task's first sample (``first_pass``): 2×2 table, exact McNemar p and mid-p.
-    Rate unit: per-task pass rates over all samples, paired bootstrap CI of the mean difference and
-    the task-clustered bootstrap over samples.
-    """
-    from codeself import stats
-
-    pf = paired_frame(base, cand)
-    bmap = dict(zip(pf["task_id"].to_list(), pf["base_first_pass"].to_list(), strict=True))
-    cmap = dict(zip(pf["task_id"].to_list(), pf["cand_first_pass"].to_list(), strict=True))
-    table = stats.paired_table(bmap, cmap)
-    b, c = table["b"], table["c"]
-    diff, lo, hi = stats.paired_bootstrap_ci(pf["base_rate"].to_list(), pf["cand_rate"].to_list(),
-                                             n_resamples=n_resamples, confidence=confidence, seed=seed)
-    cb = dict(zip(pf["task_id"].to_list(), pf["base_outcomes"].to_list(), strict=True))
-    cc = dict(zip(pf["task_id"].to_list(), pf["cand_outcomes"].to_list(), strict=True))
-    cdiff, clo, chi = stats.cluster_bootstrap_ci(cb, cc, n_resamples=n_resamples,
-                                                 confidence=confidence, seed=seed)
-    return {
-        "n_tasks": pf.height, "table": table,
-        "baseline_pass_at_1": float(pf["base_first_pass"].cast(pl.Float64).mean()) if pf.height else None,
-        "candidate_pass_at_1": float(pf["cand_first_pass"].cast(pl.Float64).mean()) if pf.height else None,
-        "mcnemar_p": float(stats.mcnemar_exact(b, c)), "mcnemar_midp": float(stats.mcnemar_midp(b, c)),
-        "rate_diff": float(diff), "rate_diff_ci": (float(lo), float(hi)),
-        "cluster_diff": float(cdiff), "cluster_diff_ci": (float(clo), float(chi)),
-        "confidence": confidence, "n_resamples": n_resamples, "seed": seed, "frame": pf,
-    }
 
 
 def table_frame(table: Mapping[str, int]) -> pl.DataFrame:
@@ -932,3 +900,37 @@ def run_label(inp: NotebookInput) -> str:
     if inp.source == "example":
         return f"example:{inp.path.stem}"
     return inp.path.parent.name if inp.path.name == RUN_FILES.get(inp.name) else inp.path.stem
+
+
+def scatter_chart(df: pl.DataFrame, x: str, y: str, *, color: str | None = None, title: str = "",
+                  width: int = 320, height: int = 260):
+    """Points (one per task) with the y = x diagonal: above it the candidate did better."""
+    alt = _alt()
+    enc: dict[str, Any] = {"x": alt.X(f"{x}:Q", scale=alt.Scale(domain=[0, 1])),
+                           "y": alt.Y(f"{y}:Q", scale=alt.Scale(domain=[0, 1])), "tooltip": list(df.columns)}
+    if color:
+        enc["color"] = alt.Color(f"{color}:N")
+    pts = alt.Chart(df).mark_circle(size=60, opacity=0.8).encode(**enc)
+    diag = alt.Chart(pl.DataFrame({"a": [0.0, 1.0]})).mark_line(color="#999", strokeDash=[4, 4]).encode(
+        x="a:Q", y="a:Q")
+    return (diag + pts).properties(title=title, width=width, height=height)
+
+
+def comparison_summary(cmp: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``key_numbers`` and ``verdict_lines`` of a ``compare_rollouts`` result (notebook 05)."""
+    key_numbers = {
+        "n_tasks": cmp["n_tasks"], "pairing": cmp["pairing"],
+        "baseline_pass_at_1": round(cmp["baseline_pass_at_1"], 4),
+        "candidate_pass_at_1": round(cmp["candidate_pass_at_1"], 4),
+        "diff": round(cmp["diff"], 4), "diff_ci_low": round(cmp["diff_ci"][0], 4),
+        "diff_ci_high": round(cmp["diff_ci"][1], 4), "mcnemar_p": cmp["mcnemar_p"],
+        "mcnemar_midp": cmp["mcnemar_midp"], "b": cmp["table"]["b"], "c": cmp["table"]["c"],
+    }
+    verdict_lines = [
+        f"{cmp['candidate']} vs {cmp['baseline']} on {cmp['n_tasks']} tasks: pass@1 "
+        f"{cmp['baseline_pass_at_1']:.3f} → {cmp['candidate_pass_at_1']:.3f} "
+        f"(diff {cmp['diff']:+.3f}, 95% CI [{cmp['diff_ci'][0]:+.3f}, {cmp['diff_ci'][1]:+.3f}]).",
+        f"Exact McNemar p = {cmp['mcnemar_p']:.4g} ({cmp['table']['c']} tasks/pairs fixed, "
+        f"{cmp['table']['b']} broken; pairing {cmp['pairing']}).",
+    ]
+    return key_numbers, verdict_lines

@@ -1,0 +1,175 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="CodeSelf · 03 rewards")
+
+with app.setup:
+    import marimo as mo
+    import polars as pl
+
+    from codeself import dashboard
+    from codeself.evaluation import evaluate_rollouts
+    from codeself.rollouts import read_rollouts, rollouts_frame
+    from codeself.tasks import load_task_map
+    from codeself.widgets import RolloutExplorer
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(r"""
+    # 03 · Reward distributions
+
+    Rewards of one or more rollout files: histograms by backend / model / phase, the
+    partial-credit structure, the public-vs-hidden gap (passing every visible test but failing a
+    hidden one), parser failures, and a per-task drill-down with the rollout explorer.
+    `infra_error` rollouts have no reward: they are counted as excluded, never as 0.
+
+    Inputs: `--rollouts FILE` (repeatable) or `--run DIR` (repeatable; its `rollouts.jsonl`),
+    `--tasks FILE` for the failing tests' text (default `data/tasks.example.jsonl`).
+    Default: the bundled example baseline and candidate rollouts.
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = dashboard.notebook_args()
+    _given = dashboard.cli_value(args, "rollouts") or dashboard.cli_value(args, "run")
+    if _given:
+        sources = dashboard.resolve_many(args, "rollouts")
+    else:
+        sources = [dashboard.resolve_input({}, "baseline"), dashboard.resolve_input({}, "candidate")]
+    sources = [s for s in sources if s.exists] or sources[:1]
+    tasks_input = dashboard.resolve_input(args, "tasks")
+    tasks = load_task_map(tasks_input.path)
+    inputs_read = [str(s.path) for s in sources if s.exists] + [str(tasks_input.path)]
+    seeds = {"bootstrap_seed": 0}
+    return sources, tasks, inputs_read, seeds
+
+
+@app.cell
+def _(sources):
+    _frames, records = [], []
+    for _s in sources:
+        if not _s.exists:
+            continue
+        _label = dashboard.run_label(_s)
+        _frames.append(rollouts_frame(_s.path).with_columns(pl.lit(_label).alias("file")))
+        records.extend({**r, "file": _label} for r in read_rollouts(_s.path))
+    df = pl.concat(_frames, how="diagonal_relaxed") if _frames else None
+    mo.md("\n\n".join(s.note for s in sources))
+    return df, records
+
+
+@app.cell(hide_code=True)
+def _(df):
+    mo.stop(df is None, mo.md("_No rollouts to show._"))
+    group_pick = mo.ui.dropdown(options=["file", "backend", "model_id", "phase", "parse_status", "split"],
+                                value="file", label="group by")
+    status_pick = mo.ui.multiselect(options=sorted(df["status"].unique().to_list()), label="statuses (empty = all)")
+    mo.hstack([group_pick, status_pick], justify="start")
+    return group_pick, status_pick
+
+
+@app.cell
+def _(df, status_pick):
+    shown = dashboard.filter_rollouts(df, statuses=status_pick.value or None)
+    return (shown,)
+
+
+@app.cell
+def _(group_pick, shown):
+    summary = dashboard.reward_summary(shown, by=[group_pick.value])
+    hists = dashboard.reward_histograms(shown.filter(pl.col("reward").is_not_null()), group_pick.value, bins=10)
+    mo.vstack([
+        mo.md(f"**{shown.height} rollouts shown**, mean reward "
+              f"{shown['reward'].mean() if shown.height else float('nan'):.3f}"),
+        summary,
+        dashboard.hist_chart(hists, x_title="reward", title=f"Reward by {group_pick.value}", color="group"),
+    ])
+    return (summary,)
+
+
+@app.cell
+def _(shown):
+    credit = dashboard.partial_credit(shown)
+    gap = dashboard.public_hidden_gap(shown)
+    mo.hstack([
+        dashboard.bar_chart(credit.with_columns(pl.col("passed").cast(pl.String)), "tests_passed_share",
+                            "rollouts", color="passed", title="Partial credit: share of tests passed"),
+        mo.vstack([mo.md("**Public vs hidden, per task** (gap > 0: passes the visible tests, fails hidden ones)"),
+                   gap]),
+    ], justify="start")
+    return
+
+
+@app.cell(hide_code=True)
+def _(shown):
+    parse = shown.group_by("parse_status").agg(pl.len().alias("rollouts")).sort("rollouts", descending=True)
+    mo.vstack([mo.md("## Parser failures"), parse, mo.md("## Per task"), dashboard.per_task(shown)])
+    return
+
+
+@app.cell
+def _(records, tasks):
+    explorer = mo.ui.anywidget(RolloutExplorer(records, tasks=tasks))
+    mo.vstack([mo.md("## Drill down\n\nFilter by status, task, reward; click a rollout for its code and "
+                     "first failing test."), explorer])
+    return (explorer,)
+
+
+@app.cell(hide_code=True)
+def _(explorer):
+    _sel = explorer.widget.selected
+    mo.md(f"{explorer.value.get('n_matching', 0)} rollouts match the explorer's filters; selected: "
+          + (f"**{_sel['task_id']}** sample {_sel['sample_id']}" if _sel else "none"))
+    return
+
+
+@app.cell
+def _(records, sources):
+    evals = {}
+    for _s in sources:
+        if _s.exists:
+            _label = dashboard.run_label(_s)
+            evals[_label] = evaluate_rollouts([r for r in records if r["file"] == _label], seed=0)
+    key_numbers = {}
+    verdict_lines = []
+    for _label, _ev in evals.items():
+        key_numbers[f"{_label}.rollouts"] = _ev["n_records"]
+        key_numbers[f"{_label}.mean_reward"] = round(_ev["reward"]["mean"], 4) if _ev["reward"]["mean"] is not None else None
+        key_numbers[f"{_label}.excluded"] = _ev["reward"]["excluded"]
+        key_numbers[f"{_label}.parse_failure_rate"] = round(_ev["parse_failure_rate"], 4)
+        _gap = _ev["public_hidden"]["gap"]
+        key_numbers[f"{_label}.public_hidden_gap"] = round(_gap, 4) if _gap is not None else None
+        verdict_lines.append(
+            f"{_label}: mean reward {_ev['reward']['mean']:.3f} over {_ev['reward']['n']} scored rollouts "
+            f"({_ev['reward']['excluded']} excluded); {_ev['public_hidden']['public_only']} pass every public test "
+            f"but fail a hidden one; parser failures {_ev['parse_failure_rate']:.1%}."
+        )
+    return evals, key_numbers, verdict_lines
+
+
+@app.cell
+def test_frame_matches_records(df, records):
+    if df is None:  # no rollout file in this checkout: nothing read, nothing shown
+        assert records == []
+    else:
+        assert df.height == len(records)
+        assert df.filter(pl.col("status") == "infra_error")["reward"].null_count() == df.filter(
+            pl.col("status") == "infra_error").height
+    return
+
+
+@app.cell
+def test_evaluation_agrees_with_frame(df, evals):
+    for _label, _ev in evals.items():
+        _sub = df.filter(pl.col("file") == _label)  # evals is empty when df is None
+        assert _ev["n_records"] == _sub.height
+        if _ev["reward"]["mean"] is not None:
+            assert abs(_ev["reward"]["mean"] - _sub["reward"].mean()) < 1e-9
+    return
+
+
+if __name__ == "__main__":
+    app.run()
