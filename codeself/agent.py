@@ -77,7 +77,8 @@ POLICIES = {
 
 #: Settings that must match for a trace file to be resumed (otherwise records would be mixed).
 _RESUME_KEYS = ("backend", "model_id", "model_hash", "max_revisions", "samples_per_task", "seed", "policy",
-                "template", "show_public_tests", "temperature", "top_p", "max_new_tokens")
+                "template", "show_public_tests", "temperature", "top_p", "max_new_tokens", "timeout_s",
+                "feedback_chars", "stdout_chars")
 
 REQUIRED_TRACE_FIELDS = ("task_id", "sample_id", "turns", "final")
 REQUIRED_TURN_FIELDS = ("prompt", "completion", "code", "public_passed", "public_total", "feedback")
@@ -587,7 +588,8 @@ def _existing_records(path: str | os.PathLike, cfg: dict[str, Any], task_ids: se
                                     "--trace-output or the same settings to resume", rec.get("task_id")))
             break
         if rec["task_id"] not in task_ids:
-            problems.append(Problem(str(path), line, "task_id", "not in the given tasks (a different task file?)",
+            problems.append(Problem(str(path), line, "task_id", "not among the selected tasks: resume with the same tasks "
+                                    "(and --task/--limit) or use a new --trace-output",
                                     rec["task_id"]))
             break
         out[_trace_key(rec)] = rec
@@ -980,12 +982,14 @@ def render_trace(rec: dict[str, Any]) -> str:
         if t.get("code") is None:
             out.append(f"**Parsed code:** none — `{status}`" + (f": {t.get('parse_reason')}" if t.get("parse_reason") else ""))
         else:
-            prev = rec["turns"][i - 1].get("code") if i else None
+            # diff against the latest earlier attempt that had code
+            j = next((k for k in range(i - 1, -1, -1) if rec["turns"][k].get("code") is not None), None)
+            prev = rec["turns"][j]["code"] if j is not None else None
             label = f"**Parsed code** (`{status}`" + (f": {t.get('parse_reason')}" if t.get("parse_reason") else "") + ")"
-            if i and prev is not None:
+            if prev is not None:
                 diff = "".join(difflib.unified_diff(prev.splitlines(True), t["code"].splitlines(True),
-                                                    fromfile=f"turn {i - 1}", tofile=f"turn {i}"))
-                out.append(f"**Diff from turn {i - 1}:**\n\n" + (_block(diff, "diff") if diff else "_identical code_"))
+                                                    fromfile=f"turn {j}", tofile=f"turn {i}"))
+                out.append(f"**Diff from turn {j}:**\n\n" + (_block(diff, "diff") if diff else "_identical code_"))
                 out.append("")
                 out.append(_collapsible_always(label.replace("**", ""), t["code"], "python"))
             else:
