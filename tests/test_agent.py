@@ -426,3 +426,22 @@ def test_humaneval_with_a_local_model_directory(tiny_llama, tmp_path):
     s = summarize_traces(recs)
     assert s["paired"]["clustered"] and s["tokens"]["prompt"]["sum"] > 0
     assert "cluster bootstrap" in render_report(recs)
+
+
+def test_several_samples_request_order_and_clustered_report(tmp_path):
+    fix, first = TASKS[0], TASKS[4]
+    wrong, right = SCRIPT["t/fix"]
+    lines = [(fix.task_id, wrong), (fix.task_id, right), (fix.task_id, right),  # s0 turn 0, s1 turn 0, s0 turn 1
+             (first.task_id, SCRIPT["t/first"][0]), (first.task_id, SCRIPT["t/first"][0])]
+    static = tmp_path / "s.jsonl"
+    static.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in lines))
+    recs = run_agent([fix, first], get_backend("static", static), AgentConfig(max_revisions=1, samples_per_task=2),
+                     progress=False)
+    assert [(r["task_id"], r["sample_id"], len(r["turns"])) for r in recs] == [
+        ("t/fix", 0, 2), ("t/fix", 1, 1), ("t/first", 0, 1), ("t/first", 1, 1)]
+    assert [t["request_index"] for t in recs[0]["turns"]] == [0, 2] and recs[1]["turns"][0]["request_index"] == 1
+    assert recs[0]["config"]["temperature"] == 0.8
+    s = summarize_traces(recs)
+    assert s["paired"]["c"] == 1 and s["paired"]["a"] == 3 and s["paired"]["clustered"]
+    assert s["pass_at_1_first"] == pytest.approx(0.75) and s["pass_at_1_final"] == pytest.approx(1.0)
+    assert s["paired"]["cluster_ci"]["diff"] == pytest.approx(0.25)
