@@ -1,11 +1,131 @@
-"""`codeself train …` commands."""
+"""`codeself train grpo|rloo|ppo|compare` and the top-level `codeself study`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="train commands", no_args_is_help=True)
+from codeself.cli._common import CommandError, console, out
+
+app = typer.Typer(help="Train with sandbox rewards (GRPO, RLOO via TRL; PPO) and compare runs.",
+                  no_args_is_help=True)
+
+TasksOpt = Annotated[Path, typer.Option("--tasks", help="Task JSONL; its 'train' split is practised on, "
+                                         "its 'test' split is the periodic held-out evaluation.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="'nano' (built on first use, cached in data/models/nano) "
+                                        "or a local Hugging Face causal-LM directory.")]
+OutOpt = Annotated[Path, typer.Option("--output-dir", help="Run directory (metrics.jsonl, checkpoints, final/). "
+                                       "Re-running the same command resumes; another run's directory is refused.")]
+
+
+def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int, batch_size: int | None,
+           max_steps: int, lr: float, lora: bool, use_vllm: bool, seed: int, beta: float, temperature: float,
+           eval_every: int, eval_samples: int, eval_tasks: int, save_every: int, workers: int | None,
+           max_completion_length: int) -> None:
+    from codeself.training.config import TrainConfig, TrainInputError
+    from codeself.training.runner import run_training
+
+    cfg = TrainConfig(
+        algo=algo, tasks=str(tasks), model=model, output_dir=str(output_dir), group_size=group_size,
+        batch_size=batch_size if batch_size is not None else 16 * group_size, max_steps=max_steps, lr=lr,
+        lora=lora, use_vllm=use_vllm, seed=seed, beta=beta, temperature=temperature, eval_every=eval_every,
+        eval_samples=eval_samples, eval_tasks=eval_tasks, save_every=save_every, workers=workers,
+        max_completion_length=max_completion_length,
+    )
+    try:
+        final = run_training(cfg)
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    console.print(f"{algo}: metrics in {output_dir / 'metrics.jsonl'}, model in {final}", markup=False)
+    out.print(str(final), markup=False)
+
+
+def _make(algo: str, doc: str):
+    def cmd(
+        tasks: TasksOpt,
+        output_dir: OutOpt,
+        model: ModelOpt = "nano",
+        group_size: Annotated[int, typer.Option(help="Completions per prompt (the group).")] = 8,
+        batch_size: Annotated[int | None, typer.Option(
+            help="Completions per optimiser step; a multiple of --group-size (default 16 x group size).")] = None,
+        max_steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 100,
+        lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 2e-4,
+        lora: Annotated[bool, typer.Option(help="Train LoRA adapters (PEFT) instead of all weights.")] = False,
+        use_vllm: Annotated[bool, typer.Option(help="Generate with vLLM (TRL; GPU only).")] = False,
+        seed: Annotated[int, typer.Option(help="Seed of data order and sampling.")] = 0,
+        beta: Annotated[float, typer.Option(help="KL coefficient to the initial policy (0: none).")] = 0.0,
+        temperature: Annotated[float, typer.Option(help="Sampling temperature of rollouts and sampled eval.")] = 1.0,
+        eval_every: Annotated[int, typer.Option(help="Held-out evaluation every N steps (and at the end); 0: end only.")] = 25,
+        eval_samples: Annotated[int, typer.Option(help="Sampled completions per held-out task per evaluation.")] = 8,
+        eval_tasks: Annotated[int, typer.Option(help="Evaluate on the first N held-out tasks (0: all).")] = 0,
+        save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 10,
+        workers: Annotated[int | None, typer.Option(help="Sandbox workers.")] = None,
+        max_completion_length: Annotated[int, typer.Option(help="Max new tokens per completion.")] = 48,
+    ) -> None:
+        _train(algo, tasks, model, output_dir, group_size, batch_size, max_steps, lr, lora, use_vllm, seed, beta,
+               temperature, eval_every, eval_samples, eval_tasks, save_every, workers, max_completion_length)
+
+    cmd.__doc__ = doc
+    return cmd
+
+
+app.command("grpo")(_make("grpo", "GRPO (trl.GRPOTrainer) with sandbox rewards; writes D/metrics.jsonl per step."))
+app.command("rloo")(_make("rloo", "RLOO (trl.RLOOTrainer) with sandbox rewards; writes D/metrics.jsonl per step."))
+app.command("ppo")(_make("ppo", "PPO (codeself's own: value head, GAE, clipped surrogate and value losses)."))
+
+
+@app.command("compare")
+def compare(
+    runs: Annotated[list[Path], typer.Option("--runs", help="Run directories (each with metrics.jsonl).")],
+    output: Annotated[Path, typer.Option("--output", help="Markdown report to write.")],
+    tasks: Annotated[Path | None, typer.Option(
+        "--tasks", help="Held-out tasks for the final paired comparison (default: each run's --tasks).")] = None,
+    samples: Annotated[int, typer.Option(help="Sampled completions per held-out task for the final comparison.")] = 8,
+    seed: Annotated[int, typer.Option(help="Sampling seed of the final comparison (same for every run).")] = 0,
+) -> None:
+    """Curves side by side and the final held-out comparison with exact paired tests."""
+    from codeself.training.compare import compare_runs
+    from codeself.training.config import TrainInputError
+
+    try:
+        compare_runs(runs, output, tasks=tasks, samples=samples, seed=seed)
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    out.print(str(output), markup=False)
+
+
+def study(
+    seed: Annotated[int | None, typer.Option(help="Study seed (tasks, warm start, training, sampling). Default 1.")] = None,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", help="Run directory (default data/runs/study-seed{S}[-control]).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML file of study settings (or a run directory's study.json).")] = None,
+    arm: Annotated[str | None, typer.Option(
+        help="'default' (warm start with flawed demonstrations) or 'control' (clean demonstrations).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="GRPO steps (default 100).")] = None,
+    n_heldout: Annotated[int | None, typer.Option(help="Held-out tasks (default 200).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Sandbox workers.")] = None,
+) -> None:
+    """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
+    GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap)."""
+    from codeself.training.config import TrainInputError
+    from codeself.training.study import load_config, run_study, verdict_table
+
+    if config is not None and config.is_dir():
+        config = config / "study.json"
+    try:
+        cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None, "arm": arm,
+                                   "max_steps": max_steps, "n_heldout": n_heldout, "workers": workers})
+        v = run_study(cfg, log=lambda m: console.print(m, markup=False))
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    out.print(verdict_table([v]), markup=False)
+    out.print(v["verdict"], markup=False)
+    out.print(f"verdict: {cfg.resolved_output_dir() / 'verdict.json'}", markup=False)
 
 
 def register_top_level(root: typer.Typer) -> None:
     """Add top-level commands owned by this stage (``codeself study``)."""
+    root.command("study")(study)

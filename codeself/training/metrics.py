@@ -1,0 +1,183 @@
+"""Per-step training metrics: the sandbox reward wrapper that measures itself, and the writer.
+
+``D/metrics.jsonl`` holds one JSON object per optimiser step (``step`` 1, 2, …). Fields:
+
+=============================== ==============================================================
+``step``, ``algo``              optimiser step (1-based) and trainer
+``time_s``                      wall seconds of the whole step (generation + reward + update)
+``elapsed_s``                   wall seconds since the run (or the resumed run) started
+``reward_mean``, ``reward_std`` mean and std of the rewards of the step's completions
+``pass_rate``                   share of completions that passed every test
+``frac_reward_zero_std``        share of groups (same prompt) whose rewards have zero spread
+``informative_share``           share of groups with mixed outcomes (1 − the above): only these
+                                groups carry a learning signal for group-relative advantages
+``adv_abs_mean``, ``adv_std``   mean |advantage| and std of advantages (reward − group mean)
+``group_mean_min/max``          smallest / largest group-mean reward
+``kl``                          KL to the reference policy (TRL; only when beta > 0) or, for
+                                PPO, the approx-KL between the rollout and updated policy
+``entropy``                     mean per-token entropy of the policy on the completions
+``clip_ratio``                  share of tokens whose ratio was clipped (TRL region mean / PPO)
+``completion_length``           mean completion length in tokens
+``status_<name>``               share of completions per sandbox status (``passed``, ``failed``,
+                                ``syntax_error``, … and ``parse_*`` for unparsable output):
+                                the per-phase failure rates
+``reward_s``                    wall seconds of the whole reward computation in the step (parsing
+                                completions + running them in the sandbox + scoring)
+``sandbox_s``                   of which inside ``codeself.sandbox.run_many``
+``reward_share``                ``reward_s / time_s``: the reward computation's share of the step
+``sandbox_share``               ``sandbox_s / time_s``: the sandbox's share of the step
+``n_executed``, ``n_cached``    completions run in the sandbox / answered from the cache of
+                                identical ``(task, completion)`` pairs
+``loss``, ``learning_rate``, ``grad_norm``  from the trainer
+``value_loss``, ``explained_variance``, ``approx_kl``, ``clip_frac``, ``value_mean``  (PPO only)
+``heldout_greedy_pass_at_1``,   on evaluation steps only: pass@1 on the held-out (test) split,
+``heldout_sampled_pass_at_1``   greedy and sampled (``eval_samples`` per task); ``heldout_n``
+                                tasks, ``eval_s`` seconds (not counted in ``time_s``)
+=============================== ==============================================================
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from codeself.tasks import Task
+
+
+class SandboxReward:
+    """A TRL reward function (``fn(prompts, completions, task_id, **kw) -> list[float]``) that
+    delegates to :func:`codeself.rewards.make_trl_reward` and records, per call, the rewards,
+    groups, statuses and the wall time spent — so trainers can report the reward computation's
+    share of each step. ``take()`` returns and clears what was recorded since the last call.
+
+    Identical completions of the same task are executed once: programs here are pure functions of
+    their code (the sandbox gives every run a fresh process and the tests are fixed), so a repeated
+    ``(task_id, completion)`` gets the cached reward and status. ``infra_error`` (reward ``None``)
+    is never cached. ``n_executed`` / ``n_cached`` per step say how much this saved.
+    """
+
+    __name__ = "sandbox_reward"
+
+    def __init__(self, tasks: dict[str, Task], *, workers: int | None = None, cache_size: int = 200_000):
+        from codeself.rewards import make_trl_reward
+
+        self.inner = make_trl_reward(tasks, workers=workers)
+        self.cache: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self.cache_size = cache_size
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rewards: list[float] = []
+        self.task_ids: list[str] = []
+        self.seconds = 0.0
+        self.sandbox_seconds = 0.0
+        self.statuses: dict[str, int] = {}
+        self.n_executed = 0
+        self.n_cached = 0
+
+    def __call__(self, prompts, completions, **columns) -> list[float | None]:
+        t0 = time.perf_counter()
+        task_ids = list(columns.get("task_id") or [])
+        if len(task_ids) != len(completions):
+            raise ValueError("codeself reward needs a 'task_id' column in the training dataset")
+        texts = [_text(c) for c in completions]
+        keys = [(tid, txt) for tid, txt in zip(task_ids, texts, strict=True)]
+        todo: dict[tuple[str, str], int] = {}
+        for i, k in enumerate(keys):
+            if k not in self.cache and k not in todo:
+                todo[k] = i
+        fresh: dict[tuple[str, str], tuple[float | None, str]] = {}
+        if todo:
+            idx = list(todo.values())
+            sub_prompts = [prompts[i] for i in idx] if prompts is not None else None
+            extra = {k: [v[i] for i in idx] for k, v in columns.items()
+                     if isinstance(v, list) and len(v) == len(completions)}
+            vals = self.inner(sub_prompts, [completions[i] for i in idx], **extra)
+            bds = getattr(self.inner, "last_breakdowns", None) or [None] * len(vals)
+            stats = getattr(self.inner, "last_stats", None) or {}
+            self.sandbox_seconds += float(stats.get("sandbox_s") or 0.0)
+            for k, v, bd in zip(todo, vals, bds, strict=True):
+                status = (bd.components.get("status") if bd is not None else None) or "unknown"
+                fresh[k] = (v, status)
+                if v is not None:
+                    self.cache[k] = (v, status)
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        out: list[float | None] = []
+        for k in keys:
+            v, status = fresh[k] if k in fresh else self.cache[k]
+            out.append(v)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.n_executed += len(todo)
+        self.n_cached += len(keys) - len(todo)
+        self.seconds += time.perf_counter() - t0
+        self.rewards.extend(float("nan") if r is None else float(r) for r in out)
+        self.task_ids.extend(task_ids)
+        return out
+
+    def take(self) -> dict[str, Any]:
+        m = group_metrics(self.rewards, self.task_ids)
+        n = max(1, len(self.rewards))
+        m["reward_s"] = round(self.seconds, 4)
+        m["sandbox_s"] = round(self.sandbox_seconds, 4)
+        m["n_executed"] = self.n_executed
+        m["n_cached"] = self.n_cached
+        for k, v in sorted(self.statuses.items()):
+            m[f"status_{k}"] = v / n
+        self._reset()
+        return m
+
+
+def _text(c: Any) -> str:
+    """Completion text (TRL passes a string, or a list of chat messages for conversational data)."""
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list) and c and isinstance(c[-1], dict):
+        return str(c[-1].get("content", ""))
+    return str(c)
+
+
+def group_metrics(rewards: list[float], groups: list[str]) -> dict[str, Any]:
+    """Reward, group-spread and advantage statistics of one step's completions."""
+    by: OrderedDict[str, list[float]] = OrderedDict()
+    for r, g in zip(rewards, groups, strict=True):
+        if not math.isnan(r):
+            by.setdefault(g, []).append(r)
+    vals = [r for rs in by.values() for r in rs]
+    if not vals:
+        return {"reward_mean": None, "reward_std": None, "n_completions": len(rewards)}
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((r - mean) ** 2 for r in vals) / len(vals))
+    zero = [max(rs) - min(rs) == 0 for rs in by.values()]
+    advs = []
+    gmeans = []
+    for rs in by.values():
+        gm = sum(rs) / len(rs)
+        gmeans.append(gm)
+        advs.extend(r - gm for r in rs)
+    adv_std = math.sqrt(sum(a * a for a in advs) / len(advs))
+    return {
+        "reward_mean": mean,
+        "reward_std": std,
+        "pass_rate": sum(1 for r in vals if r >= 1.0) / len(vals),
+        "n_completions": len(rewards),
+        "n_groups": len(by),
+        "frac_reward_zero_std": sum(zero) / len(zero),
+        "informative_share": 1 - sum(zero) / len(zero),
+        "adv_abs_mean": sum(abs(a) for a in advs) / len(advs),
+        "adv_std": adv_std,
+        "group_mean_min": min(gmeans),
+        "group_mean_max": max(gmeans),
+    }
+
+
+def clean(record: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: NaN/inf → None, floats rounded to 6 significant digits."""
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, float):
+            v = None if not math.isfinite(v) else float(f"{v:.6g}")
+        out[k] = v
+    return out

@@ -1,0 +1,300 @@
+"""The default study: does practice with sandboxed test feedback improve codeself-nano on held-out
+compositions of its declared task family?
+
+Protocol (``run_study``), every artefact in the run directory:
+
+1. ``tasks.jsonl`` — ``n_train`` train tasks and ``n_heldout`` held-out (``test``) tasks of the
+   family for the seed; held-out tasks use compositions no train task uses.
+2. codeself-nano for ``(seed, arm)`` built or reused (``data/models/nano-seed{S}[-control]``).
+3. ``baseline_eval.json`` — the warm start on the held-out tasks: greedy (1 per task) and sampled
+   (``eval_samples`` per task, temperature ``temperature``) completions, run in the sandbox.
+4. ``grpo/`` — GRPO on the train split with sandbox rewards (``grpo/metrics.jsonl``).
+5. ``trained_eval.json`` — the same evaluation (same tasks, same sampling seed) of the trained model.
+6. ``verdict.json`` / ``verdict.md`` — exact McNemar test on the paired greedy outcomes
+   (``codeself.stats.mcnemar_exact``), the cluster-bootstrap 95% CI of the sampled pass@1
+   difference (``codeself.stats.cluster_bootstrap_ci``, tasks resampled), and the
+   reward-computation share of the GRPO step time.
+
+The evaluation settings are fixed before training and never depend on its outcome; the held-out
+tasks are never trained on, and neither the warm start's flaw nor any other choice touches them.
+``study.json`` keeps the fully resolved configuration: ``codeself study --config D/study.json``
+(or the same command with ``--output-dir D``) re-runs or resumes the study from the directory alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from codeself.training.config import TrainInputError
+
+
+@dataclass
+class StudyConfig:
+    """Every setting of the default study (all settable from ``--config study.toml``)."""
+
+    seed: int = 1
+    arm: str = "default"               # "default" (flawed warm start) or "control" (clean demonstrations)
+    output_dir: str = ""               # default: data/runs/study-seed{S}[-control]
+    family: str = "arith"
+    n_train: int = 2000                # train tasks (SFT demonstrations and GRPO prompts)
+    n_heldout: int = 200               # held-out tasks (compositions never trained on)
+    model_root: str = "data/models"    # where codeself-nano builds are cached
+    sft_steps: int = 450
+    flaw_share: float = 0.6
+    max_steps: int = 100               # GRPO steps
+    group_size: int = 8
+    prompts_per_step: int = 16
+    lr: float = 2e-4
+    beta: float = 0.0
+    temperature: float = 1.0           # rollout and sampled-evaluation temperature
+    max_completion_length: int = 48
+    eval_samples: int = 8              # sampled completions per held-out task (before and after)
+    eval_every: int = 25               # monitoring evaluation during training…
+    eval_tasks: int = 50               # …on the first N held-out tasks (does not enter the verdict)
+    save_every: int = 25
+    workers: int | None = None
+    n_bootstrap: int = 10000
+    alpha: float = 0.01                # McNemar threshold named in the verdict
+
+    def resolved_output_dir(self) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
+        return Path("data/runs") / (f"study-seed{self.seed}" + ("" if self.arm == "default" else f"-{self.arm}"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "<config>") -> StudyConfig:
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise TrainInputError(f"{source}: unknown study setting(s): {', '.join(unknown)} "
+                                  f"(known: {', '.join(sorted(names))})")
+        return cls(**d)
+
+
+def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> StudyConfig:
+    """Defaults < TOML (or JSON: a run directory's ``study.json``) file < explicit overrides."""
+    base: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise TrainInputError(f"{p}: config file not found")
+        try:
+            if p.suffix == ".json":
+                base = json.loads(p.read_text()).get("config", {})
+            else:
+                with p.open("rb") as f:
+                    base = tomllib.load(f)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise TrainInputError(f"{p}: {e}") from None
+        base = base.get("study", base)
+    merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    cfg = StudyConfig.from_dict(merged, source=str(path or "<options>"))
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: StudyConfig) -> None:
+    from codeself.families import FAMILIES
+
+    if cfg.arm not in ("default", "control"):
+        raise TrainInputError(f"arm={cfg.arm!r}: use 'default' or 'control'")
+    if cfg.family not in FAMILIES:
+        raise TrainInputError(f"family={cfg.family!r}: known families: {', '.join(sorted(FAMILIES))}")
+    for name in ("n_train", "n_heldout", "max_steps", "group_size", "prompts_per_step", "sft_steps"):
+        if getattr(cfg, name) < 1:
+            raise TrainInputError(f"{name}={getattr(cfg, name)}: must be >= 1")
+    if cfg.group_size < 2:
+        raise TrainInputError(f"group_size={cfg.group_size}: needs at least 2 completions per prompt")
+    if cfg.eval_samples < 1:
+        raise TrainInputError(f"eval_samples={cfg.eval_samples}: the sampled comparison needs >= 1")
+
+
+def _identity(cfg: StudyConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    for volatile in ("output_dir", "workers"):
+        d.pop(volatile)
+    return d
+
+
+def _eval_record(ev: dict[str, Any]) -> dict[str, Any]:
+    return {k: ev[k] for k in ("n_tasks", "greedy_pass_at_1", "sampled_pass_at_1", "statuses",
+                               "n_infra_errors", "seconds", "greedy", "sampled", "greedy_completions")}
+
+
+def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str, Any]:
+    """Run (or resume) the study; returns the verdict dict (also written to ``verdict.json``)."""
+    check_config(cfg)
+    d = cfg.resolved_output_dir()
+    study_json = d / "study.json"
+    ident = _identity(cfg)
+    if study_json.is_file():
+        old = json.loads(study_json.read_text())
+        if old.get("identity") != ident:
+            diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
+                          if ident.get(k) != old.get("identity", {}).get(k))
+            raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
+                                  f"choose a new --output-dir")
+    elif d.exists() and any(d.iterdir()):
+        raise TrainInputError(f"{d} is not empty and holds no study.json; choose a new --output-dir")
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from codeself.families import FAMILIES
+    from codeself.io import atomic_write_json, atomic_write_text
+    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, paired_table
+    from codeself.tasks import write_tasks
+    from codeself.training.config import TrainConfig
+    from codeself.training.evaluate import evaluate_model
+    from codeself.training.nano import NanoConfig, ensure_nano, nano_dir_for
+    from codeself.training.trl_trainers import train
+
+    t_start = time.time()
+    d.mkdir(parents=True, exist_ok=True)
+    cfg_dict = asdict(cfg)
+    cfg_dict["output_dir"] = str(d)
+    atomic_write_json(study_json, {"identity": ident, "config": cfg_dict})
+    timings: dict[str, float] = {}
+    torch.set_num_threads(1)
+
+    # 1. tasks
+    fam = FAMILIES[cfg.family]
+    tasks = fam.generate(cfg.n_train, cfg.n_heldout, cfg.seed)
+    train_tasks = [t for t in tasks if t.split == "train"]
+    heldout = [t for t in tasks if t.split == "test"]
+    write_tasks(d / "tasks.jsonl", tasks)
+    train_comps = {t.metadata["composition"] for t in train_tasks}
+    assert not train_comps & {t.metadata["composition"] for t in heldout}, "held-out composition leaked"
+
+    # 2. model
+    t0 = time.time()
+    ncfg = NanoConfig(seed=cfg.seed, arm=cfg.arm, family=cfg.family, n_train=cfg.n_train,
+                      sft_steps=cfg.sft_steps, flaw_share=cfg.flaw_share)
+    nano = ensure_nano(nano_dir_for(cfg.seed, cfg.arm, cfg.model_root), config=ncfg, progress=progress)
+    timings["build_nano_s"] = time.time() - t0
+    log(f"model: {nano} ({timings['build_nano_s']:.0f} s)")
+
+    eval_kw = dict(n_samples=cfg.eval_samples, temperature=cfg.temperature, seed=cfg.seed + 1_000_003,
+                   max_new_tokens=cfg.max_completion_length, workers=cfg.workers)
+
+    def evaluate(path: Path, name: str) -> dict[str, Any]:
+        f = d / f"{name}_eval.json"
+        if f.is_file():
+            return json.loads(f.read_text())
+        t1 = time.time()
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        ev = _eval_record(evaluate_model(model, tok, heldout, **eval_kw))
+        ev["model"] = str(path)
+        atomic_write_json(f, ev)
+        timings[f"{name}_eval_s"] = time.time() - t1
+        log(f"{name}: greedy pass@1 {ev['greedy_pass_at_1']:.3f}, sampled pass@1 {ev['sampled_pass_at_1']:.3f}")
+        return ev
+
+    # 3. baseline
+    base = evaluate(nano, "baseline")
+
+    # 4. GRPO
+    t0 = time.time()
+    tcfg = TrainConfig(
+        algo="grpo", tasks=str(d / "tasks.jsonl"), model=str(nano), output_dir=str(d / "grpo"),
+        group_size=cfg.group_size, batch_size=cfg.group_size * cfg.prompts_per_step, max_steps=cfg.max_steps,
+        lr=cfg.lr, beta=cfg.beta, temperature=cfg.temperature, max_completion_length=cfg.max_completion_length,
+        seed=cfg.seed, eval_every=cfg.eval_every, eval_samples=cfg.eval_samples, eval_tasks=cfg.eval_tasks,
+        save_every=cfg.save_every, workers=cfg.workers,
+    )
+    final = d / "grpo" / "final"
+    if not (d / "grpo" / "train_done.json").is_file():
+        from codeself.training.config import prepare_run_dir
+
+        _, resuming = prepare_run_dir(tcfg, {**tcfg.to_dict(), "output_dir": None, "workers": None})
+        final = train(tcfg, train_tasks=train_tasks, heldout_tasks=heldout, model_path=nano,
+                      resume=resuming, progress=progress)
+    timings["grpo_s"] = time.time() - t0
+
+    # 5. trained
+    trained = evaluate(final, "trained")
+
+    # 6. statistics
+    table = paired_table(base["greedy"], trained["greedy"])
+    p = mcnemar_exact(table["b"], table["c"])
+    diff, lo, hi = cluster_bootstrap_ci(base["sampled"], trained["sampled"], n_resamples=cfg.n_bootstrap,
+                                        seed=cfg.seed)
+    metrics = [json.loads(x) for x in (d / "grpo" / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    shares = [m["reward_share"] for m in metrics if m.get("reward_share") is not None]
+    sb = [m["sandbox_share"] for m in metrics if m.get("sandbox_share") is not None]
+    step_t = [m["time_s"] for m in metrics if m.get("time_s") is not None]
+    needs = {t.task_id: bool(t.metadata.get("needs_parens")) for t in heldout}
+
+    def rate(ev: dict[str, Any], flag: bool) -> float | None:
+        ids = [k for k, v in needs.items() if v == flag]
+        return sum(ev["greedy"][k] for k in ids) / len(ids) if ids else None
+
+    verdict = {
+        "seed": cfg.seed,
+        "arm": cfg.arm,
+        "family": cfg.family,
+        "n_tasks": len(heldout),
+        "baseline_pass_at_1": base["greedy_pass_at_1"],
+        "trained_pass_at_1": trained["greedy_pass_at_1"],
+        "greedy_diff": trained["greedy_pass_at_1"] - base["greedy_pass_at_1"],
+        "paired_table": table,
+        "mcnemar_p": p,
+        "baseline_sampled_pass_at_1": base["sampled_pass_at_1"],
+        "trained_sampled_pass_at_1": trained["sampled_pass_at_1"],
+        "sampled_diff": diff,
+        "sampled_diff_ci": [lo, hi],
+        "eval_samples": cfg.eval_samples,
+        "greedy_by_needs_parens": {
+            "baseline": {"needs": rate(base, True), "no_needs": rate(base, False)},
+            "trained": {"needs": rate(trained, True), "no_needs": rate(trained, False)},
+        },
+        "grpo_steps": len(metrics),
+        "grpo_step_s_mean": sum(step_t) / len(step_t) if step_t else None,
+        "reward_share_mean": sum(shares) / len(shares) if shares else None,
+        "sandbox_share_mean": sum(sb) / len(sb) if sb else None,
+        "infra_errors": base["n_infra_errors"] + trained["n_infra_errors"],
+        "significant": bool(p < cfg.alpha and lo > 0 and diff > 0),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "wall_s_this_invocation": round(time.time() - t_start, 1),
+        "model": str(nano),
+    }
+    verdict["verdict"] = plain_verdict(verdict, cfg.alpha)
+    atomic_write_json(d / "verdict.json", verdict)
+    atomic_write_text(d / "verdict.md", verdict_table([verdict]) + "\n\n" + verdict["verdict"] + "\n")
+    return verdict
+
+
+def plain_verdict(v: dict[str, Any], alpha: float = 0.01) -> str:
+    arm = "control arm (clean demonstrations)" if v["arm"] == "control" else "flawed-demonstration warm start"
+    lo, hi = v["sampled_diff_ci"]
+    if v["significant"]:
+        return (f"Seed {v['seed']}, {arm}: practice with sandbox feedback improved held-out greedy pass@1 "
+                f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g} "
+                f"< {alpha}); sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}] excludes 0.")
+    return (f"Seed {v['seed']}, {arm}: NO significant improvement — greedy pass@1 {v['baseline_pass_at_1']:.3f} → "
+            f"{v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}, threshold {alpha}); sampled "
+            f"pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
+
+
+def verdict_table(verdicts: list[dict[str, Any]]) -> str:
+    """A plain Markdown table of one or more verdicts (e.g. both arms side by side)."""
+    head = ("| seed | arm | n tasks | greedy before | greedy after | McNemar p | sampled before | sampled after "
+            "| sampled diff [95% CI] | reward share |")
+    rows = [head, "|" + "---|" * 10]
+    for v in verdicts:
+        lo, hi = v["sampled_diff_ci"]
+        share = v.get("reward_share_mean")
+        rows.append(
+            f"| {v['seed']} | {v['arm']} | {v['n_tasks']} | {v['baseline_pass_at_1']:.3f} | {v['trained_pass_at_1']:.3f} "
+            f"| {v['mcnemar_p']:.2g} | {v['baseline_sampled_pass_at_1']:.3f} | {v['trained_sampled_pass_at_1']:.3f} "
+            f"| {v['sampled_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
+            f"{'' if share is None else f'{share:.1%}'} |"
+        )
+    return "\n".join(rows)
