@@ -293,7 +293,7 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
         outcomes = [TestOutcome(tp.index, tp.kind, False, status, None, f"not run: {msg}", 0.0,
                                 tp.mode == "parent") for tp in jp.tests]
         return _finalize(task, sample_id, status, "import", outcomes, findings, error=msg, stdout=stdout,
-                         stderr=stderr, duration=wall, exec_duration=exec_d)
+                         stderr=stderr, duration=wall, exec_duration=exec_d, extra=_extra(replies))
     if import_fail is not None:
         et, em = import_fail.get("et"), import_fail.get("em")
         status = "memory" if et == "MemoryError" else ("syntax_error" if import_fail["ev"] == "syntax_error"
@@ -302,7 +302,7 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
         outcomes = [TestOutcome(tp.index, tp.kind, False, "not_run", et, f"not run: {what}", 0.0,
                                 tp.mode == "parent") for tp in jp.tests]
         return _finalize(task, sample_id, status, "import", outcomes, findings, error=f"{what}: {et}: {em}",
-                         stdout=stdout, stderr=stderr, duration=wall, exec_duration=exec_d)
+                         stdout=stdout, stderr=stderr, duration=wall, exec_duration=exec_d, extra=_extra(replies))
     deaths = [None if rep_done(rep) else death(rep) for rep in replies]
     second_start = replies[1].get("start", 0) if len(replies) > 1 else None
     for tp in jp.tests:
@@ -359,9 +359,17 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
             phase = missing
     return _finalize(task, sample_id, status, phase, outcomes, findings, error=error, stdout=stdout,
                      stderr=stderr, duration=wall, exec_duration=exec_d,
-                     extra={"stdout_truncated": any(r.get("stdout_bytes", 0) > len(r.get("stdout", "").encode())
-                                                    for r in replies),
-                            "containment": first.get("containment")})
+                     extra=_extra(replies))
+
+
+def _extra(replies: list[dict]) -> dict[str, Any]:
+    return {
+        "stdout_truncated": any(r.get("stdout_bytes", 0) > len(r.get("stdout", "").encode("utf-8", "replace"))
+                                for r in replies),
+        "stderr_truncated": any(r.get("stderr_bytes", 0) > len(r.get("stderr", "").encode("utf-8", "replace"))
+                                for r in replies),
+        "containment": replies[0].get("containment"),
+    }
 
 
 def rep_done(rep: dict) -> bool:
@@ -523,9 +531,13 @@ def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
 
 def evaluate_calls(jobs: Iterable[tuple[str, str, Sequence[str]]], *, workers: int | None = None,
                    timeout: float | None = None, progress: bool = False, config: SandboxConfig | None = None,
-                   memory_mb: int | None = None) -> list[list[CallOutcome]]:
-    """Evaluate expressions against programs: one sandboxed process per job, in input order."""
-    cfg = (config or SandboxConfig()).with_overrides(timeout_s=timeout, memory_mb=memory_mb)
+                   **overrides: Any) -> list[list[CallOutcome]]:
+    """Evaluate expressions against programs: one sandboxed process per job, in input order.
+
+    Each job is ``(program_code, setup_code, call_exprs)``; the child runs the program, then the
+    setup, then evaluates each expression in that namespace. ``overrides`` are SandboxConfig fields.
+    """
+    cfg = (config or SandboxConfig()).with_overrides(timeout_s=timeout, **overrides)
     jobs = list(jobs)
     n = workers or cfg.n_workers()
     pool = get_pool(cfg, n)

@@ -65,6 +65,10 @@ class Result:
     scan: list[dict[str, Any]] = field(default_factory=list)  # {"rule", "line", "severity", "message"}
     error: str | None = None         # a short explanation for non-passing statuses
     tamper_proof_share: float = 0.0  # share of tests graded in the parent
+    # added by the sandbox (issue 3):
+    stdout_truncated: bool = False   # stdout was longer than SandboxConfig.output_cap_bytes
+    stderr_truncated: bool = False   # stderr was longer than SandboxConfig.output_cap_bytes
+    containment: str | None = None   # "namespaces+uid" (root), "uid+rlimits", "rlimits" (see README)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
