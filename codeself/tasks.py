@@ -259,7 +259,10 @@ def _uses_name(node: ast.AST, name: str) -> bool:
 
 
 def split_assert(test: str) -> tuple[str, str, str] | None:
-    """``assert CALL == EXPECTED`` → ``(call_src, op, expected_src)`` (normalised), else None."""
+    """``assert CALL == EXPECTED`` → ``(call_src, op, expected_src)`` (normalised), else None.
+
+    Also ``!=``, ``is``, ``is not``, and the tolerance forms ``abs(CALL - EXPECTED) <= tol`` /
+    ``< tol`` and ``math.isclose(CALL, EXPECTED, …)`` (op ``"~="``)."""
     try:
         mod = ast.parse(test)
     except SyntaxError:
@@ -272,6 +275,13 @@ def split_assert(test: str) -> tuple[str, str, str] | None:
         op = {ast.Eq: "==", ast.Is: "is", ast.NotEq: "!=", ast.IsNot: "is not"}.get(type(t.ops[0]))
         if op:
             return ast.unparse(t.left), op, ast.unparse(t.comparators[0])
+        left = t.left
+        if (isinstance(t.ops[0], (ast.Lt, ast.LtE)) and isinstance(left, ast.Call)
+                and isinstance(left.func, ast.Name) and left.func.id == "abs" and len(left.args) == 1
+                and isinstance(left.args[0], ast.BinOp) and isinstance(left.args[0].op, ast.Sub)):
+            return ast.unparse(left.args[0].left), "~=", ast.unparse(left.args[0].right)
+    if (isinstance(t, ast.Call) and len(t.args) >= 2 and ast.unparse(t.func) in ("math.isclose", "isclose")):
+        return ast.unparse(t.args[0]), "~=", ast.unparse(t.args[1])
     return None
 
 
@@ -510,7 +520,60 @@ def from_humaneval(path: str | os.PathLike | None = None, *, verify_examples: bo
         _keep_verified_examples(tasks, workers=workers)
     for t in tasks:
         _move_visible_hidden_to_public(t)
+    if verify_examples:
+        _derive_missing_hidden(tasks, workers=workers)
     return tasks
+
+
+def _variants(call_src: str) -> list[str]:
+    """New calls from an example call: each sequence argument reversed, or without its last item."""
+    node = ast.parse(call_src, mode="eval").body
+    if not isinstance(node, ast.Call):
+        return []
+    out: list[str] = []
+    for i, a in enumerate(node.args):
+        try:
+            v = ast.literal_eval(a)
+        except (ValueError, SyntaxError, TypeError):
+            continue
+        if isinstance(v, (list, tuple, str)) and len(v) > 1:
+            ws: list[Any] = [v[::-1], v[:-1]]
+            if isinstance(v, str):
+                ws.append(v.swapcase())
+            elif all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                ws.append(type(v)(-x for x in v))
+            for w in ws:
+                args = list(node.args)
+                args[i] = ast.parse(repr(w), mode="eval").body
+                out.append(ast.unparse(ast.Call(func=node.func, args=args, keywords=node.keywords)))
+    return [c for c in dict.fromkeys(out) if c != call_src]
+
+
+def _derive_missing_hidden(tasks: list[Task], *, workers: int | None = None) -> None:
+    """A task whose every hidden test is visible in its prompt gets hidden tests derived from the
+    reference on new inputs (each example's sequence arguments reversed, shortened, negated or
+    case-swapped), computed in the sandbox, as EvalPlus derives its extra tests. Derived tests
+    whose expected value is itself visible in the prompt are not kept. Recorded in ``metadata``."""
+    from codeself import sandbox
+    from codeself.sandbox.values import decode
+
+    todo = [t for t in tasks if not t.hidden_tests and t.canonical_solution]
+    if not todo:
+        return
+    calls = [[v for pub in t.public_tests if (sp := split_assert(pub)) for v in _variants(sp[0])] for t in todo]
+    outs = sandbox.evaluate_calls([(t.canonical_solution, t.setup_code, c) for t, c in zip(todo, calls, strict=True)],
+                                  workers=workers)
+    for t, cs, os_ in zip(todo, calls, outs, strict=True):
+        for call, o in zip(cs, os_, strict=True):
+            if o.ok:
+                value = decode(o.value)
+                try:
+                    test = _assert_for(call, repr(value))
+                    if ast.literal_eval(repr(value)) == value and not _leak_fields(t, test):
+                        t.hidden_tests.append(test)
+                except (ValueError, SyntaxError, TypeError):
+                    continue
+        t.metadata["hidden_derived_from_reference"] = len(t.hidden_tests)
 
 
 def _keep_verified_examples(tasks: list[Task], *, workers: int | None = None) -> None:
@@ -781,3 +844,116 @@ def summarize(tasks: Sequence[Task]) -> dict[str, Any]:
         "prompt_chars": stats([len(t.prompt) for t in tasks]),
         "with_canonical_solution": sum(bool(t.canonical_solution) for t in tasks),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# EvalPlus
+
+
+def _complete_program(prompt: str, solution: str, entry_point: str) -> str:
+    """EvalPlus ships either a body to append to the prompt or a complete program."""
+    try:
+        tree = ast.parse(solution)
+        if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == entry_point
+               for n in tree.body):
+            return solution
+    except SyntaxError:
+        pass
+    return prompt + solution
+
+
+def _args_src(args: Any) -> str | None:
+    """Source for a positional argument list that round-trips through ``ast.literal_eval``."""
+    if not isinstance(args, list):
+        return None
+    src = ", ".join(repr(a) for a in args)
+    try:
+        if ast.literal_eval(f"[{src}]") != args:
+            return None
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        return None
+    return src
+
+
+def from_evalplus(path: str | os.PathLike, *, skip_invalid: bool = False, problems: list[Problem] | None = None,
+                  workers: int | None = None, timeout: float = 30.0, max_plus: int | None = None) -> list[Task]:
+    """Convert EvalPlus-style records (``task_id``, ``prompt``, ``entry_point``,
+    ``canonical_solution``, ``base_input``, ``plus_input``, optional ``atol``) to Tasks.
+
+    Expected outputs are computed by running the reference solution on every input **inside the
+    sandbox** (``codeself.sandbox.evaluate_calls``, one process per task). Each base and plus input
+    becomes one hidden test ``assert f(*args) == expected`` (``abs(f(*args) - expected) <= atol``
+    for float outputs when ``atol`` > 0). An input whose value cannot be written as a Python
+    literal (e.g. ``inf``), or on which the reference raises, is skipped and counted in
+    ``metadata``. Public tests are the docstring's examples that the reference agrees with.
+    """
+    from codeself import sandbox
+    from codeself.sandbox.values import decode
+
+    p = Path(path)
+    records = _read_json_or_jsonl(p, skip_invalid=skip_invalid, problems=problems)
+    bad: list[Problem] = []
+    staged: list[tuple[int, dict, str, list[str | None], int]] = []
+    for line, r in records:
+        tid = r.get("task_id") if isinstance(r.get("task_id"), str) else None
+        errs = []
+        for k, typ in (("task_id", str), ("prompt", str), ("entry_point", str), ("canonical_solution", str),
+                       ("base_input", list)):
+            if k not in r:
+                errs.append(Problem(str(p), line, k, "missing required EvalPlus field", tid))
+            elif not isinstance(r[k], typ):
+                errs.append(Problem(str(p), line, k, f"expected {_tname(typ)}, got {type(r[k]).__name__}", tid))
+        if "plus_input" in r and not isinstance(r["plus_input"], list):
+            errs.append(Problem(str(p), line, "plus_input", f"expected list, got {type(r['plus_input']).__name__}", tid))
+        if errs:
+            bad.extend(errs)
+            continue
+        plus = list(r.get("plus_input") or [])[: max_plus if max_plus is not None else None]
+        inputs = [*r["base_input"], *plus]
+        srcs = [_args_src(a) for a in inputs]
+        program = _complete_program(r["prompt"], r["canonical_solution"], r["entry_point"])
+        staged.append((line, r, program, srcs, len(plus)))
+    _raise_or_collect(bad, skip_invalid, problems)
+    jobs = [(program, "", [f"{r['entry_point']}({s})" for s in srcs if s is not None])
+            for _, r, program, srcs, _ in staged]
+    outcomes = sandbox.evaluate_calls(jobs, workers=workers, timeout=timeout) if jobs else []
+    tasks: list[Task] = []
+    for (line, r, program, srcs, n_plus), outs in zip(staged, outcomes, strict=True):
+        ep, atol = r["entry_point"], float(r.get("atol") or 0)
+        hidden: list[str] = []
+        skipped_inputs = sum(s is None for s in srcs)
+        good_srcs = [s for s in srcs if s is not None]
+        for src, o in zip(good_srcs, outs, strict=True):
+            if not o.ok:
+                skipped_inputs += 1
+                continue
+            value = decode(o.value)
+            exp = repr(value)
+            try:
+                if ast.literal_eval(exp) != value:
+                    raise ValueError
+            except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+                skipped_inputs += 1
+                continue
+            call = f"{ep}({src})"
+            if atol > 0 and isinstance(value, float):
+                hidden.append(f"assert abs({call} - {exp}) <= {atol!r}")
+            else:
+                hidden.append(_assert_for(call, exp))
+        if not hidden:
+            bad.append(Problem(str(p), line, "base_input", "the reference produced no usable expected output",
+                               r["task_id"]))
+            continue
+        tasks.append(Task(
+            task_id=r["task_id"], prompt=r["prompt"], entry_point=ep,
+            public_tests=extract_examples(r["prompt"], ep, _param_names(r["prompt"], ep)),
+            hidden_tests=hidden, canonical_solution=program, source="evalplus",
+            metadata={"base_inputs": len(r["base_input"]), "plus_inputs": n_plus,
+                      "inputs_skipped": skipped_inputs, "atol": atol},
+        ))
+    _raise_or_collect(bad, skip_invalid, problems)
+    if tasks:
+        _keep_verified_examples(tasks, workers=workers)
+        for t in tasks:
+            _move_visible_hidden_to_public(t)
+    return tasks

@@ -217,3 +217,47 @@ def test_summarize_counts():
     s = summarize(load_tasks(EXAMPLES))
     assert s["by_split"] == {"test": 2, "train": 3, "validation": 1}
     assert s["hidden_tests_per_task"]["max"] == 3 and s["n_tasks"] == 6
+
+
+def test_evalplus_expected_values_come_from_the_reference_in_the_sandbox():
+    from codeself.tasks import from_evalplus
+
+    tasks = from_evalplus("tests/fixtures/evalplus_small.jsonl")
+    t0, t1 = tasks
+    assert t0.source == "evalplus" and t0.metadata["base_inputs"] == 3 and t0.metadata["plus_inputs"] == 2
+    # float output with atol → tolerance test; the docstring example (3.5) is public, not hidden
+    assert t0.public_tests == ["assert truncate_number(3.5) == 0.5", "assert abs(truncate_number(3.5) - 0.5) <= 1e-06"]
+    assert "assert abs(truncate_number(2.25) - 0.25) <= 1e-06" in t0.hidden_tests
+    assert len(t0.hidden_tests) == 4 and not any("(3.5)" in h for h in t0.hidden_tests)
+    assert t1.canonical_solution.startswith("def similar_elements")
+    assert t1.hidden_tests == [
+        "assert similar_elements([3, 4, 5, 6], [5, 7, 4, 10]) == (4, 5)",
+        "assert similar_elements([1, 2, 3, 4], [5, 4, 3, 7]) == (3, 4)",
+        "assert similar_elements([], [1]) == ()",
+    ]
+    assert validate(tasks) == []
+
+
+def test_evalplus_bad_records(tmp_path):
+    from codeself.tasks import from_evalplus
+
+    p = tmp_path / "e.jsonl"
+    p.write_text('{"task_id": "x", "prompt": "", "entry_point": "f", "canonical_solution": "def f(a): return a"}\n')
+    with pytest.raises(DataError) as e:
+        from_evalplus(p)
+    assert (e.value.problems[0].line, e.value.problems[0].field) == (1, "base_input")
+
+
+def test_task_with_every_hidden_test_visible_gets_reference_derived_hidden_tests(tmp_path):
+    probs = [{"task_id": "HE/9", "entry_point": "uniq",
+              "prompt": 'def uniq(xs):\n    """Sorted unique items.\n    >>> uniq([3, 1, 3, 2])\n    [1, 2, 3]\n    """\n',
+              "canonical_solution": "    return sorted(set(xs))\n",
+              "test": "def check(candidate):\n    assert candidate([3, 1, 3, 2]) == [1, 2, 3]\n"}]
+    path = tmp_path / "he.jsonl.gz"
+    _write_humaneval_gz(path, probs)
+    (t,) = from_humaneval(path)
+    assert t.public_tests == ["assert uniq([3, 1, 3, 2]) == [1, 2, 3]"]
+    assert t.hidden_tests == ["assert uniq([2, 3, 1, 3]) == [1, 2, 3]", "assert uniq([3, 1, 3]) == [1, 3]",
+                              "assert uniq([-3, -1, -3, -2]) == [-3, -2, -1]"]
+    assert t.metadata["hidden_derived_from_reference"] == 3
+    assert validate([t]) == []
