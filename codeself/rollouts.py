@@ -208,8 +208,10 @@ def frame_from_records(records: Iterable[dict[str, Any]]):
     return pl.DataFrame([_flat(r) for r in records], schema=_frame_schema(), orient="row")
 
 
-def _fast_frame(path: Path):
-    """polars' native NDJSON reader with a projected schema (nested result/timings as structs)."""
+def _fast_frame(path: Path, start: int = 0, end: int | None = None):
+    """polars' native NDJSON reader with a projected schema (nested result/timings as structs) over
+    the complete lines in bytes ``[start, end)`` of ``path`` (the whole file, memory-mapped, when the
+    range is the whole file)."""
     import io
 
     import polars as pl
@@ -226,17 +228,16 @@ def _fast_frame(path: Path):
         "timings": struct({"generate_s": pl.Float64, "sandbox_s": pl.Float64}),
     }
     size = path.stat().st_size
-    source: Any = path
-    with open(path, "rb") as f:
-        if size:
-            f.seek(size - 1)
-            if f.read(1) != b"\n":  # truncated tail: hand polars everything up to the last newline
-                f.seek(0)
-                data = f.read()
-                source = io.BytesIO(data[: data.rfind(b"\n") + 1])
+    end = size if end is None else end
+    if start == 0 and end == size:
+        source: Any = path
+    else:
+        with open(path, "rb") as f:
+            f.seek(start)
+            source = io.BytesIO(f.read(end - start))
     df = pl.read_ndjson(source, schema=schema)
     res = pl.col("result")
-    out = df.select(
+    return df.select(
         "task_id", "sample_id", "backend", "model_id", "model_hash", "split", "parse_status",
         res.struct.field("passed").alias("passed"), res.struct.field("status").alias("status"),
         res.struct.field("phase").alias("phase"),
@@ -250,42 +251,177 @@ def _fast_frame(path: Path):
         pl.col("completion").str.len_chars().cast(pl.Int64).alias("completion_chars"),
         "seed", "temperature",
     )
-    return out
 
 
-def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, problems: list[Problem] | None = None):
+def _complete_end(path: Path) -> int:
+    """Offset just past the last newline (the end of the last complete line)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            chunk = f.read(step)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                return pos - step + i + 1
+            pos -= step
+    return 0
+
+
+def _frame_valid(df) -> bool:
+    import polars as pl
+
+    from codeself.sandbox.result import STATUSES
+
+    if df.height == 0:
+        return False
+    nulls = df.select(pl.any_horizontal(pl.col(c).is_null() for c in ("task_id", "sample_id", "status", "passed")).any()).item()
+    if nulls:
+        return False
+    if df.select(pl.struct("task_id", "sample_id").is_duplicated().any()).item():
+        return False
+    return df.filter(~pl.col("status").is_in(list(STATUSES))).height == 0
+
+
+#: Bump when the frame columns or their meaning change: old caches are then ignored.
+FRAME_CACHE_VERSION = 1
+_EDGE = 1 << 16
+
+
+def frame_cache_dir() -> Path:
+    """``<data dir>/cache/rollout-frames`` (``$CODESELF_DATA_DIR``, default ``./data``; git-ignored)."""
+    return Path(os.environ.get("CODESELF_DATA_DIR", "data")) / "cache" / "rollout-frames"
+
+
+def _edge_hashes(path: Path, end: int) -> tuple[str, str]:
+    import hashlib
+
+    with open(path, "rb") as f:
+        head = f.read(min(_EDGE, end))
+        f.seek(max(0, end - _EDGE))
+        tail = f.read(min(_EDGE, end))
+    return hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest()
+
+
+def _cache_paths(path: Path) -> tuple[Path, Path]:
+    import hashlib
+
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+    d = frame_cache_dir()
+    return d / f"{key}.parquet", d / f"{key}.json"
+
+
+def _cache_load(path: Path):
+    import json
+
+    import polars as pl
+
+    pq, meta_p = _cache_paths(path)
+    try:
+        meta = json.loads(meta_p.read_text())
+        if meta.get("version") != FRAME_CACHE_VERSION or meta.get("source") != str(path.resolve()):
+            return None
+        end = int(meta["end"])
+        if path.stat().st_size < end or (meta["head_sha"], meta["tail_sha"]) != _edge_hashes(path, end):
+            return None
+        return pl.read_parquet(pq), meta
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    except Exception:  # a corrupt cache file is never fatal: rebuild it
+        return None
+
+
+def _cache_save(path: Path, df, end: int, n_lines: int) -> None:
+    import json
+
+    from codeself.io import atomic_write_text
+
+    pq, meta_p = _cache_paths(path)
+    try:
+        pq.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(pq, df)
+        h, t = _edge_hashes(path, end)
+        st = path.stat()
+        atomic_write_text(meta_p, json.dumps({
+            "version": FRAME_CACHE_VERSION, "source": str(path.resolve()), "end": end, "rows": df.height,
+            "lines": n_lines, "head_sha": h, "tail_sha": t, "mtime_ns": st.st_mtime_ns,
+        }))
+    except OSError:  # read-only data directory: no cache, still correct
+        pass
+
+
+def _count_newlines(path: Path, start: int, end: int) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(1 << 24, left))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            left -= len(chunk)
+    return n
+
+
+def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = True,
+                   problems: list[Problem] | None = None):
     """A polars DataFrame with one row per rollout record and flat columns (``FRAME_COLUMNS``).
 
     Fast path (``fast=True``): polars' NDJSON reader with a projected schema, then a validity check
-    (non-null task_id / sample_id / status / passed, no duplicate samples). Any problem — a parse
-    error, a missing field, a duplicate — re-reads the file with the strict ``read_rollouts`` so the
-    error names file, line and field (or, with a truncated tail only, the valid records are kept
-    and the tail reported in ``problems``).
+    (non-null task_id / sample_id / status / passed, known statuses, no duplicate samples). Any
+    problem re-reads the file with the strict ``read_rollouts`` so the error names file, line and
+    field; a truncated last line is left out and reported in ``problems`` (and as a warning).
+
+    Cache (``cache=True``): the flat frame of the complete lines is kept as Parquet in
+    ``frame_cache_dir()`` with the byte offset it covers and sha256 of the first and last 64 KiB
+    of that range. Rollout files only grow (append + flush), so the next call parses only the bytes
+    appended since (a resumed run's new records), or nothing. A file rewritten so that those edge
+    hashes or its size no longer match is re-read from scratch. Not guaranteed: detecting an
+    in-place edit of the *middle* of a file that keeps its size and both 64 KiB edges — rewrite such
+    files (or pass ``cache=False``).
     """
+    import warnings as _w
+
     import polars as pl
 
     p = Path(path)
-    if fast and p.is_file() and p.stat().st_size > 0:
-        try:
-            df = _fast_frame(p)
-        except Exception:  # polars rejected the file: locate the problem with the strict reader
-            df = None
-        if df is not None and df.height > 0:
-            nulls = df.select(pl.any_horizontal(pl.col(c).is_null() for c in ("task_id", "sample_id", "status", "passed")).any()).item()
-            dups = df.select(pl.struct("task_id", "sample_id").is_duplicated().any()).item()
-            if not nulls and not dups:
-                from codeself.sandbox.result import STATUSES
-
-                bad_status = df.filter(~pl.col("status").is_in(list(STATUSES))).height
-                if bad_status == 0:
-                    with open(p, "rb") as f:
-                        f.seek(p.stat().st_size - 1)
-                        truncated = f.read(1) != b"\n"
-                    if truncated:
-                        read_rollouts(p, problems=problems)  # reports the tail (and re-checks lines)
-                    return df
-    recs = read_rollouts(p, problems=problems)
-    return frame_from_records(recs)
+    if not fast or not p.is_file() or p.stat().st_size == 0:
+        return frame_from_records(read_rollouts(p, problems=problems))
+    end = _complete_end(p)
+    size = p.stat().st_size
+    cached = _cache_load(p) if cache else None
+    df = None
+    n_lines = 0
+    try:
+        if cached is not None and int(cached[1]["end"]) == end:
+            df, n_lines = cached[0], int(cached[1]["lines"])
+        elif cached is not None and int(cached[1]["end"]) < end:
+            start = int(cached[1]["end"])
+            new = _fast_frame(p, start, end)
+            df = pl.concat([cached[0], new], how="vertical")
+            n_lines = int(cached[1]["lines"]) + _count_newlines(p, start, end)
+            if not _frame_valid(new) or not _frame_valid(df):
+                df = None
+        else:
+            df = _fast_frame(p, 0, end) if end > 0 else None
+            if df is not None and not _frame_valid(df):
+                df = None
+            elif df is not None:
+                n_lines = _count_newlines(p, 0, end)
+    except Exception:  # polars rejected the bytes: locate the problem with the strict reader
+        df = None
+    if df is None:
+        return frame_from_records(read_rollouts(p, problems=problems))
+    if cache and (cached is None or int(cached[1]["end"]) != end):
+        _cache_save(p, df, end, n_lines)
+    if end < size:
+        prob = Problem(str(p), n_lines + 1, None, "truncated last line (killed writer?)")
+        _w.warn(f"{prob} — ignored; {df.height} valid records kept", UserWarning, stacklevel=2)
+        if problems is not None:
+            problems.append(prob)
+    return df
 
 
 def write_parquet(path: str | os.PathLike, frame) -> None:
@@ -436,3 +572,161 @@ def generate_rollouts(
     secs = time.perf_counter() - t_start
     return {"written": written, "skipped": skipped, "total": total, "seconds": secs,
             "samples_per_s": written / secs if secs > 0 else 0.0, "statuses": statuses, "output": str(out)}
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmark: reading rollouts into polars (``codeself bench rollouts``)
+# ---------------------------------------------------------------------------------------------
+
+
+def _synthetic_bodies(n_variants: int, seed: int) -> list[str]:
+    """JSON bodies (everything after task_id/sample_id) of realistic records: HumanEval-sized
+    prompt/completion/code, a Result with 1 public + 3 hidden test outcomes, reward components."""
+    import json
+    import random
+
+    from codeself.rewards import reward_v0_correctness
+    from codeself.sandbox.result import Result, TestOutcome
+
+    rng = random.Random(seed)
+    statuses = ["passed"] * 45 + ["failed"] * 30 + ["runtime_error"] * 10 + ["syntax_error"] * 6 + \
+        ["timeout"] * 4 + ["import_error"] * 3 + ["crashed", "infra_error"]
+    bodies = []
+    for v in range(n_variants):
+        st = rng.choice(statuses)
+        passed = st == "passed"
+        fn = f"f{v}"
+        prompt = (f"def {fn}(numbers: list[int], threshold: float) -> bool:\n    \"\"\"Check if any two numbers "
+                  f"in the list are closer to each other than the threshold.\n    >>> {fn}([1.0, 2.0, 3.0], 0.5)\n"
+                  "    False\n    \"\"\"\n")
+        body = "    for i, a in enumerate(numbers):\n        for b in numbers[i + 1:]:\n" \
+               f"            if abs(a - b) < threshold{' * 2' if not passed else ''}:\n                return True\n    return False\n"
+        completion = f"```python\n{prompt}{body}```\n" if rng.random() < 0.7 else body
+        pt = 1
+        ht = 3
+        pp = pt if passed else rng.randint(0, pt)
+        hp = ht if passed else rng.randint(0, ht - 1)
+        tests = [TestOutcome(0, "public", pp == 1, "passed" if pp else "failed", None if pp else "Mismatch",
+                             None if pp else "expected False, got True", rng.random() * 1e-3, True)]
+        tests += [TestOutcome(i, "hidden", i < hp, "passed" if i < hp else "failed", None if i < hp else "Mismatch",
+                              None if i < hp else "expected True, got False", rng.random() * 1e-3, True) for i in range(ht)]
+        res = Result(task_id="", passed=passed, status=st, sample_id=None,
+                     phase="done" if st in ("passed", "failed", "runtime_error") else "syntax",
+                     public_passed=pp, public_total=pt, hidden_passed=hp, hidden_total=ht, tests=tests,
+                     duration_s=0.004 + rng.random() * 0.01, exec_duration_s=rng.random() * 0.005,
+                     tamper_proof_share=1.0, error=None if passed else f"{st}: test failed")
+        parse = "ok" if st != "syntax_error" or rng.random() < 0.5 else "no_code"
+        bd = reward_v0_correctness(res, completion=completion, parse_status=parse, code=prompt + body)
+        d = {
+            "backend": "hf", "model_id": "data/models/nano", "model_hash": "ab" * 32, "template": "completion",
+            "show_public_tests": False, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 256, "seed": 0,
+            "tests": "all", "prompt": prompt, "completion": completion, "code": prompt + body if parse == "ok" else None,
+            "parse_status": parse, "parse_reason": None if parse == "ok" else "no fenced block and no code-like lines",
+            "result": {k: v for k, v in res.to_dict().items() if k not in ("task_id", "sample_id")},
+            "reward": bd.total, "reward_components": bd.components,
+            "timings": {"generate_s": rng.random() * 0.05, "sandbox_s": rng.random() * 0.01},
+            "split": rng.choice(["train", "train", "validation", "test"]),
+        }
+        bodies.append(json.dumps(d, ensure_ascii=False)[1:])  # drop "{"
+    return bodies
+
+
+def write_synthetic_rollouts(path: str | os.PathLike, n: int, *, n_tasks: int = 164, seed: int = 0) -> int:
+    """Write ``n`` synthetic rollout records (``n_tasks`` tasks, samples numbered per task); returns bytes."""
+    bodies = _synthetic_bodies(257, seed)
+    per_task = -(-n // n_tasks)
+    written = 0
+    with open(path, "w", encoding="utf-8") as f:
+        buf = []
+        for i in range(n):
+            t, k = divmod(i, per_task)
+            buf.append(f'{{"schema": "{SCHEMA}", "task_id": "HumanEval/{t}", "sample_id": {k}, {bodies[i % len(bodies)]}\n')
+            if len(buf) >= 10000:
+                written += f.write("".join(buf))
+                buf = []
+        written += f.write("".join(buf))
+    return written
+
+
+def _json_loads_frame(path: str | os.PathLike):
+    """Baseline: ``json.loads`` per line, flattened into columns, then one polars DataFrame."""
+    import json
+
+    import polars as pl
+
+    cols: dict[str, list[Any]] = {c: [] for c in FRAME_COLUMNS}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            flat = _flat(json.loads(line))
+            for c in FRAME_COLUMNS:
+                cols[c].append(flat[c])
+    return pl.DataFrame(cols, schema=_frame_schema())
+
+
+def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None, keep: bool = False,
+                   seed: int = 0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write ``n`` synthetic records, then in the same run read them into the flat polars frame
+    three ways: ``json.loads`` per line (the baseline), ``rollouts_frame`` cold (polars NDJSON fast
+    path, validity checks, builds the frame cache), and ``rollouts_frame`` again (cache hit); then
+    append 1% more records and read once more (incremental: only the appended bytes are parsed).
+    Checks the frames are equal to the baseline; returns timings, records/s and ratios."""
+    import shutil
+    import tempfile
+
+    log = log or (lambda s: None)
+    tmpdir = tempfile.mkdtemp(prefix="codeself-bench-")
+    if path is None:
+        path = Path(tmpdir) / "rollouts.jsonl"
+    path = Path(path)
+    old_env = os.environ.get("CODESELF_DATA_DIR")
+    os.environ["CODESELF_DATA_DIR"] = tmpdir  # the frame cache of this run lives in the temp dir
+    try:
+        t0 = time.perf_counter()
+        size = write_synthetic_rollouts(path, n, seed=seed)
+        t_write = time.perf_counter() - t0
+        log(f"wrote {n:,} synthetic rollout records ({size / 1e6:,.0f} MB, {size / n:,.0f} B/record) "
+            f"to {path} in {t_write:.1f} s")
+        t0 = time.perf_counter()
+        slow = _json_loads_frame(path)
+        t_slow = time.perf_counter() - t0
+        log(f"json.loads per line → polars (baseline): {t_slow:7.2f} s  {n / t_slow:>12,.0f} records/s")
+        t0 = time.perf_counter()
+        cold = rollouts_frame(path)
+        t_cold = time.perf_counter() - t0
+        log(f"rollouts_frame, cold (polars NDJSON):     {t_cold:7.2f} s  {n / t_cold:>12,.0f} records/s  ×{t_slow / t_cold:.1f}")
+        same = cold.equals(slow)
+        del cold
+        t0 = time.perf_counter()
+        warm = rollouts_frame(path)
+        t_warm = time.perf_counter() - t0
+        log(f"rollouts_frame, cached (file unchanged):  {t_warm:7.2f} s  {n / t_warm:>12,.0f} records/s  ×{t_slow / t_warm:.1f}")
+        same = same and warm.equals(slow)
+        del warm, slow
+        extra = max(1, n // 100)
+        tmp2 = Path(tmpdir) / "extra.jsonl"
+        write_synthetic_rollouts(tmp2, extra, seed=seed + 1)
+        with open(path, "ab") as f, open(tmp2, "rb") as g:  # a resumed run appends; new task ids
+            f.write(g.read().replace(b'"task_id": "HumanEval/', b'"task_id": "Extra/'))
+        t0 = time.perf_counter()
+        inc = rollouts_frame(path)
+        t_inc = time.perf_counter() - t0
+        log(f"rollouts_frame, after appending {extra:,}:   {t_inc:7.2f} s  {(n + extra) / t_inc:>12,.0f} records/s  "
+            f"×{t_slow * (n + extra) / n / t_inc:.1f}")
+        same = same and inc.height == n + extra
+        del inc
+    finally:
+        if old_env is None:
+            os.environ.pop("CODESELF_DATA_DIR", None)
+        else:
+            os.environ["CODESELF_DATA_DIR"] = old_env
+        if not keep:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    target = 200_000
+    return {"n": n, "bytes": size, "write_s": t_write, "baseline_s": t_slow, "cold_s": t_cold, "cached_s": t_warm,
+            "incremental_s": t_inc, "baseline_records_per_s": n / t_slow, "cold_records_per_s": n / t_cold,
+            "cached_records_per_s": n / t_warm, "incremental_records_per_s": (n + extra) / t_inc,
+            "cold_ratio": t_slow / t_cold, "cached_ratio": t_slow / t_warm, "frames_equal": same,
+            "target_records_per_s": target, "cold_meets_target": n / t_cold >= target,
+            "cached_meets_target": n / t_warm >= target, "path": str(path) if keep else None}

@@ -80,3 +80,20 @@ def reports(
                   f"(ratio codeself/marimo {r['total_s'] / r['baseline_total_s']:.2f}); its HTML needs the network "
                   f"({sum(b['external_refs'] for b in r['baseline_rows'])} CDN references), ours has "
                   f"{sum(x['external_refs'] for x in r['rows'])}", markup=False)
+
+
+@app.command("rollouts")
+def rollouts(
+    records: int = typer.Option(1_000_000, "--records", "-n", help="synthetic rollout records to write and read"),
+    seed: int = typer.Option(0, help="seed of the synthetic records"),
+    keep: bool = typer.Option(False, help="keep the temporary JSONL (its path is printed)"),
+) -> None:
+    """Read N rollout records into a polars DataFrame: rollouts_frame (cold and cached) vs json.loads per line."""
+    from codeself.cli._common import out
+    from codeself.rollouts import bench_rollouts
+
+    r = bench_rollouts(records, seed=seed, keep=keep, log=lambda s: out.print(s, markup=False))
+    out.print(f"frames equal to the json.loads baseline: {r['frames_equal']}", markup=False)
+    out.print(f"target ≥ {r['target_records_per_s']:,} records/s: cold {'met' if r['cold_meets_target'] else 'NOT met'} "
+              f"({r['cold_records_per_s']:,.0f}/s), cached {'met' if r['cached_meets_target'] else 'NOT met'} "
+              f"({r['cached_records_per_s']:,.0f}/s)", markup=False)
