@@ -897,8 +897,9 @@ def run_label(inp: NotebookInput) -> str:
     """A short label for a run: its directory name (or the file stem for a bare file)."""
     if inp.path is None:
         return inp.name
-    if inp.source == "example":
-        return f"example:{inp.path.stem}"
+    if inp.source == "example":  # rollouts.baseline.jsonl -> "baseline"; metrics.jsonl -> "example"
+        stem = inp.path.stem
+        return stem.split(".", 1)[1] if "." in stem else "example"
     return inp.path.parent.name if inp.path.name == RUN_FILES.get(inp.name) else inp.path.stem
 
 

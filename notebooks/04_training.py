@@ -96,7 +96,7 @@ def _(frames):
 
 
 @app.cell
-def _(frames, last):
+def _(frames, last, runs):
     key_numbers = {"runs": len(frames)}
     verdict_lines = []
     for _row in last.iter_rows(named=True):
@@ -113,6 +113,8 @@ def _(frames, last):
                 _s = _df[_m].drop_nulls()
                 _line += f"; {_m} {_s[0]:.3f} → {_s[-1]:.3f}"
         verdict_lines.append(_line + ".")
+    if not frames:
+        verdict_lines.append("No training metrics were available: " + " ".join(r.note for r in runs))
     return key_numbers, verdict_lines
 
 

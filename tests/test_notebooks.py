@@ -1,0 +1,122 @@
+"""The marimo notebooks run clean (``app.run()``), honour their CLI arguments, define the report
+contract's globals, pass ``marimo check``; the Jupyter notebooks execute with nbclient.
+
+(pytest also collects each marimo notebook's own ``test_*`` cells: ``testpaths`` includes
+``notebooks`` and ``python_files`` matches ``NN_name.py``.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = ROOT / "notebooks"
+MARIMO_NOTEBOOKS = sorted(p.name for p in NB.glob("[0-9][0-9]_*.py"))
+IPYNBS = sorted(p.name for p in NB.glob("*.ipynb"))
+
+
+def run_notebook(name: str, args: list[str], monkeypatch) -> dict:
+    """``app.run()`` of a notebook with ``sys.argv`` set as ``marimo run nb.py -- ARGS`` would."""
+    monkeypatch.setattr(sys, "argv", [str(NB / name), *args])
+    spec = importlib.util.spec_from_file_location(f"nb_{name[:-3]}", NB / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _, defs = mod.app.run()
+    return dict(defs)
+
+
+def check_contract(defs: dict) -> None:
+    kn = defs["key_numbers"]
+    assert isinstance(kn, dict) and kn
+    assert all(isinstance(v, (int, float, str)) or v is None for v in kn.values()), kn
+    json.dumps(kn)
+    vl = defs["verdict_lines"]
+    assert isinstance(vl, list) and vl and all(isinstance(x, str) and x for x in vl)
+    assert all(Path(p).exists() for p in defs["inputs_read"])
+    assert isinstance(defs["seeds"], dict)
+
+
+def test_all_six_notebooks_present():
+    assert MARIMO_NOTEBOOKS == ["01_datasets.py", "02_sandbox.py", "03_rewards.py", "04_training.py",
+                                "05_compare.py", "06_traces.py"]
+    assert len(IPYNBS) >= 2
+
+
+@pytest.mark.parametrize("name", MARIMO_NOTEBOOKS)
+def test_notebook_runs_with_defaults(name, monkeypatch):
+    defs = run_notebook(name, [], monkeypatch)
+    check_contract(defs)
+
+
+def test_marimo_check_clean():
+    proc = subprocess.run([sys.executable, "-m", "marimo", "check", *[str(NB / n) for n in MARIMO_NOTEBOOKS]],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_training_notebook_reads_args_and_a_file_being_written(tmp_path, monkeypatch):
+    run = tmp_path / "run7"
+    run.mkdir()
+    lines = [json.dumps({"step": s, "reward_mean": s / 10, "entropy": 1.0 - s / 20,
+                         **({"heldout_greedy_pass_at_1": 0.5 + s / 100} if s % 2 == 0 else {})})
+             for s in range(1, 7)]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 7, "rew')  # writer mid-record
+    defs = run_notebook("04_training.py", ["--run", str(run)], monkeypatch)
+    check_contract(defs)
+    assert defs["key_numbers"]["run7.steps"] == 6
+    assert defs["key_numbers"]["run7.last_reward_mean"] == 0.6
+    assert len(defs["problems"]) == 1 and defs["problems"][0].line == 7
+    assert defs["inputs_read"] == [str((run / "metrics.jsonl").resolve())]
+
+
+def test_compare_notebook_honours_baseline_and_candidate(tmp_path, monkeypatch):
+    from codeself.rollouts import read_rollouts
+
+    base = ROOT / "data" / "examples" / "rollouts.baseline.jsonl"
+    if not base.exists():
+        pytest.fail("data/examples/rollouts.baseline.jsonl is missing (the rollouts stage commits it)")
+    # candidate = baseline: no discordant pair, p = 1, difference 0
+    defs = run_notebook("05_compare.py", ["--baseline", str(base), "--candidate", str(base)], monkeypatch)
+    kn = defs["key_numbers"]
+    assert kn["b"] == kn["c"] == 0 and kn["mcnemar_p"] == 1.0 and kn["diff"] == 0.0
+    assert kn["n_tasks"] == len({r["task_id"] for r in read_rollouts(base)})
+
+
+def test_missing_explicit_input_is_an_error(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="--traces"):
+        run_notebook("06_traces.py", ["--traces", str(tmp_path / "absent.jsonl")], monkeypatch)
+
+
+def test_notebook_runs_as_a_script(tmp_path):
+    m = tmp_path / "metrics.jsonl"
+    m.write_text(json.dumps({"step": 1, "reward_mean": 0.5}) + "\n")
+    proc = subprocess.run([sys.executable, str(NB / "04_training.py"), "--", "--metrics", str(m)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", IPYNBS)
+def test_jupyter_notebook_executes(name):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NB / name, as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code"), "stored with outputs"
+    env_cwd = str(NB)
+    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": env_cwd}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    widget_views = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                    if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widget_views, "no widget was displayed"
+    assert os.path.exists(NB / name)
