@@ -280,3 +280,37 @@ def test_cli_exclude_tasks(tmp_path, capsys, static_file):
     assert code == 0, se
     assert "dropped 1 weak task(s)" in se
     assert "example/add" not in {r["task_id"] for r in read_rollouts(out)}
+
+
+def test_frame_cache_incremental_and_invalidated(tmp_path, tasks, static_file):
+    from codeself.rollouts import frame_cache_dir
+
+    out = tmp_path / "r.jsonl"
+    b = get_backend("static", model=static_file)
+    _run(tasks[:3], b, out)
+    f1 = rollouts_frame(out)
+    assert f1.height == 9 and len(list(frame_cache_dir().glob("*.parquet"))) == 1
+    assert rollouts_frame(out).equals(f1)  # cache hit
+    _run(tasks, b, out)  # resume appends 9 more
+    f2 = rollouts_frame(out)
+    assert f2.height == 18
+    assert f2.equals(frame_from_records(read_rollouts(out)))
+    # rewrite the file (different content, same path): the cache must not be trusted
+    recs = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(reversed(recs[:10])))
+    f3 = rollouts_frame(out)
+    assert f3.height == 10 and f3.equals(frame_from_records(read_rollouts(out)))
+    # a duplicate appended after caching is located by the strict reader, not silently kept
+    with open(out, "a") as fh:
+        fh.write(recs[0])
+    with pytest.raises(RolloutError, match="duplicate sample"):
+        rollouts_frame(out)
+    assert rollouts_frame(EX_BASE, cache=False).equals(rollouts_frame(EX_BASE))
+
+
+def test_bench_rollouts_small(tmp_path):
+    from codeself.rollouts import bench_rollouts
+
+    r = bench_rollouts(2000)
+    assert r["frames_equal"] and r["n"] == 2000
+    assert r["baseline_records_per_s"] > 0 and r["cold_records_per_s"] > 0
