@@ -307,3 +307,35 @@ def test_render_rewrites_marimo_elements_and_neutralises_network_html():
     cleaned = _delink('<img src="https://x.invalid/a.png"><script src="https://cdn.invalid/x.js"></script>'
                       '<a href="https://example.org/p">docs</a>')
     assert external_references(cleaned) == [] and "docs" in cleaned and "<script" not in cleaned
+
+
+def test_kit_is_filled_from_a_run_and_the_manifests(exported, tmp_path):
+    from codeself.reports.kit import MISSING, fill_kit
+
+    root, _ = exported
+    run = tmp_path / "run"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (model / "model.safetensors").write_bytes(b"w" * 10)
+    run.mkdir()
+    verdict = {"seed": 1, "arm": "default", "family": "arith", "n_tasks": 200, "baseline_pass_at_1": 0.63,
+               "trained_pass_at_1": 0.805, "mcnemar_p": 6e-11, "sampled_diff": 0.13, "sampled_diff_ci": [0.09, 0.17],
+               "significant": True, "infra_errors": 0, "model": str(model), "verdict": "improved"}
+    (run / "verdict.json").write_text(json.dumps(verdict))
+    (run / "study.json").write_text(json.dumps({"alpha": 0.01, "flaw_share": 0.6}))
+    shutil.copy(root / "data" / "tasks.jsonl", run / "tasks.jsonl")
+    written = fill_kit(root / "reports", run, output_dir=tmp_path / "kit")
+    names = {p.name for p in written}
+    assert names == {"methodology.md", "reproducibility-checklist.md", "model-card.md", "dataset-card.md",
+                     "limitations-and-safety.md", "kit-values.json"}
+    method = (tmp_path / "kit" / "methodology.md").read_text()
+    assert "| greedy pass@1 before → after | 0.63 → 0.805 |" in method and "α = 0.01" in method
+    card = (tmp_path / "kit" / "model-card.md").read_text()
+    assert f"sha256 `{sha256_file(model / 'model.safetensors')}`" in card and "llama (LlamaForCausalLM)" in card
+    data_card = (tmp_path / "kit" / "dataset-card.md").read_text()
+    assert "- Tasks: 6; sources: example 6" in data_card
+    checklist = (tmp_path / "kit" / "reproducibility-checklist.md").read_text()
+    assert "[ ] dirty: report_notebook.manifest.json" in checklist  # the fixture tree was dirty
+    assert "[x] verify passes for every report" in checklist and "[x] 0 infrastructure errors excluded" in checklist
+    assert "{{" not in "".join(p.read_text() for p in written) and MISSING in card  # nothing invented

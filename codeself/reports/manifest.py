@@ -47,7 +47,7 @@ _SECRET_VALUE = re.compile(
 )
 _URL_CRED = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<cred>[^/@\s:]+:[^/@\s]+)@", re.I)
 
-TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".tsv")
+TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".tsv", ".gz")
 
 
 # ------------------------------------------------------------------------------------- secrets
@@ -217,11 +217,17 @@ def _json_type(v: Any) -> str:
 def describe_table(path: Path) -> dict[str, Any]:
     """Schema and row count of a table file (JSONL/JSON/Parquet/CSV); ``{}`` for other files."""
     suffix = path.suffix.lower()
+    gz = suffix == ".gz"
+    if gz:
+        suffix = Path(path.stem).suffix.lower()
     try:
         if suffix == ".jsonl":
             schema: dict[str, set[str]] = {}
             rows = invalid = 0
-            with open(path, encoding="utf-8", errors="replace") as f:
+            import gzip
+
+            opener = gzip.open if gz else open
+            with opener(path, "rt", encoding="utf-8", errors="replace") as f:
                 for line in f:
                     if not line.strip():
                         continue
@@ -234,11 +240,13 @@ def describe_table(path: Path) -> dict[str, Any]:
                     if isinstance(obj, dict):
                         for k, v in obj.items():
                             schema.setdefault(k, set()).add(_json_type(v))
-            out: dict[str, Any] = {"format": "jsonl", "rows": rows,
+            out: dict[str, Any] = {"format": "jsonl.gz" if gz else "jsonl", "rows": rows,
                                    "schema": {k: "|".join(sorted(t)) for k, t in schema.items()}}
             if invalid:
                 out["invalid_lines"] = invalid
             return out
+        if gz:
+            return {}
         if suffix == ".json":
             obj = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(obj, list):
