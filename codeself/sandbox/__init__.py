@@ -4,9 +4,10 @@
 
 * every program runs in its own process forked from a warm server, as PID 1 of a fresh PID
   namespace (so when it ends or is killed, every descendant dies — double-forked and ``setsid``
-  daemons included, and ``kill(-1)`` reaches only its own processes), in a fresh network namespace
-  (no interfaces but a down loopback: no network at all), as an unprivileged per-worker uid with no
-  groups and ``no_new_privs``;
+  daemons included, and ``kill(-1)`` reaches only its own processes) and a fresh IPC namespace, in
+  an empty network namespace (no interface but a down loopback: no network at all; one per server,
+  whose jobs run one at a time), as an unprivileged per-worker uid with no groups and
+  ``no_new_privs``;
 * limits: CPU time (RLIMIT_CPU), wall clock (SIGKILL from the server), address space (RLIMIT_AS,
   default 1 GiB), processes (RLIMIT_NPROC, enforced because the uid is not root), file size
   (RLIMIT_FSIZE), open files, no core dumps;

@@ -258,10 +258,13 @@ def _plan_assert(src: str, untrusted: frozenset[str], program_names: frozenset[s
     return code, tuple(rw.units), rw.all_direct, pre_code, child_pre
 
 
-def plan(task, program_tree: ast.AST | None, tests: str = "all") -> JobPlan:
-    """Build the child's step list and the parent's grading plan for one program and task."""
+def plan(task, program_names: frozenset[str] | None, tests: str = "all") -> JobPlan:
+    """Build the child's step list and the parent's grading plan for one program and task.
+
+    ``program_names``: :func:`bound_names` of the program (None when it does not parse).
+    """
     setup_ns, setup_trusted = _setup(task.setup_code or "")
-    program_names = frozenset(bound_names(program_tree)) if program_tree is not None else frozenset()
+    program_names = program_names or frozenset()
     steps: list[list[str]] = []
     plans: list[TestPlan] = []
     groups = []

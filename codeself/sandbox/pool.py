@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import functools
 import json
 import os
 import select
@@ -20,7 +21,7 @@ from codeself.sandbox import grading
 from codeself.sandbox import values as V
 from codeself.sandbox.config import SandboxConfig
 from codeself.sandbox.result import Result, TestOutcome
-from codeself.sandbox.scan import blocking, scan
+from codeself.sandbox.scan import blocking, scan_tree
 
 
 class ServerDied(RuntimeError):
@@ -42,6 +43,7 @@ class _ServerProc:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "codeself.sandbox.server", json.dumps(settings)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
+            start_new_session=True,  # no controlling terminal for the server or its children
         )
         self._buf = b""
         hello = self._readline(60.0)
@@ -189,9 +191,21 @@ def close_pools() -> None:
 
 # ---- programs against tasks ------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
+def _analyze(code: str) -> tuple[tuple, frozenset[str] | None, str | None]:
+    """Scan findings, the names the program binds (None if it does not parse), the syntax error."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError) as e:
+        line = getattr(e, "lineno", None)
+        return (), None, f"SyntaxError: {getattr(e, 'msg', e)} (line {line})"
+    return tuple(scan_tree(tree)), frozenset(grading.bound_names(tree)), None
+
+
 def _prepare(task, code: str, tests: str, config: SandboxConfig, sample_id) -> tuple[Result | None, Any, dict | None]:
     """Parent-side work before execution: scan, syntax check, grading plan, job."""
-    findings = scan(code)
+    found, names, syntax = _analyze(code)
+    findings = [dict(f) for f in found]
     if config.scan_policy == "block" and blocking(findings):
         worst = next(f for f in findings if f["severity"] == "high")
         plans = grading.plan(task, None, tests)
@@ -199,17 +213,12 @@ def _prepare(task, code: str, tests: str, config: SandboxConfig, sample_id) -> t
                                 0.0, tp.mode == "parent") for tp in plans.tests]
         return _finalize(task, sample_id, "rejected", "syntax", outcomes, findings,
                          error=f"rejected by the security scan: {worst['rule']} at line {worst['line']}"), None, None
-    try:
-        tree = ast.parse(code)
-        compile(tree, "<solution>", "exec")
-    except (SyntaxError, ValueError) as e:
+    if syntax is not None:
         plans = grading.plan(task, None, tests)
         outcomes = [TestOutcome(tp.index, tp.kind, False, "not_run", "SyntaxError", "not run: syntax error", 0.0,
                                 tp.mode == "parent") for tp in plans.tests]
-        line = getattr(e, "lineno", None)
-        return _finalize(task, sample_id, "syntax_error", "syntax", outcomes, findings,
-                         error=f"SyntaxError: {getattr(e, 'msg', e)} (line {line})"), None, None
-    jp = grading.plan(task, tree, tests)
+        return _finalize(task, sample_id, "syntax_error", "syntax", outcomes, findings, error=syntax), None, None
+    jp = grading.plan(task, names, tests)
     job = {"program": code, "setup": task.setup_code or "", "steps": jp.steps, "limits": config.job_limits()}
     return None, (jp, findings), job
 

@@ -78,6 +78,11 @@ def scan(code: str) -> list[dict[str, Any]]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
+    return scan_tree(tree)
+
+
+def scan_tree(tree: ast.AST) -> list[dict[str, Any]]:
+    """:func:`scan` of an already parsed module."""
     out: list[dict[str, Any]] = []
 
     def add(rule: tuple[str, str, str], line: int) -> None:

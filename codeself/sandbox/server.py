@@ -1,7 +1,8 @@
 """The warm fork server: one long-lived process per pool worker, started as
 ``python -m codeself.sandbox.server``. It never runs untrusted code itself.
 
-Start-up (as root): a private mount namespace for the server and its children, with a fresh tmpfs
+Start-up (as root): an empty network namespace (no interface but a down loopback) and a private
+mount namespace for the server and its children, with a fresh tmpfs
 on ``/tmp`` (mode 0711; holds one scratch dir per program), empty read-only tmpfs over the other
 world-writable places (``/var/tmp``, ``/run/lock``, ``/dev/shm``) and over ``hide_paths``; the
 Python installation is bound back read-only if it lived under a hidden path. Then it imports the
@@ -10,8 +11,8 @@ jobs, one JSON line in, one JSON line out.
 
 Per job: ``unshare(CLONE_NEWPID)`` (affects only the next child), ``fork()``, ``setns`` back. The
 child is PID 1 of a fresh PID namespace: when it exits or is killed, the kernel kills every process
-in it — double-forked and ``setsid`` daemons included. The child then enters a fresh network
-namespace, sets rlimits, scrubs the environment and drops to the worker's uid (see
+in it — double-forked and ``setsid`` daemons included. The child then enters a fresh IPC
+namespace (SysV objects die with it), sets rlimits, scrubs the environment and drops to the worker's uid (see
 :func:`codeself.sandbox.child.contain`). The server drains stdout, stderr and the result pipe
 concurrently (capped), enforces the wall clock with ``SIGKILL`` and reports what it saw.
 """
@@ -33,6 +34,7 @@ import time
 from codeself.sandbox import child as _child
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -117,7 +119,16 @@ class Server:
             self.base = tempfile.mkdtemp(prefix="codeself-sbx-")
         os.chmod(self.base, 0o711) if not self.mount_ns else None
         self.pid_ns_fd = None
+        self.net_ns = False
         if self.ns:
+            # one empty network namespace for this server and all its children (no interface but a
+            # down loopback). Jobs of one server run one at a time and every process of a job is dead
+            # before the next starts (PID namespace), so nothing live is shared through it.
+            try:
+                _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+                self.net_ns = True
+            except OSError as e:
+                print(f"codeself sandbox: network namespace unavailable ({e})", file=sys.stderr)
             try:
                 self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
                 _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
@@ -134,7 +145,7 @@ class Server:
 
     @property
     def mode(self) -> str:
-        if self.pid_ns_fd is not None:
+        if self.pid_ns_fd is not None and self.net_ns:
             return "namespaces+uid" if self.uid is not None else "namespaces"
         return "uid+rlimits" if self.uid is not None else "rlimits"
 
@@ -156,7 +167,7 @@ class Server:
         if pid == 0:  # ---- child
             try:
                 _child.child_main(job, {"stdout": w_out, "stderr": w_err, "result": w_res}, scratch=scratch,
-                                  uid=self.uid, gid=self.gid, new_net=in_ns)
+                                  uid=self.uid, gid=self.gid, new_ipc=in_ns)
             finally:
                 os._exit(71)
         if in_ns:
@@ -265,7 +276,10 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool owns our lifetime (EOF on stdin = exit)
-    os.environ.pop("PYTHONPATH", None)
+    for k in [k for k in os.environ if k not in ("PATH", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE")]:
+        del os.environ[k]  # started with a scrubbed env already; drop PYTHONPATH/PYTHONHASHSEED too
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     try:
         server = Server(index, settings)
     except Exception as e:  # noqa: BLE001
