@@ -25,7 +25,7 @@ function render({ model, el }) {
   root.append(
     h("div", { class: "cs-bar" }, statusBox),
     h("div", { class: "cs-bar" }, taskInput, h("span", {}, "reward"), rmin, h("span", {}, "to"), rmax, count),
-    h("div", { class: "cs-main" }, h("div", { class: "cs-detail", style: "flex: 0 0 46%" }, table), detail),
+    h("div", { class: "cs-main" }, h("div", { class: "cs-detail", style: "flex: 0 0 56%; overflow-x: auto" }, table), detail),
   );
   el.append(root);
 
