@@ -124,6 +124,7 @@ code{font-size:90%}.widget-note{color:var(--muted);font-style:italic}.url{color:
 .stat{display:inline-block;border:1px solid var(--line);border-radius:6px;padding:8px 12px;margin:4px}
 .stat-value{font-size:20px;font-weight:600}.stat-label{color:var(--muted);font-size:12px}
 details summary{cursor:pointer;font-weight:600}
+table.dataframe thead tr:nth-child(2) td{color:var(--muted);font-size:11px;background:var(--soft)}
 footer{color:var(--muted);font-size:12px;margin-top:40px;border-top:1px solid var(--line);padding-top:8px}
 """
 
