@@ -59,6 +59,7 @@ def _(refresh, runs):
 @app.cell(hide_code=True)
 def _(frames, problems, runs):
     _notes = [r.note for r in runs]
+    _notes += [f"`{k}`: **{v.height} steps** read" for k, v in frames.items()]
     if problems:
         _notes.append("Skipped while reading (a run still writing leaves a partial last line): "
                       + "; ".join(str(p) for p in problems))
@@ -69,13 +70,12 @@ def _(frames, problems, runs):
 
 
 @app.cell(hide_code=True)
-def _(frames):
-    _present = [m for m in dashboard.METRIC_FIELDS if any(m in df.columns for df in frames.values())]
-    metric_pick = mo.ui.multiselect(options=_present,
-                                    value=[m for m in ("reward_mean", "informative_share", "entropy", "kl",
-                                                       "clip_ratio", "heldout_greedy_pass_at_1",
-                                                       "heldout_sampled_pass_at_1") if m in _present],
-                                    label="metrics")
+def _():
+    # options do not depend on the refreshed frames, so a live refresh keeps the user's choice
+    metric_pick = mo.ui.multiselect(options=list(dashboard.METRIC_FIELDS),
+                                    value=["reward_mean", "informative_share", "entropy", "kl", "clip_ratio",
+                                           "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1"],
+                                    label="metrics (those a run does not log are skipped)")
     metric_pick
     return (metric_pick,)
 

@@ -4,6 +4,7 @@ Debian's chromium (fixtures in conftest.py). Screenshots go to tests/artifacts/ 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -86,6 +87,33 @@ def test_marimo_dashboard_control_changes_number(page, artifacts_dir, tmp_path):
         stop(proc)
         log.close()
     assert proc.returncode is not None
+
+
+def test_marimo_training_dashboard_refreshes_live(page, artifacts_dir, tmp_path):
+    run = tmp_path / "live"
+    run.mkdir()
+    metrics = run / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s, "reward_mean": s / 10}) + "\n" for s in range(1, 4)))
+    port = free_port()
+    log = open(tmp_path / "marimo.log", "w")
+    proc = subprocess.Popen(
+        [str(BIN / "marimo"), "run", str(ROOT / "notebooks" / "04_training.py"), "--headless",
+         "--host", "127.0.0.1", "--port", str(port), "--no-token", "--no-check", "--", "--run", str(run)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc, tmp_path / "marimo.log")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_text("3 steps").first.wait_for(timeout=90_000)
+        # the run keeps writing: two more steps, the second one only half-written
+        with metrics.open("a") as f:
+            f.write(json.dumps({"step": 4, "reward_mean": 0.4}) + "\n" + '{"step": 5, "rew')
+            f.flush()
+        page.get_by_text("4 steps").first.wait_for(timeout=30_000)
+        page.get_by_text("truncated", exact=False).first.wait_for(timeout=10_000)
+        page.screenshot(path=str(artifacts_dir / "marimo_04_training_live.png"))
+    finally:
+        stop(proc)
+        log.close()
 
 
 def test_jupyterlab_widget_renders_and_reacts(page, artifacts_dir, tmp_path):
