@@ -353,3 +353,29 @@ def test_huge_and_invalid_utf8_output_is_capped_and_survives():
     assert len(r.stdout.encode("utf-8")) <= 2**16 * 3 and r.stdout.startswith("y" * 1000)
     assert r.stdout_truncated
     assert "\ufffd" in r.stderr
+
+
+def test_hidden_paths_and_task_files_are_unreadable(tmp_path):
+    secret = tmp_path / "tasks.secret.jsonl"
+    secret.write_text('{"hidden": "assert add(2, 2) == 4"}\n')
+    secret.chmod(0o644)
+    tmp_path.chmod(0o755)
+    code = (
+        "def probe():\n"
+        "    out = {}\n"
+        f"    for p in ({str(secret)!r}, '/root/.bashrc', '/root'):\n"
+        "        try:\n"
+        "            import os\n"
+        "            out[p] = os.listdir(p) if os.path.isdir(p) else open(p).read()\n"
+        "        except OSError as e:\n"
+        "            out[p] = type(e).__name__\n"
+        "    import numbers, json\n"  # the Python installation stays importable
+        "    return out\n"
+    )
+    out = probe(code, config=SandboxConfig(hide_paths=("/root", "/home", str(secret))))
+    assert out.ok, out.error_message
+    res = out.decoded()
+    assert "assert" not in str(res[str(secret)])
+    assert res["/root/.bashrc"] in ("FileNotFoundError", "PermissionError")
+    # only the Python installation (bound back read-only) is visible under /root
+    assert res["/root"] == "PermissionError" or set(res["/root"]) <= {".pyenv"}

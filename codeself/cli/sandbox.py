@@ -93,7 +93,9 @@ def run_cmd(
     sols = read_solutions(solutions, set(task_map))
     if not sols:
         raise CommandError(f"{solutions}: no solutions")
-    cfg = SandboxConfig(timeout_s=timeout, memory_mb=memory_mb, scan_policy=scan_policy.value, workers=workers)
+    base = SandboxConfig()
+    cfg = SandboxConfig(timeout_s=timeout, memory_mb=memory_mb, scan_policy=scan_policy.value, workers=workers,
+                        hide_paths=(*base.hide_paths, str(tasks.resolve())))
     counts: dict[str, int] = {}
     with atomic_writer(output) as f:
         for r in imap([(task_map[t], c, s) for t, c, s in sols], workers=workers, progress=progress,

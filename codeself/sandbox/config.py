@@ -59,9 +59,9 @@ class SandboxConfig:
         "Use a fresh PID + network namespace per program and a private mount namespace per server "
         "(root only; non-root falls back to rlimits + process groups, see README).")})
     hide_paths: tuple[str, ...] = field(default=("/root", "/home"), metadata={"help": (
-        "Directories overmounted with an empty read-only tmpfs in the server's mount namespace (so "
-        "programs cannot read them). Put task files holding hidden tests under one of these when "
-        "programs must not be able to read them from disk.")})
+        "Directories (overmounted with an empty read-only tmpfs) and files (overmounted with an empty "
+        "read-only file) that programs cannot read, in the server's mount namespace. `codeself sandbox "
+        "run` adds its --tasks file, so hidden tests cannot be read from disk.")})
     preimport: tuple[str, ...] = field(default=DEFAULT_PREIMPORT, metadata={"help": (
         "Modules each warm server imports before gc.freeze().")})
 

@@ -72,6 +72,7 @@ def setup_mounts(scratch_mb: int, hide_paths: list[str]) -> str:
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
     hidden = [os.path.realpath(p) for p in hide_paths if os.path.isdir(p)]
+    hidden_files = [os.path.realpath(p) for p in hide_paths if os.path.isfile(p)]
     # Python dirs under a hidden path must stay readable: stage them before hiding.
     expose = [p for p in _python_paths() if any(p == h or p.startswith(h + "/") for h in hidden)]
     expose = [p for p in expose if not any(p != q and p.startswith(q + "/") for q in expose)]
@@ -95,6 +96,9 @@ def setup_mounts(scratch_mb: int, hide_paths: list[str]) -> str:
     for p in ("/var/tmp", "/run/lock", "/dev/shm", *hidden):
         if os.path.isdir(p):
             _mount(None, p, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+    for f in hidden_files:  # e.g. the task file holding hidden tests: an empty read-only file over it
+        _mount("/dev/null", f, None, MS_BIND, None)
+        _mount(None, f, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     shutil.rmtree(stage, ignore_errors=True)
     return "/tmp"
 
