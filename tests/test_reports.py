@@ -339,3 +339,19 @@ def test_kit_is_filled_from_a_run_and_the_manifests(exported, tmp_path):
     assert "[ ] dirty: report_notebook.manifest.json" in checklist  # the fixture tree was dirty
     assert "[x] verify passes for every report" in checklist and "[x] 0 infrastructure errors excluded" in checklist
     assert "{{" not in "".join(p.read_text() for p in written) and MISSING in card  # nothing invented
+
+
+def test_cli_splits_notebooks_from_notebook_args_and_rejects_missing_files(capsys, tmp_path):
+    from codeself.cli import main
+    from codeself.cli.report import _split
+
+    assert _split(["a.py", "b.py", "--tasks", "t.jsonl", "x"]) == (["a.py", "b.py"], ["--tasks", "t.jsonl", "x"])
+    assert _split(["a.py"]) == (["a.py"], [])
+    with pytest.raises(SystemExit) as e:
+        main(["report", "export", str(tmp_path / "nope.py"), "-o", str(tmp_path / "r")])
+    assert e.value.code == 1 and "nope.py: notebook file does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["report", "verify", str(tmp_path / "missing.manifest.json")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "missing.manifest.json:" in err and "manifest file does not exist" in err
