@@ -293,6 +293,7 @@ class GenerationRequest:
     max_new_tokens: int = 256
     seed: int = 0
     sample_ids: list[int] | None = None
+    chat: bool = False  # the prompt is a chat-template user message (hf applies the tokenizer's chat template)
 
     def ids(self) -> list[int]:
         ids = list(self.sample_ids) if self.sample_ids is not None else list(range(self.n))
@@ -484,6 +485,14 @@ class HFBackend(Backend):
         self.model_id = ("nano:" if card.is_file() and name == "nano" else "") + str(self.path)
         self.model_hash = _dir_hash(self.path)
 
+    def _render(self, r: GenerationRequest) -> str:
+        """The text fed to the model: a chat request goes through the tokenizer's chat template
+        when it has one (instruction-tuned models); otherwise the prompt is used as is."""
+        if r.chat and getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}],
+                                                      add_generation_prompt=True, tokenize=False)
+        return r.prompt
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
         import torch
 
@@ -505,7 +514,7 @@ class HFBackend(Backend):
             r0 = requests[g[0]]
             seed = _seed_int(r0.seed, *[requests[i].task_id for i in g], r0.ids()[0] if r0.n else 0)
             torch.manual_seed(seed)
-            prompts = [requests[i].prompt for i in g]
+            prompts = [self._render(requests[i]) for i in g]
             enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
             sampling = r0.temperature > 0
             per = r0.n if sampling else 1  # greedy is deterministic: decode once, repeat n times

@@ -519,7 +519,8 @@ def generate_rollouts(
             for chunk in _chunks(todo, max(1, batch_size)):
                 prompts = {t.task_id: build_prompt(t, template, show_public_tests) for t, _ in chunk}
                 reqs = [GenerationRequest(t.task_id, prompts[t.task_id], n=len(ids), temperature=temperature,
-                                          top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, sample_ids=ids)
+                                          top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, sample_ids=ids,
+                                          chat=template == "chat")
                         for t, ids in chunk]
                 g0 = time.perf_counter()
                 completions = backend.generate(reqs)

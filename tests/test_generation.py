@@ -254,3 +254,17 @@ def test_hf_backend_batched_sampling(tiny_llama, tasks):
     for t, row in zip(tasks[:3], out1, strict=True):
         for c in row:
             assert parse_code(c, t).status in ("ok", "empty", "no_code", "syntax_error")
+
+
+def test_hf_chat_requests_use_the_tokenizer_chat_template(tiny_llama):
+    from transformers import AutoTokenizer
+
+    from codeself.generation import HFBackend
+
+    b = HFBackend.__new__(HFBackend)
+    b.tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    req = GenerationRequest("t", "Write add.", chat=True)
+    assert b._render(req) == "Write add."  # no chat template: the prompt as is
+    b.tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    assert b._render(req) == "<user>Write add.<assistant>"
+    assert b._render(GenerationRequest("t", "def f():", chat=False)) == "def f():"

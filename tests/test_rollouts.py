@@ -311,6 +311,6 @@ def test_frame_cache_incremental_and_invalidated(tmp_path, tasks, static_file):
 def test_bench_rollouts_small(tmp_path):
     from codeself.rollouts import bench_rollouts
 
-    r = bench_rollouts(2000)
-    assert r["frames_equal"] and r["n"] == 2000
+    r = bench_rollouts(300)
+    assert r["frames_equal"] and r["n"] == 300
     assert r["baseline_records_per_s"] > 0 and r["cold_records_per_s"] > 0
