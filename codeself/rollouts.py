@@ -502,6 +502,14 @@ def generate_rollouts(
         missing = [k for k in range(samples_per_task) if (t.task_id, k) not in done]
         if missing:
             todo.append((t, missing))
+    if hasattr(backend, "available"):  # static: every requested sample must have its line, checked up front
+        short = [(t.task_id, backend.available(t.task_id)) for t, ids in todo if max(ids) >= backend.available(t.task_id)]
+        if short:
+            from codeself.generation import BackendError
+
+            desc = ", ".join(f"{tid} ({have})" for tid, have in short[:5])
+            raise BackendError(f"{getattr(backend, 'path', 'static file')}: {len(short)} task(s) have fewer than "
+                               f"{samples_per_task} completion line(s): {desc}; nothing was generated")
     total = len(tasks) * samples_per_task
     n_todo = sum(len(m) for _, m in todo)
     skipped = total - n_todo
@@ -689,20 +697,21 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
         t_write = time.perf_counter() - t0
         log(f"wrote {n:,} synthetic rollout records ({size / 1e6:,.0f} MB, {size / n:,.0f} B/record) "
             f"to {path} in {t_write:.1f} s")
-        t0 = time.perf_counter()
+        log("                                          wall time    records/s  ratio   (process CPU s)")
+        t0, c0 = time.perf_counter(), time.process_time()
         slow = _json_loads_frame(path)
-        t_slow = time.perf_counter() - t0
-        log(f"json.loads per line → polars (baseline): {t_slow:7.2f} s  {n / t_slow:>12,.0f} records/s")
-        t0 = time.perf_counter()
+        t_slow, c_slow = time.perf_counter() - t0, time.process_time() - c0
+        log(f"json.loads per line → polars (baseline): {t_slow:7.2f} s  {n / t_slow:>12,.0f}/s  ×1.0   ({c_slow:.1f})")
+        t0, c0 = time.perf_counter(), time.process_time()
         cold = rollouts_frame(path)
-        t_cold = time.perf_counter() - t0
-        log(f"rollouts_frame, cold (polars NDJSON):     {t_cold:7.2f} s  {n / t_cold:>12,.0f} records/s  ×{t_slow / t_cold:.1f}")
+        t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
+        log(f"rollouts_frame, cold (polars NDJSON):     {t_cold:7.2f} s  {n / t_cold:>12,.0f}/s  ×{t_slow / t_cold:.1f}   ({c_cold:.1f})")
         same = cold.equals(slow)
         del cold
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         warm = rollouts_frame(path)
-        t_warm = time.perf_counter() - t0
-        log(f"rollouts_frame, cached (file unchanged):  {t_warm:7.2f} s  {n / t_warm:>12,.0f} records/s  ×{t_slow / t_warm:.1f}")
+        t_warm, c_warm = time.perf_counter() - t0, time.process_time() - c0
+        log(f"rollouts_frame, cached (file unchanged):  {t_warm:7.2f} s  {n / t_warm:>12,.0f}/s  ×{t_slow / t_warm:.1f}   ({c_warm:.1f})")
         same = same and warm.equals(slow)
         del warm, slow
         extra = max(1, n // 100)
@@ -710,11 +719,11 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
         write_synthetic_rollouts(tmp2, extra, seed=seed + 1)
         with open(path, "ab") as f, open(tmp2, "rb") as g:  # a resumed run appends; new task ids
             f.write(g.read().replace(b'"task_id": "HumanEval/', b'"task_id": "Extra/'))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         inc = rollouts_frame(path)
-        t_inc = time.perf_counter() - t0
-        log(f"rollouts_frame, after appending {extra:,}:   {t_inc:7.2f} s  {(n + extra) / t_inc:>12,.0f} records/s  "
-            f"×{t_slow * (n + extra) / n / t_inc:.1f}")
+        t_inc, c_inc = time.perf_counter() - t0, time.process_time() - c0
+        log(f"rollouts_frame, +{extra:,} appended records: {t_inc:7.2f} s  {(n + extra) / t_inc:>12,.0f}/s  "
+            f"×{t_slow * (n + extra) / n / t_inc:.1f}   ({c_inc:.1f})")
         same = same and inc.height == n + extra
         del inc
     finally:
@@ -726,7 +735,8 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
             shutil.rmtree(tmpdir, ignore_errors=True)
     target = 200_000
     return {"n": n, "bytes": size, "write_s": t_write, "baseline_s": t_slow, "cold_s": t_cold, "cached_s": t_warm,
-            "incremental_s": t_inc, "baseline_records_per_s": n / t_slow, "cold_records_per_s": n / t_cold,
+            "incremental_s": t_inc, "baseline_cpu_s": c_slow, "cold_cpu_s": c_cold, "cached_cpu_s": c_warm,
+            "incremental_cpu_s": c_inc, "baseline_records_per_s": n / t_slow, "cold_records_per_s": n / t_cold,
             "cached_records_per_s": n / t_warm, "incremental_records_per_s": (n + extra) / t_inc,
             "cold_ratio": t_slow / t_cold, "cached_ratio": t_slow / t_warm, "frames_equal": same,
             "target_records_per_s": target, "cold_meets_target": n / t_cold >= target,

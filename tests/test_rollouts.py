@@ -254,7 +254,8 @@ def test_cli_generate_static_exhausted_is_clear(tmp_path, capsys, static_file):
     out = tmp_path / "r.jsonl"
     code, _, se = _cli(["rollouts", "generate", "--tasks", str(EXAMPLES), "--backend", "static", "--model",
                         str(static_file), "-n", "5", "--output", str(out), "--final", "--no-progress"], capsys)
-    assert code == 1 and "has 3 completion line(s); sample 3 was requested" in se
+    assert code == 1 and "6 task(s) have fewer than 5 completion line(s)" in se and "nothing was generated" in se
+    assert not out.exists() or out.stat().st_size == 0
 
 
 def test_cli_generate_corrupt_existing_output_untouched(tmp_path, capsys, static_file):

@@ -86,6 +86,12 @@ def generate(
         if backend == "mock":
             kw = {"tasks": {t.task_id: t for t in task_list}, "correctness": mock_correctness, "seed": seed}
         b = get_backend(backend, model=model, **kw)
+        if backend == "static":
+            known = {t.task_id for t in task_list}
+            unknown = sorted(set(b.lines) - known)
+            if unknown:
+                console.print(f"warning: {model}: {len(unknown)} task id(s) not in {tasks} are ignored "
+                              f"(e.g. {unknown[:3]})", markup=False)
         summary = generate_rollouts(
             task_list, b, output, samples_per_task=samples_per_task, seed=seed, template=template,
             show_public_tests=show_public_tests, temperature=temperature, top_p=top_p,
