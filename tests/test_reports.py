@@ -42,7 +42,10 @@ def make_project(root: Path) -> Path:
     shutil.copy(REPO / "data" / "tasks.example.jsonl", root / "data" / "tasks.jsonl")
     (root / "data" / "runs" / "r1" / "metrics.jsonl").write_text(
         "".join(json.dumps({"step": i, "reward_mean": i / 10}) + "\n" for i in range(3)))
-    (root / "data" / "runs" / "r1" / "verdict.json").write_text(json.dumps({"n_tasks": 6}))
+    (root / "data" / "runs" / "r1" / "verdict.json").write_text(json.dumps({"n_tasks": 6, "model": "data/models/m1"}))
+    (root / "data" / "models" / "m1").mkdir(parents=True)
+    (root / "data" / "models" / "m1" / "config.json").write_text("{}")
+    (root / "data" / "models" / "m1" / "model.safetensors").write_bytes(b"\1" * 32)
     (root / "data" / "runs" / "r1" / "model.safetensors").write_bytes(b"\0" * 64)
     (root / ".gitignore").write_text("reports/\n")
     _git(root, "init", "-q", "-b", "main")
@@ -241,14 +244,17 @@ def test_archive_bundles_reports_inputs_and_run_metrics_but_not_weights(exported
     assert {"reports/report_notebook.html", "reports/report_notebook.manifest.json", "reports/index.html",
             "notebooks/report_notebook.py", "data/tasks.jsonl", "data/runs/r1/metrics.jsonl",
             "data/runs/r1/verdict.json"} <= names
-    assert "data/runs/r1/model.safetensors" not in names
+    assert "data/runs/r1/model.safetensors" not in names and not any(n.startswith("data/models") for n in names)
     assert {"path": "data/runs/r1/model.safetensors", "reason": "model weights (use --with-models)"} in am["excluded"]
+    assert {"path": "data/models/m1/model.safetensors", "reason": "model weights (use --with-models)"} in am["excluded"]
     assert am == {k: v for k, v in a.items() if k not in ("sha256", "bytes")}
     by_path = {f["path"]: f for f in am["files"]}
     assert by_path["data/tasks.jsonl"]["sha256"] == sha256_file(root / "data/tasks.jsonl")
     # deterministic, and --with-models adds the weights
     b = build_archive(tmp_path / "repro2.tar.gz", root / "reports", root=root, with_models=True)
-    assert "data/runs/r1/model.safetensors" in {f["path"] for f in b["files"]}
+    assert {"data/runs/r1/model.safetensors", "data/models/m1/model.safetensors", "data/models/m1/config.json"} <= {
+        f["path"] for f in b["files"]}
+    assert b["excluded"] == []
     # unpacked elsewhere, verify still passes from the archive alone
     with tarfile.open(tmp_path / "repro.tar.gz") as tar:
         tar.extractall(tmp_path / "x", filter="data")

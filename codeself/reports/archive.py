@@ -38,7 +38,8 @@ def is_weight(path: Path) -> bool:
 
 
 def _run_dirs(root: Path, m: dict[str, Any]) -> list[Path]:
-    dirs = []
+    """Run directories a manifest names: ``…/runs/<id>/`` prefixes of its inputs, and ``data/runs/<run_id>``."""
+    dirs = [root / "data" / "runs" / rid for rid in m.get("run_ids", []) if (root / "data" / "runs" / rid).is_dir()]
     for entry in m.get("inputs", []):
         parts = Path(entry["path"]).parts
         for i, part in enumerate(parts[:-1]):
@@ -47,6 +48,23 @@ def _run_dirs(root: Path, m: dict[str, Any]) -> list[Path]:
                 if d.is_dir() and d not in dirs:
                     dirs.append(d)
     return dirs
+
+
+def _run_models(root: Path, run_dir: Path) -> list[Path]:
+    """Model directories a run names in ``verdict.json`` (``model``) or ``study.json`` (``model_path``)."""
+    out = []
+    for name, key in (("verdict.json", "model"), ("study.json", "model_path")):
+        p = run_dir / name
+        if p.is_file():
+            try:
+                val = json.loads(p.read_text()).get(key)
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(val, str):
+                d = Path(val) if Path(val).is_absolute() else root / val
+                if d.is_dir() and d not in out:
+                    out.append(d)
+    return out
 
 
 def collect_files(reports_dir: Path, root: Path, with_models: bool = False) -> tuple[dict[str, tuple[Path, str]], list[dict]]:
@@ -85,6 +103,14 @@ def collect_files(reports_dir: Path, root: Path, with_models: bool = False) -> t
         for d in _run_dirs(root, m):
             for f in sorted(p for p in d.rglob("*") if p.is_file()):
                 add(f, "run")
+            for mdir in _run_models(root, d):
+                for f in sorted(p for p in mdir.rglob("*") if p.is_file()):
+                    if with_models:
+                        add(f, "model")
+                    else:
+                        arc = mf.display_path(f, root)
+                        if not any(e["path"] == arc for e in excluded):
+                            excluded.append({"path": arc, "reason": "model weights (use --with-models)"})
     index = reports_dir / "index.html"
     if index.is_file():
         add(index, "index", f"{rep_prefix}/index.html")
