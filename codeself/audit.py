@@ -565,8 +565,12 @@ def _infer_kind(kind: str, vs: list[Any]) -> dict[str, Any]:
         return {"kind": "float", "lo": min(vs), "hi": max(vs), "decimals": max(_decimals(v) for v in vs)}
     if kind == "str":
         alphabet = sorted(set("".join(vs)))
-        return {"kind": "str", "alphabet": "".join(alphabet), "min_len": min(map(len, vs)),
-                "max_len": max(map(len, vs))}
+        schema = {"kind": "str", "alphabet": "".join(alphabet), "min_len": min(map(len, vs)),
+                  "max_len": max(map(len, vs))}
+        examples = sorted({v for v in vs if any(c.isalnum() for c in v)})[:50]
+        if examples:
+            schema["examples"] = examples
+        return schema
     if kind in ("list", "tuple", "set"):
         seqs = [list(v) if kind != "set" else sorted(v, key=repr) for v in vs]
         lens = [len(s) for s in seqs]
@@ -637,6 +641,39 @@ def _int_range(lo: int, hi: int) -> tuple[int, int]:
     return new_lo, new_hi
 
 
+def _char_class(c: str) -> str:
+    if c.isdigit():
+        return "digit"
+    if c.isalpha():
+        return "upper" if c.isupper() else "lower" if c.islower() else "alpha"
+    return c  # spaces and punctuation are their own class: kept in place
+
+
+def _reshape(example: str, alphabet: str, rng: random.Random) -> str | None:
+    """A new string with the shape of ``example``: punctuation and spaces stay where they are,
+    each run of digits / lower / upper letters is redrawn from the same class of ``alphabet``,
+    its length changed by at most one (never to zero). E.g. ``"1/5"`` -> ``"37/2"``."""
+    pools: dict[str, str] = {}
+    for c in alphabet:
+        pools[_char_class(c)] = pools.get(_char_class(c), "") + c
+    out: list[str] = []
+    i = 0
+    while i < len(example):
+        cls = _char_class(example[i])
+        j = i
+        while j < len(example) and _char_class(example[j]) == cls:
+            j += 1
+        run = j - i
+        if cls in ("digit", "upper", "lower", "alpha") and pools.get(cls):
+            n = max(1, run + rng.choice([-1, 0, 0, 1]))
+            out.append("".join(rng.choice(pools[cls]) for _ in range(n)))
+        else:
+            out.append(example[i:j])
+        i = j
+    text = "".join(out)
+    return None if text == example else text
+
+
 def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -> Any:
     """One value drawn from ``schema`` with ``rng`` (deterministic for the rng's state)."""
     kind = schema["kind"]
@@ -660,6 +697,10 @@ def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -
         return round(rng.uniform(new_lo, new_hi), max(1, schema["decimals"]))
     if kind == "str":
         alphabet = schema["alphabet"] or "abc"
+        if schema.get("examples") and rng.random() < 0.5:
+            shaped = _reshape(rng.choice(schema["examples"]), alphabet, rng)
+            if shaped is not None:
+                return shaped
         n = rng.randint(schema["min_len"], min(schema["max_len"] + 2, max(schema["min_len"], 40)))
         return "".join(rng.choice(alphabet) for _ in range(n))
     if kind in ("list", "tuple", "set"):
@@ -713,7 +754,14 @@ def perturb_value(value: Any, schema: dict[str, Any], rng: random.Random) -> Any
     if isinstance(value, str):
         alphabet = (schema.get("alphabet") if schema.get("kind") == "str" else None) or value or "abc"
         chars = list(value)
-        move = rng.randrange(3) if chars else 1
+        lo_len = schema.get("min_len", 0) if schema.get("kind") == "str" else 0
+        hi_len = schema.get("max_len", len(value)) + 2 if schema.get("kind") == "str" else len(value) + 1
+        moves = [0] if chars else []
+        moves += [1] if len(chars) < hi_len else []
+        moves += [2] if len(chars) > lo_len else []
+        if not moves:
+            return value
+        move = rng.choice(moves)
         if move == 0:
             chars[rng.randrange(len(chars))] = rng.choice(alphabet)
         elif move == 1:
@@ -724,7 +772,12 @@ def perturb_value(value: Any, schema: dict[str, Any], rng: random.Random) -> Any
     if isinstance(value, (list, tuple)) and schema.get("kind") in ("list", "tuple") and not schema.get("fixed"):
         items = list(value)
         elem = schema["elem"]
-        move = rng.randrange(4) if items else 1
+        moves = [0, 3] if items else []
+        moves += [1] if len(items) < schema["max_len"] + 2 else []
+        moves += [2] if len(items) > schema["min_len"] else []
+        if not moves:
+            return value
+        move = rng.choice(moves)
         if move == 0:
             i = rng.randrange(len(items))
             items[i] = perturb_value(items[i], elem, rng)
@@ -793,53 +846,80 @@ def fresh_inputs(domain: Domain, n: int = DEFAULT_FRESH_INPUTS, *, seed: int = 0
 
 
 def _close(a: Any, b: Any) -> bool:
-    """Equality of two encoded values: exact for everything but floats, which are equal when
-    ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (or both NaN), so a mutant is never "wrong"
-    because of float rounding alone."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, float) and isinstance(b, float):
+    """Equality of two decoded values: exact types (``1 != 1.0``, ``True != 1``) and exact values,
+    except floats, which are equal when ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (or both
+    NaN), so a mutant is never "wrong" because of float rounding alone. Values of non-builtin
+    types are equal when their type name and (capped) repr are."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
         if math.isnan(a) and math.isnan(b):
             return True
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if type(a) is not type(b):
-        return False
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+    if type(a).__name__ == "Opaque":
+        return (a.type_name, a.text) == (b.type_name, b.text)
+    if isinstance(a, complex):
+        return _close(a.real, b.real) and _close(a.imag, b.imag)
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 def _outcome_text(o: Any, limit: int = 300) -> str:
     """A short human-readable rendering of one CallOutcome."""
-    if not getattr(o, "ok", False):
-        et = getattr(o, "error_type", None) or "error"
-        msg = getattr(o, "error_message", None) or ""
-        text = f"raises {et}: {msg}" if msg else f"raises {et}"
+    if not o.ok:
+        et = o.error_type or "error"
+        text = f"raises {et}: {o.error_message}" if o.error_message else f"raises {et}"
     else:
-        shown = getattr(o, "repr", None) or getattr(o, "value_repr", None)
-        text = shown if isinstance(shown, str) else _encoded_text(o.value)
+        try:
+            text = repr(o.decoded())
+        except Exception:
+            text = repr(o.value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _encoded_text(value: Any) -> str:
-    import json
-
-    try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _same_outcome(a: Any, b: Any) -> bool:
     if not (a.ok and b.ok):
         return False
-    return _close(a.value, b.value)
+    if a.value == b.value:
+        return True
+    try:
+        return _close(a.decoded(), b.decoded())
+    except Exception:
+        return False
 
 
-def _infra(o: Any) -> bool:
-    return not o.ok and o.error_type == "InfraError"
+def _evidence(o: Any) -> bool:
+    """Whether an outcome says something about the program (a value or a raised exception), as
+    opposed to a timeout, a crash or a harness fault, which can come from machine load."""
+    return o.ok or o.error_type not in ("Timeout", "Crashed", "InfraError")
+
+
+#: Per-job time limits for mutants are the smallest of these ≥ 4× the reference's time + 0.5 s.
+_LIMIT_STEPS = (1.0, 2.0, 4.0, 10.0, 30.0)
+
+
+def _limit(reference_s: float, cap: float) -> float:
+    need = 4 * reference_s + 0.5
+    return min(cap, next((x for x in _LIMIT_STEPS if x >= need), cap))
+
+
+def _bucketed(items: list, limit_of: Callable[[Any], float], run: Callable[[list, float], list]) -> list:
+    """``run`` once per distinct time limit (one sandbox batch each), results in ``items`` order."""
+    groups: dict[float, list[int]] = {}
+    for k, it in enumerate(items):
+        groups.setdefault(limit_of(it), []).append(k)
+    out: list[Any] = [None] * len(items)
+    for limit in sorted(groups):
+        idx = groups[limit]
+        for k, res in zip(idx, run([items[k] for k in idx], limit), strict=True):
+            out[k] = res
+    return out
 
 
 @dataclass
@@ -852,13 +932,14 @@ class _Plan:
     n_observed: int = 0
     confirmed: list[tuple[int, int]] = field(default_factory=list)  # (mutant index, input index)
     ref_outcomes: list[Any] = field(default_factory=list)
+    valid: list[int] = field(default_factory=list)
     mut_outcomes: list[list[Any]] = field(default_factory=list)
 
 
 def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
     return {
         "task_id": task.task_id, "status": "audited", "reason": None, "seed": seed, "mutant_budget": budget,
-        "mutant_candidates": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0,
+        "mutant_candidates": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0, "timed_out": 0,
         "accepted_by_public": 0, "accepted_by_all": 0, "weak": None, "public_weak": None,
         "public_tests": len(task.public_tests), "hidden_tests": len(task.hidden_tests),
         "inputs": {"observed": 0, "fresh": 0, "valid": 0}, "infra_errors": 0,
@@ -879,18 +960,33 @@ def audit_tasks(
     *,
     fresh: int = DEFAULT_FRESH_INPUTS,
     timeout: float | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Audit the test strength of ``tasks``; one record per task, in input order.
 
     ``mutants`` is the per-task budget N (≥ 1), ``fresh`` the number of fresh inputs per task,
     ``workers`` the sandbox pool size, ``timeout`` the per-job sandbox limit in seconds (the
     sandbox default when None). Record fields: task_id, status ("audited" | "skipped"), reason,
-    mutants_made, confirmed_wrong, unconfirmed (no difference found on any valid input: possibly
-    equivalent), accepted_by_public, accepted_by_all, weak, public_weak, example{mutant_code,
+    mutants_made, confirmed_wrong, unconfirmed (no value or exception differs on any valid input:
+    possibly equivalent; ``timed_out`` of them hit a time limit or crashed on some input, which is
+    not counted as evidence because machine load can cause it), accepted_by_public, accepted_by_all, weak, public_weak, example{mutant_code,
     operator, description, exposing_input, reference_output, mutant_output}, survivors (every
     mutant accepted by all tests: operator, description, exposing_input), inputs{observed, fresh,
     valid}, operators{name: {made, confirmed, accepted_by_all}}, infra_errors, seed.
+
+    Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
     """
+    import time
+
+    clock = time.perf_counter()
+    timings: dict[str, Any] = {} if stats is None else stats
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[f"{name}_s"] = round(now - clock, 3)
+        clock = now
+
     if isinstance(mutants, bool) or not isinstance(mutants, int) or mutants < 1:
         raise ValueError(f"mutants must be a positive integer, got {mutants!r}")
     if isinstance(fresh, bool) or not isinstance(fresh, int) or fresh < 0:
@@ -900,6 +996,7 @@ def audit_tasks(
     sandbox_kw: dict[str, Any] = {"workers": workers}
     if timeout is not None:
         sandbox_kw["timeout"] = timeout
+    cap = timeout if timeout is not None else sandbox.SandboxConfig().timeout_s
 
     plans: list[_Plan] = []
     for task in tasks:
@@ -929,8 +1026,10 @@ def audit_tasks(
         plan.record.update(mutant_candidates=len(candidates), mutants_made=len(plan.mutants))
         plan.record["inputs"].update(observed=len(calls), fresh=len(new))
 
+    lap("prepare")
     # 1. the reference must pass its own tests, or there is nothing to measure against
     active = [p for p in plans if p.record["status"] == "audited"]
+    test_limit: dict[str, float] = {}
     if active:
         ref_results = sandbox.run_many([(p.task, p.reference, "reference") for p in active],
                                        tests="all", progress=progress, **sandbox_kw)
@@ -939,36 +1038,61 @@ def audit_tasks(
                 _skip(p, f"sandbox infra_error on the reference: {r.error}")
             elif not r.passed:
                 _skip(p, f"the reference fails its own tests (status {r.status}: {r.error})")
+            test_limit[p.task.task_id] = _limit(r.duration_s, cap)
 
-    # 2. reference (twice, to catch nondeterminism) and every mutant on every input: one job each
+    lap("reference_tests")
+    timings["jobs_reference_tests"] = len(active)
+    # 2. the reference twice (to catch nondeterminism) on every input, one job each
     active = [p for p in plans if p.record["status"] == "audited"]
-    jobs: list[tuple[str, str, list[str]]] = []
-    for p in active:
-        exprs = [c.expr(p.task.entry_point) for c in p.inputs]
-        for program in [p.reference, p.reference, *(m.code for m in p.mutants)]:
-            jobs.append((program, p.task.setup_code, exprs))
-    outcomes = sandbox.evaluate_calls(jobs, progress=progress, **sandbox_kw) if jobs else []
-    pos = 0
-    for p in active:
-        ref_a, ref_b = outcomes[pos], outcomes[pos + 1]
-        p.mut_outcomes = outcomes[pos + 2: pos + 2 + len(p.mutants)]
-        pos += 2 + len(p.mutants)
-        valid = [i for i in range(len(p.inputs)) if _same_outcome(ref_a[i], ref_b[i])]
+    exprs = {p.task.task_id: [c.expr(p.task.entry_point) for c in p.inputs] for p in active}
+    ref_jobs = [(p.reference, p.task.setup_code, exprs[p.task.task_id]) for p in active for _ in range(2)]
+    ref_out = sandbox.evaluate_calls(ref_jobs, progress=progress, **sandbox_kw) if ref_jobs else []
+    call_limit: dict[str, float] = {}
+    for k, p in enumerate(active):
+        ref_a, ref_b = ref_out[2 * k], ref_out[2 * k + 1]
         p.ref_outcomes = ref_a
+        valid = [i for i in range(len(p.inputs)) if _same_outcome(ref_a[i], ref_b[i])]
         p.record["inputs"]["valid"] = len(valid)
         if not valid:
             _skip(p, "the reference raised, timed out or was nondeterministic on every input")
             continue
+        p.valid = valid
+        spent = max(sum(o.duration_s for o in ref_a), sum(o.duration_s for o in ref_b))
+        call_limit[p.task.task_id] = _limit(spent, cap)
+
+    lap("reference_calls")
+    timings["jobs_reference_calls"] = len(ref_jobs)
+    # 3. every mutant on the same inputs, one job each; a mutant is confirmed wrong by its first
+    #    valid input with a different value or exception (timeouts and crashes are no evidence)
+    active = [p for p in plans if p.record["status"] == "audited"]
+    mut_items = [(p, j) for p in active for j in range(len(p.mutants))]
+    mut_out = _bucketed(
+        mut_items, lambda it: call_limit[it[0].task.task_id],
+        lambda items, limit: sandbox.evaluate_calls(
+            [(p.mutants[j].code, p.task.setup_code, exprs[p.task.task_id]) for p, j in items],
+            progress=progress, workers=workers, timeout=limit))
+    for (p, _j), outs in zip(mut_items, mut_out, strict=True):
+        p.mut_outcomes.append(outs)
+    for p in active:
         for j, outs in enumerate(p.mut_outcomes):
-            exposing = next((i for i in valid if not _infra(outs[i]) and not _same_outcome(ref_a[i], outs[i])),
-                            None)
+            exposing = next((i for i in p.valid if _evidence(outs[i])
+                             and not _same_outcome(p.ref_outcomes[i], outs[i])), None)
             if exposing is not None:
                 p.confirmed.append((j, exposing))
+            elif any(not _evidence(outs[i]) for i in p.valid):
+                p.record["timed_out"] += 1
 
-    # 3. the task's own tests against every confirmed-wrong mutant, batched
-    active = [p for p in plans if p.record["status"] == "audited"]
-    pairs = [(p.task, p.mutants[j].code, f"mutant-{j}") for p in active for j, _ in p.confirmed]
-    results = sandbox.run_many(pairs, tests="all", progress=progress, **sandbox_kw) if pairs else []
+    lap("mutant_calls")
+    timings["jobs_mutant_calls"] = len(mut_items)
+    # 4. the task's own tests against every confirmed-wrong mutant, batched
+    items = [(p, j) for p in active for j, _ in p.confirmed]
+    results = _bucketed(
+        items, lambda it: test_limit[it[0].task.task_id],
+        lambda chunk, limit: sandbox.run_many(
+            [(p.task, p.mutants[j].code, f"mutant-{j}") for p, j in chunk],
+            tests="all", progress=progress, workers=workers, timeout=limit))
+    lap("mutant_tests")
+    timings["jobs_mutant_tests"] = len(items)
     pos = 0
     for p in active:
         rec = p.record

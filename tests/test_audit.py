@@ -152,7 +152,8 @@ def test_schema_records_signs_lengths_order_and_alphabet():
     s = infer_schema([[1, 3, 5], [0, 2], [7]])
     assert s["kind"] == "list" and s["order"] == "asc" and s["distinct"]
     assert s["elem"] == {"kind": "int", "lo": 0, "hi": 7} and (s["min_len"], s["max_len"]) == (1, 3)
-    assert infer_schema(["ab", "ba", ""]) == {"kind": "str", "alphabet": "ab", "min_len": 0, "max_len": 2}
+    assert infer_schema(["ab", "ba", ""]) == {"kind": "str", "alphabet": "ab", "min_len": 0, "max_len": 2,
+                                              "examples": ["ab", "ba"]}
     u = infer_schema([1, "a"])
     assert u["kind"] == "union" and {o["kind"] for o in u["options"]} == {"int", "str"}
 
