@@ -7,7 +7,6 @@ Exit codes: 0 success; 1 the data or the run is bad (messages name file, line an
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 
 from rich.console import Console
