@@ -10,6 +10,7 @@ Module map: ``render`` (outputs → HTML, in the notebook process), ``runner`` (
 ``manifest`` (environment, git, inputs, secret masking), ``export``, ``verify``, ``archive``, ``kit``.
 """
 
+from codeself.reports.archive import build_archive
 from codeself.reports.export import (
     MAX_REPORT_BYTES,
     ExportResult,
@@ -20,6 +21,8 @@ from codeself.reports.export import (
     external_references,
     write_index_page,
 )
+from codeself.reports.kit import fill_kit
+from codeself.reports.verify import Verification, verify_manifest
 
 __all__ = [
     "MAX_REPORT_BYTES",
@@ -30,4 +33,8 @@ __all__ = [
     "export_notebooks",
     "external_references",
     "write_index_page",
+    "Verification",
+    "verify_manifest",
+    "build_archive",
+    "fill_kit",
 ]
