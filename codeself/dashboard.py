@@ -49,12 +49,14 @@ EXAMPLE_FILES = {
 
 #: the command that produces each kind of input (shown when a notebook falls back to an example)
 MAKE_COMMANDS = {
-    "tasks": "codeself tasks import humaneval --output data/processed/humaneval.jsonl",
-    "rollouts": "codeself rollouts generate --tasks data/tasks.example.jsonl --backend nano --output data/runs/ID/rollouts.jsonl",
-    "baseline": "codeself rollouts generate … --output data/runs/BASE/rollouts.jsonl",
-    "candidate": "codeself rollouts generate … --output data/runs/CAND/rollouts.jsonl",
-    "metrics": "codeself train grpo … --output data/runs/ID  (writes data/runs/ID/metrics.jsonl)",
-    "traces": "codeself agent run … --output data/runs/ID/traces.jsonl",
+    "tasks": "codeself tasks prepare --format humaneval --assign-splits --output data/processed/humaneval.jsonl",
+    "rollouts": ("codeself rollouts generate --tasks data/tasks.example.jsonl --backend nano -n 4 "
+                 "-o data/runs/ID/rollouts.jsonl"),
+    "baseline": "codeself rollouts generate --tasks FILE --backend nano -o data/runs/BASE/rollouts.jsonl",
+    "candidate": "codeself rollouts generate --tasks FILE --backend hf --model DIR -o data/runs/CAND/rollouts.jsonl",
+    "metrics": "codeself train grpo --tasks FILE --output-dir data/runs/ID  (writes data/runs/ID/metrics.jsonl)",
+    "traces": ("codeself agent run --tasks FILE --backend nano --trace-output data/runs/ID/traces.jsonl "
+               "--report-output data/runs/ID/agent_report.md"),
     "audit": "codeself tasks audit --tasks FILE --output data/runs/ID/audit.jsonl",
 }
 

@@ -86,7 +86,7 @@ def test_resolve_input_explicit_run_example_and_missing(tmp_path):
     got = dashboard.resolve_input({"run": str(run)}, "metrics")
     assert got.source == "run" and got.path == (run / "metrics.jsonl").resolve()
     ex = dashboard.resolve_input({}, "tasks")
-    assert ex.source == "example" and "codeself tasks import" in ex.note
+    assert ex.source == "example" and "codeself tasks prepare" in ex.note
     miss = dashboard.resolve_input({}, "metrics", example=tmp_path / "absent.jsonl")
     assert miss.source == "missing" and "codeself train" in miss.note
     many = dashboard.resolve_many({"metrics": [str(f), str(f)], "run": str(run)}, "metrics")
