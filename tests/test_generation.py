@@ -241,7 +241,7 @@ def test_hf_backend_batched_sampling(tiny_llama, tasks):
     b = get_backend("hf", model=tiny_llama, batch_size=4)
     assert b.model_id == str(tiny_llama) and len(b.model_hash) == 64
     reqs = [GenerationRequest(t.task_id, build_prompt(t), n=3, temperature=1.0, top_p=0.95,
-                              max_new_tokens=12, seed=5) for t in tasks[:3]]
+                              max_new_tokens=8, seed=5) for t in tasks[:3]]
     out1 = b.generate(reqs)
     out2 = b.generate(reqs)
     assert [len(r) for r in out1] == [3, 3, 3]
