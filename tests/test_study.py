@@ -1,0 +1,72 @@
+"""The default study: configuration resolution, bad input, and a tiny end-to-end run (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codeself.training.config import TrainInputError
+from codeself.training.study import StudyConfig, load_config, run_study, verdict_table
+
+
+def test_config_layers_and_unknown_keys(tmp_path):
+    toml = tmp_path / "study.toml"
+    toml.write_text("seed = 5\nmax_steps = 7\n")
+    cfg = load_config(toml, {"max_steps": 9, "arm": None})
+    assert (cfg.seed, cfg.max_steps, cfg.arm) == (5, 9, "default")
+    assert str(cfg.resolved_output_dir()) == "data/runs/study-seed5"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seeds = 1\n")
+    with pytest.raises(TrainInputError, match="unknown study setting"):
+        load_config(bad, {})
+    with pytest.raises(TrainInputError, match="arm"):
+        load_config(None, {"arm": "treatment"})
+    with pytest.raises(TrainInputError, match="not found"):
+        load_config(tmp_path / "missing.toml", {})
+
+
+def test_run_dir_holding_another_run_is_refused(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "something.txt").write_text("x")
+    with pytest.raises(TrainInputError, match="not empty"):
+        run_study(StudyConfig(output_dir=str(d)))
+    d2 = tmp_path / "run2"
+    d2.mkdir()
+    (d2 / "study.json").write_text(json.dumps({"identity": {"seed": 99}}))
+    with pytest.raises(TrainInputError, match="already holds another run"):
+        run_study(StudyConfig(output_dir=str(d2)))
+    assert sorted(p.name for p in d2.iterdir()) == ["study.json"]
+
+
+def test_verdict_table_formats_both_arms():
+    v = {"seed": 1, "arm": "default", "n_tasks": 200, "baseline_pass_at_1": 0.6, "trained_pass_at_1": 0.8,
+         "mcnemar_p": 1e-9, "baseline_sampled_pass_at_1": 0.5, "trained_sampled_pass_at_1": 0.7,
+         "sampled_diff": 0.2, "sampled_diff_ci": [0.15, 0.25], "reward_share_mean": 0.05}
+    table = verdict_table([v, {**v, "arm": "control"}])
+    assert "| 1 | default | 200 | 0.600 | 0.800 | 1e-09 |" in table
+    assert "control" in table and "+0.200 [+0.150, +0.250]" in table
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path):
+    cfg = StudyConfig(seed=3, output_dir=str(tmp_path / "study"), model_root=str(tmp_path / "models"),
+                      n_train=64, n_heldout=6, sft_steps=8, max_steps=2, group_size=4, prompts_per_step=2,
+                      eval_samples=2, eval_every=0, eval_tasks=0, save_every=1, max_completion_length=16,
+                      n_bootstrap=200, workers=1)
+    v = run_study(cfg, progress=False, log=lambda m: None)
+    d = tmp_path / "study"
+    saved = json.loads((d / "verdict.json").read_text())
+    assert saved == json.loads(json.dumps(v))
+    for k in ("baseline_pass_at_1", "trained_pass_at_1", "mcnemar_p", "sampled_diff", "sampled_diff_ci",
+              "n_tasks", "seed", "arm"):
+        assert k in saved
+    assert saved["n_tasks"] == 6 and saved["seed"] == 3 and len(saved["sampled_diff_ci"]) == 2
+    assert 0.0 <= saved["mcnemar_p"] <= 1.0
+    # the resolved config is kept, and the study re-runs from its directory alone (resume: nothing redone)
+    resolved = load_config(d / "study.json", {})
+    assert resolved == cfg
+    again = run_study(resolved, progress=False, log=lambda m: None)
+    assert again["trained_pass_at_1"] == v["trained_pass_at_1"]
+    assert (d / "grpo" / "metrics.jsonl").is_file() and (d / "tasks.jsonl").is_file()
