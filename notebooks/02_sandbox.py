@@ -43,7 +43,7 @@ def _():
         inputs_read.append(str(Path(_sol).resolve()))
         programs_note = f"Programs from `--solutions {_sol}`."
     else:
-        _roll = dashboard.resolve_input(args, "rollouts", example=dashboard.EXAMPLE_FILES["candidate"])
+        _roll = dashboard.resolve_input(args, "rollouts", example=dashboard.EXAMPLE_FILES["baseline"])
         # the example rollouts are on the example tasks: with other tasks, run their canonical solutions
         if _roll.exists and not (_roll.source == "example" and tasks_input.source != "example"):
             programs, no_code = dashboard.read_programs(_roll.path)
