@@ -75,9 +75,12 @@ def reports(
               f"{'met' if r['meets_time'] else 'NOT met'}); largest report "
               f"{max(x['bytes'] for x in r['rows']) / 1024:.0f} KB (limit {r['max_bytes'] / 2**20:.0f} MB: "
               f"{'met' if r['meets_size'] else 'NOT met'})", markup=False)
+    out.print(f"  CPU (children, user+sys): {r['cpu_s']:.1f} s; load average {r['load_before']:.1f} before, "
+              f"{r['load_after']:.1f} after, on {r['cpus']} CPUs", markup=False)
     if r["baseline_total_s"] is not None:
-        out.print(f"  baseline `marimo export html`: {r['baseline_total_s']:.1f} s total "
-                  f"(ratio codeself/marimo {r['total_s'] / r['baseline_total_s']:.2f}); its HTML needs the network "
+        out.print(f"  baseline `marimo export html`: {r['baseline_total_s']:.1f} s wall, {r['baseline_cpu_s']:.1f} s CPU "
+                  f"(ratio codeself/marimo: wall {r['total_s'] / r['baseline_total_s']:.2f}, "
+                  f"CPU {r['cpu_s'] / max(r['baseline_cpu_s'], 1e-9):.2f}); its HTML needs the network "
                   f"({sum(b['external_refs'] for b in r['baseline_rows'])} CDN references), ours has "
                   f"{sum(x['external_refs'] for x in r['rows'])}", markup=False)
 
