@@ -330,7 +330,7 @@ def status_counts(df: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFrame:
     out = df.group_by(keys).agg(pl.len().alias("count"))
     total = pl.col("count").sum().over(list(by)) if by else pl.col("count").sum()
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
-    out = out.with_columns((pl.col("count") / total).alias("share"),
+    out = out.with_columns((pl.col("count") / total).round(4).alias("share"),
                            pl.col("status").replace_strict(order, default=len(order),
                                                            return_dtype=pl.Int64).alias("_o"))
     return out.sort([*by, "_o"]).drop("_o")

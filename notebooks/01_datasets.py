@@ -145,7 +145,9 @@ def _(audit_input):
         _weak = audit_df.filter(pl.col("weak") == True) if "weak" in audit_df.columns else audit_df.head(0)  # noqa: E712
         audit_view = mo.vstack([
             mo.md(f"## Test-strength audit\n\n{audit_input.note} **{_weak.height}** of "
-                  f"{audit_df.height} tasks have weak tests (a wrong mutant passes every test)."),
+                  f"{audit_df.height} tasks have weak tests (a wrong mutant passes every test); "
+                  f"**{int(audit_df['public_weak'].fill_null(False).sum()) if 'public_weak' in audit_df.columns else 0}**"
+                  " have public tests that a wrong mutant passes."),
             audit_df,
         ])
     else:
@@ -198,8 +200,11 @@ def _(audit_df, leaks, moved, tasks_df):
     ]
     if audit_df is not None and "weak" in audit_df.columns:
         _w = int(audit_df["weak"].fill_null(False).sum())
+        _pw = int(audit_df["public_weak"].fill_null(False).sum()) if "public_weak" in audit_df.columns else 0
         key_numbers["weak_tasks"] = _w
-        verdict_lines.append(f"The test-strength audit flags {_w} of {audit_df.height} tasks as weak.")
+        key_numbers["public_weak_tasks"] = _pw
+        verdict_lines.append(f"The test-strength audit flags {_w} of {audit_df.height} tasks as weak "
+                             f"(a wrong mutant passes every test) and {_pw} whose public tests alone are weak.")
     return key_numbers, verdict_lines
 
 
