@@ -120,3 +120,19 @@ def test_jupyter_notebook_executes(name):
                     if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widget_views, "no widget was displayed"
     assert os.path.exists(NB / name)
+
+
+def test_datasets_notebook_shows_audit_and_own_tasks(tmp_path, monkeypatch):
+    audit = tmp_path / "audit.jsonl"
+    rows = [{"task_id": "example/add", "status": "audited", "reason": None, "mutants_made": 5, "confirmed_wrong": 5,
+             "accepted_by_public": 2, "accepted_by_all": 1, "weak": True, "public_weak": True, "example": None},
+            {"task_id": "example/mean", "status": "audited", "reason": None, "mutants_made": 4, "confirmed_wrong": 4,
+             "accepted_by_public": 1, "accepted_by_all": 0, "weak": False, "public_weak": True, "example": None}]
+    audit.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = ROOT / "data" / "tasks.example.jsonl"
+    defs = run_notebook("01_datasets.py", ["--tasks", str(tasks), "--audit", str(audit)], monkeypatch)
+    check_contract(defs)
+    kn = defs["key_numbers"]
+    assert kn["tasks"] == 6 and kn["sources"] == 1
+    assert kn["weak_tasks"] == 1 and kn["public_weak_tasks"] == 2
+    assert defs["inputs_read"] == [str(tasks.resolve()), str(audit.resolve())]
