@@ -71,15 +71,15 @@ MAX_NODES = 2_000_000
 _PLAIN_BASES = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset, range)
 
 
-class _TooBig(Exception):
-    pass
+class ValueTooLarge(Exception):
+    """The returned value exceeds the encoder's node or depth budget."""
 
 
 def _encode(v, depth, budget, stack):
     """Encode one value; see :func:`encode`."""
     budget[0] -= 1
     if budget[0] < 0:
-        raise _TooBig("value too large to encode")
+        raise ValueTooLarge("value too large to encode")
     t = type(v)
     if v is None or t is bool:
         return "null" if v is None else ("true" if v else "false")
@@ -95,7 +95,7 @@ def _encode(v, depth, budget, stack):
             if isinstance(mod, str) and mod.startswith("numpy") and hasattr(v, "tolist"):
                 try:
                     return _encode(v.tolist(), depth, budget, stack)
-                except _TooBig:
+                except ValueTooLarge:
                     raise
                 except BaseException:
                     pass
@@ -123,7 +123,7 @@ def _encode(v, depth, budget, stack):
             + "," + _encode(v.step, depth, budget, stack) + "]}"
     # containers
     if depth > MAX_DEPTH:
-        raise _TooBig("value nested too deeply to encode")
+        raise ValueTooLarge("value nested too deeply to encode")
     key = id(v)
     if key in stack:
         return '{"$o":"<cycle>","r":"<cycle>"}'

@@ -462,13 +462,17 @@ def imap(pairs: Iterable[Sequence[Any]], *, workers: int | None = None, timeout:
     bar = _progress(len(items), progress, "sandbox")
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="codeself-sandbox") as ex:
         futs = [ex.submit(_execute_one, pool.execute, t, c, tests, cfg, s) for t, c, s in items]
-        for f in futs:
-            r = f.result()
+        try:
+            for f in futs:
+                r = f.result()
+                if bar is not None:
+                    bar.update(1)
+                yield r
+        finally:  # the consumer stopped early (or an error): do not run what nobody will read
+            for f in futs:
+                f.cancel()
             if bar is not None:
-                bar.update(1)
-            yield r
-    if bar is not None:
-        bar.close()
+                bar.close()
 
 
 def run_many(pairs: Iterable[Sequence[Any]], workers: int | None = None, timeout: float | None = None,
