@@ -51,6 +51,7 @@ from codeself.tasks import Task
 
 DEFAULT_MUTANTS = 24
 DEFAULT_FRESH_INPUTS = 40
+MIN_INPUTS = 3
 
 # ---------------------------------------------------------------------------------------------
 # Mutation operators (ast only)
@@ -382,6 +383,41 @@ def select_mutants(mutants: Sequence[Mutant], n: int, *, seed: int = 0, key: str
                 picked.append(groups[name][depth])
         depth += 1
     return picked
+
+
+def sample_mutants(source: str, n: int, *, seed: int = 0, key: str = "") -> tuple[list[Mutant], int]:
+    """Up to ``n`` distinct mutants of ``source`` for ``(seed, key)`` and the number of edit sites.
+
+    The same round-robin-over-operators order as :func:`select_mutants`, but edits are applied
+    lazily (only until ``n`` distinct, compilable mutants exist), which is what the audit uses:
+    the result does not depend on anything but the source, ``n``, ``seed`` and ``key``.
+    Raises ``SyntaxError`` if ``source`` does not parse.
+    """
+    tree = ast.parse(source)
+    edits = _edits(tree)
+    if n <= 0 or not edits:
+        return [], len(edits)
+    rng = random.Random(f"codeself-audit:{seed}:{key}")
+    groups: dict[str, list[_Edit]] = {}
+    for e in edits:
+        groups.setdefault(e.operator, []).append(e)
+    names = sorted(groups)
+    rng.shuffle(names)
+    for name in names:
+        rng.shuffle(groups[name])
+    seen = {ast.unparse(tree) + "\n"}
+    picked: list[Mutant] = []
+    depth = 0
+    while len(picked) < n and any(depth < len(groups[g]) for g in names):
+        for name in names:
+            if depth < len(groups[name]) and len(picked) < n:
+                e = groups[name][depth]
+                code = _apply(tree, e)
+                if code is not None and code not in seen:
+                    seen.add(code)
+                    picked.append(Mutant(e.operator, e.description, code, e.line))
+        depth += 1
+    return picked, len(edits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -939,10 +975,10 @@ class _Plan:
 def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
     return {
         "task_id": task.task_id, "status": "audited", "reason": None, "seed": seed, "mutant_budget": budget,
-        "mutant_candidates": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0, "timed_out": 0,
+        "mutation_sites": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0, "timed_out": 0,
         "accepted_by_public": 0, "accepted_by_all": 0, "weak": None, "public_weak": None,
         "public_tests": len(task.public_tests), "hidden_tests": len(task.hidden_tests),
-        "inputs": {"observed": 0, "fresh": 0, "valid": 0}, "infra_errors": 0,
+        "inputs": {"observed": 0, "fresh": 0, "valid": 0, "used": 0}, "infra_errors": 0,
         "operators": {}, "example": None, "survivors": [],
     }
 
@@ -960,6 +996,7 @@ def audit_tasks(
     *,
     fresh: int = DEFAULT_FRESH_INPUTS,
     timeout: float | None = None,
+    call_budget_s: float = 0.25,
     stats: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Audit the test strength of ``tasks``; one record per task, in input order.
@@ -974,7 +1011,9 @@ def audit_tasks(
     mutant accepted by all tests: operator, description, exposing_input), inputs{observed, fresh,
     valid}, operators{name: {made, confirmed, accepted_by_all}}, infra_errors, seed.
 
-    Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
+    Inputs on which the reference is valid are used cheapest first while the reference's total
+    time on them stays within ``call_budget_s`` per job (at least ``MIN_INPUTS`` of them), so a
+    task with an expensive reference costs a bounded time per mutant. Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
     """
     import time
 
@@ -1006,7 +1045,7 @@ def audit_tasks(
             _skip(plan, "no canonical_solution (nothing to mutate)")
             continue
         try:
-            candidates = make_mutants(task.canonical_solution)
+            selected, n_sites = sample_mutants(task.canonical_solution, mutants, seed=seed, key=task.task_id)
         except SyntaxError as e:
             _skip(plan, f"canonical_solution does not parse: {e.msg} (line {e.lineno})")
             continue
@@ -1015,15 +1054,15 @@ def audit_tasks(
             _skip(plan, "no call of the entry point with literal arguments in the tests: "
                         "cannot infer an input domain")
             continue
-        if not candidates:
+        if not selected:
             _skip(plan, "the reference has no mutation site")
             continue
         plan.reference = task.canonical_solution
-        plan.mutants = select_mutants(candidates, mutants, seed=seed, key=task.task_id)
+        plan.mutants = selected
         new = fresh_inputs(infer_domain(calls), fresh, seed=seed, key=task.task_id)
         plan.inputs = calls + new
         plan.n_observed = len(calls)
-        plan.record.update(mutant_candidates=len(candidates), mutants_made=len(plan.mutants))
+        plan.record.update(mutation_sites=n_sites, mutants_made=len(plan.mutants))
         plan.record["inputs"].update(observed=len(calls), fresh=len(new))
 
     lap("prepare")
@@ -1042,26 +1081,40 @@ def audit_tasks(
 
     lap("reference_tests")
     timings["jobs_reference_tests"] = len(active)
-    # 2. the reference twice (to catch nondeterminism) on every input, one job each
+    # 2. the reference on every input (one job per task), then again on the inputs it will use
+    #    (the cheapest ones it answered, within the per-job budget) to drop nondeterministic ones
     active = [p for p in plans if p.record["status"] == "audited"]
     exprs = {p.task.task_id: [c.expr(p.task.entry_point) for c in p.inputs] for p in active}
-    ref_jobs = [(p.reference, p.task.setup_code, exprs[p.task.task_id]) for p in active for _ in range(2)]
+    ref_jobs = [(p.reference, p.task.setup_code, exprs[p.task.task_id]) for p in active]
     ref_out = sandbox.evaluate_calls(ref_jobs, progress=progress, **sandbox_kw) if ref_jobs else []
-    call_limit: dict[str, float] = {}
-    for k, p in enumerate(active):
-        ref_a, ref_b = ref_out[2 * k], ref_out[2 * k + 1]
+    for p, ref_a in zip(active, ref_out, strict=True):
         p.ref_outcomes = ref_a
-        valid = [i for i in range(len(p.inputs)) if _same_outcome(ref_a[i], ref_b[i])]
-        p.record["inputs"]["valid"] = len(valid)
-        if not valid:
-            _skip(p, "the reference raised, timed out or was nondeterministic on every input")
-            continue
-        p.valid = valid
-        spent = max(sum(o.duration_s for o in ref_a), sum(o.duration_s for o in ref_b))
+        answered = [i for i, o in enumerate(ref_a) if o.ok]
+        p.record["inputs"]["valid"] = len(answered)
+        chosen: list[int] = []
+        spent = 0.0
+        for i in sorted(answered, key=lambda i: (ref_a[i].duration_s, i)):
+            if len(chosen) >= MIN_INPUTS and spent + ref_a[i].duration_s > call_budget_s:
+                break
+            chosen.append(i)
+            spent += ref_a[i].duration_s
+        p.valid = sorted(chosen)
+    again = [p for p in active if p.valid]
+    ref_out_b = sandbox.evaluate_calls(
+        [(p.reference, p.task.setup_code, [exprs[p.task.task_id][i] for i in p.valid]) for p in again],
+        progress=progress, **sandbox_kw) if again else []
+    call_limit: dict[str, float] = {}
+    for p, ref_b in zip(again, ref_out_b, strict=True):
+        p.valid = [i for i, o in zip(p.valid, ref_b, strict=True) if _same_outcome(p.ref_outcomes[i], o)]
+        spent = max(sum(p.ref_outcomes[i].duration_s for i in p.valid), sum(o.duration_s for o in ref_b))
         call_limit[p.task.task_id] = _limit(spent, cap)
+    for p in active:
+        p.record["inputs"]["used"] = len(p.valid)
+        if not p.valid:
+            _skip(p, "the reference raised, timed out or was nondeterministic on every input")
 
     lap("reference_calls")
-    timings["jobs_reference_calls"] = len(ref_jobs)
+    timings["jobs_reference_calls"] = len(ref_jobs) + len(again)
     # 3. every mutant on the same inputs, one job each; a mutant is confirmed wrong by its first
     #    valid input with a different value or exception (timeouts and crashes are no evidence)
     active = [p for p in plans if p.record["status"] == "audited"]
@@ -1069,10 +1122,14 @@ def audit_tasks(
     mut_out = _bucketed(
         mut_items, lambda it: call_limit[it[0].task.task_id],
         lambda items, limit: sandbox.evaluate_calls(
-            [(p.mutants[j].code, p.task.setup_code, exprs[p.task.task_id]) for p, j in items],
+            [(p.mutants[j].code, p.task.setup_code, [exprs[p.task.task_id][i] for i in p.valid])
+             for p, j in items],
             progress=progress, workers=workers, timeout=limit))
     for (p, _j), outs in zip(mut_items, mut_out, strict=True):
-        p.mut_outcomes.append(outs)
+        full: list[Any] = [None] * len(p.inputs)
+        for i, o in zip(p.valid, outs, strict=True):
+            full[i] = o
+        p.mut_outcomes.append(full)
     for p in active:
         for j, outs in enumerate(p.mut_outcomes):
             exposing = next((i for i in p.valid if _evidence(outs[i])
