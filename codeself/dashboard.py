@@ -928,12 +928,17 @@ def comparison_summary(cmp: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
         "diff": round(cmp["diff"], 4), "diff_ci_low": round(cmp["diff_ci"][0], 4),
         "diff_ci_high": round(cmp["diff_ci"][1], 4), "mcnemar_p": cmp["mcnemar_p"],
         "mcnemar_midp": cmp["mcnemar_midp"], "b": cmp["table"]["b"], "c": cmp["table"]["c"],
+        "wilcoxon_p": cmp["wilcoxon"]["pvalue"], "permutation_p": cmp["permutation"]["pvalue"],
     }
     verdict_lines = [
         f"{cmp['candidate']} vs {cmp['baseline']} on {cmp['n_tasks']} tasks: pass@1 "
         f"{cmp['baseline_pass_at_1']:.3f} → {cmp['candidate_pass_at_1']:.3f} "
         f"(diff {cmp['diff']:+.3f}, 95% CI [{cmp['diff_ci'][0]:+.3f}, {cmp['diff_ci'][1]:+.3f}]).",
-        f"Exact McNemar p = {cmp['mcnemar_p']:.4g} ({cmp['table']['c']} tasks/pairs fixed, "
-        f"{cmp['table']['b']} broken; pairing {cmp['pairing']}).",
+        f"Exact McNemar p = {cmp['mcnemar_p']:.4g} ({cmp['table']['c']} "
+        f"{'tasks' if cmp['pairing'] == 'greedy' else '(task, sample) pairs'} fixed, "
+        f"{cmp['table']['b']} broken; pairing {cmp['pairing']})"
+        + ("." if cmp["pairing"] == "greedy" else
+           f"; samples of a task are correlated, so the task-level tests decide: Wilcoxon p = "
+           f"{cmp['wilcoxon']['pvalue']:.4g}, permutation p = {cmp['permutation']['pvalue']:.4g}."),
     ]
     return key_numbers, verdict_lines

@@ -64,6 +64,10 @@ def _(cmp):
     Exact McNemar p = **{cmp['mcnemar_p']:.4g}**, mid-p = {cmp['mcnemar_midp']:.4g}
     (discordant: {_t['b']} baseline-only, {_t['c']} candidate-only).
     {('_' + cmp['mcnemar_note'] + '_') if cmp['mcnemar_note'] else ''}
+
+    Task-level tests on per-task pass rates: Wilcoxon signed-rank p = {cmp['wilcoxon']['pvalue']:.4g}
+    ({cmp['wilcoxon']['method']}, {cmp['wilcoxon']['n_nonzero']} tasks differ), sign-flip permutation
+    p = {cmp['permutation']['pvalue']:.4g} ({'exact' if cmp['permutation'].get('exact') else str(cmp['permutation']['n_resamples']) + ' resamples'}).
     """),
         dashboard.table_frame(_t),
     ])
