@@ -5,10 +5,11 @@ wrong. For every task with a ``canonical_solution`` the audit
 
 1. makes small semantic **mutants** of the reference with the ``ast`` module only (no text edits):
    swapped comparison / arithmetic / boolean operators, off-by-one integer constants, slice bounds,
-   ``range`` bounds and indices, negated conditions, dropped ``else`` branches, swapped call
+   ``range`` bounds and indices, slice steps, negated conditions, dropped ``else`` branches, swapped call
    arguments, flipped boolean constants, dropped unary operators, ``min``/``max`` and
-   ``any``/``all`` swaps, ``break``/``continue`` swaps and negated boolean returns
-   (:data:`OPERATORS`). Mutants whose unparsed source equals the reference's or another mutant's
+   ``any``/``all`` swaps, ``break``/``continue`` swaps, negated boolean returns, dropped wrapping
+   calls (``sorted(x)`` -> ``x``), twin-method swaps (``lower``/``upper``) and ``''``/``' '``
+   swaps (:data:`OPERATORS`). Mutants whose unparsed source equals the reference's or another mutant's
    are dropped (equivalent as source); up to ``N`` are picked deterministically for the seed,
    round-robin over operators so that no single operator dominates;
 2. infers the **input domain** from the task's own tests: every call to the entry point in the
@@ -73,6 +74,9 @@ OPERATORS: dict[str, str] = {
     "swap_builtin": "min / max or any / all exchanged",
     "break_continue": "break and continue exchanged",
     "negate_return": "a boolean-valued return expression negated",
+    "drop_call": "a wrapping builtin call removed: set(x), sorted(x), abs(x), list(x) … -> x",
+    "swap_method": "a string/sequence method replaced by its twin (lower / upper, startswith / endswith …)",
+    "string_const": "an empty string constant made a space, or a single space made empty",
 }
 
 _CMP_SWAPS: dict[type, tuple[type, ...]] = {
@@ -102,6 +106,13 @@ _ARITH_SWAPS: dict[type, tuple[type, ...]] = {
     ast.BitXor: (ast.BitOr,),
 }
 _BUILTIN_SWAPS = {"min": "max", "max": "min", "any": "all", "all": "any"}
+_DROPPABLE_CALLS = frozenset({"set", "sorted", "list", "tuple", "reversed", "abs", "round", "int", "float", "str"})
+_METHOD_SWAPS = {
+    "lower": "upper", "upper": "lower", "startswith": "endswith", "endswith": "startswith",
+    "find": "rfind", "rfind": "find", "index": "rindex", "rindex": "index", "isupper": "islower",
+    "islower": "isupper", "isdigit": "isalpha", "isalpha": "isdigit", "lstrip": "rstrip",
+    "rstrip": "lstrip", "swapcase": "lower", "capitalize": "lower", "title": "lower",
+}
 _SYMBOL = {
     ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
     ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
@@ -219,7 +230,10 @@ def _edits(tree: ast.AST) -> list[_Edit]:
             new = ast.Or if isinstance(node.op, ast.And) else ast.And
             add("bool_swap", idx, node, new, f"`{_SYMBOL[type(node.op)]}` -> `{_SYMBOL[new]}` in `{_src(node)}`")
         elif isinstance(node, ast.Constant):
-            if isinstance(node.value, bool):
+            if isinstance(node.value, str) and node.value in ("", " "):
+                new_s = " " if node.value == "" else ""
+                add("string_const", idx, node, new_s, f"string `{node.value!r}` -> `{new_s!r}`")
+            elif isinstance(node.value, bool):
                 add("flip_bool", idx, node, not node.value, f"`{node.value}` -> `{not node.value}`")
             elif type(node.value) is int:
                 parent = parents.get(id(node))
@@ -229,7 +243,7 @@ def _edits(tree: ast.AST) -> list[_Edit]:
                         add("const_off_by_one", idx, node, node.value + d,
                             f"constant `{node.value}` -> `{node.value + d}`")
         elif isinstance(node, ast.Slice):
-            for part in ("lower", "upper"):
+            for part in ("lower", "upper", "step"):
                 bound = getattr(node, part)
                 if bound is None:
                     continue
@@ -244,6 +258,12 @@ def _edits(tree: ast.AST) -> list[_Edit]:
                     for d in (1, -1):
                         add("range_bound", idx, node, (pos, d),
                             f"range argument `{_src(node.args[pos])}` {'+' if d > 0 else '-'} 1 in `{_src(node)}`")
+            if isinstance(node.func, ast.Name) and node.func.id in _DROPPABLE_CALLS and len(node.args) == 1 \
+                    and not node.keywords and not isinstance(node.args[0], ast.Starred):
+                add("drop_call", idx, node, None, f"`{_src(node)}` -> `{_src(node.args[0])}`")
+            if isinstance(node.func, ast.Attribute) and node.func.attr in _METHOD_SWAPS:
+                new_attr = _METHOD_SWAPS[node.func.attr]
+                add("swap_method", idx, node, new_attr, f"`.{node.func.attr}(…)` -> `.{new_attr}(…)` in `{_src(node)}`")
             if isinstance(node.func, ast.Name) and node.func.id in _BUILTIN_SWAPS:
                 add("swap_builtin", idx, node, _BUILTIN_SWAPS[node.func.id],
                     f"`{node.func.id}` -> `{_BUILTIN_SWAPS[node.func.id]}` in `{_src(node)}`")
@@ -298,15 +318,19 @@ def _apply(tree: ast.Module, edit: _Edit) -> str | None:
     """Apply one edit to a copy of ``tree``; the mutated program's source, or None if invalid."""
     t = copy.deepcopy(tree)
     node = _nodes(t)[edit.node_index]
-    parents = _parents(t) if edit.operator in ("drop_unary", "break_continue") else {}
+    parents = _parents(t) if edit.operator in ("drop_unary", "break_continue", "drop_call") else {}
     op, v = edit.operator, edit.variant
     if op == "compare_swap":
         k, new = v
         node.ops[k] = new()
     elif op in ("arith_swap", "bool_swap"):
         node.op = v()
-    elif op in ("const_off_by_one", "flip_bool"):
+    elif op in ("const_off_by_one", "flip_bool", "string_const"):
         node.value = v
+    elif op == "drop_call":
+        _replace(parents, node, node.args[0])
+    elif op == "swap_method":
+        node.func.attr = v
     elif op == "slice_bound":
         part, d = v
         setattr(node, part, None if d is None else _plus(getattr(node, part), d))
@@ -968,8 +992,55 @@ class _Plan:
     n_observed: int = 0
     confirmed: list[tuple[int, int]] = field(default_factory=list)  # (mutant index, input index)
     ref_outcomes: list[Any] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     valid: list[int] = field(default_factory=list)
     mut_outcomes: list[list[Any]] = field(default_factory=list)
+
+
+_RECORDER = """
+
+def __codeself_record(__tests):
+    __g = globals()
+    __orig = __g[{name!r}]
+    __seen = []
+
+    def __wrapper(*args, **kwargs):
+        if len(__seen) < {cap}:
+            __seen.append(repr((args, tuple(sorted(kwargs.items())))))
+        return __orig(*args, **kwargs)
+
+    __g[{name!r}] = __wrapper
+    try:
+        for __t in __tests:
+            try:
+                exec(__t, __g)
+            except Exception:
+                pass
+    finally:
+        __g[{name!r}] = __orig
+    return __seen
+"""
+
+
+def _recorder(entry_point: str, cap: int = 200) -> str:
+    return _RECORDER.format(name=entry_point, cap=cap)
+
+
+def _recorded_calls(reprs: Any) -> list[Call]:
+    """Distinct calls from the recorder's reprs; anything that is not a plain literal is dropped."""
+    out: list[Call] = []
+    seen: set[str] = set()
+    for text in reprs if isinstance(reprs, list) else []:
+        if not isinstance(text, str) or text in seen or len(text) > 20_000:
+            continue
+        seen.add(text)
+        try:
+            args, kwargs = ast.literal_eval(text)
+            call = Call(tuple(args), tuple((str(k), v) for k, v in kwargs))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        out.append(call)
+    return out
 
 
 def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
@@ -978,7 +1049,7 @@ def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
         "mutation_sites": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0, "timed_out": 0,
         "accepted_by_public": 0, "accepted_by_all": 0, "weak": None, "public_weak": None,
         "public_tests": len(task.public_tests), "hidden_tests": len(task.hidden_tests),
-        "inputs": {"observed": 0, "fresh": 0, "valid": 0, "used": 0}, "infra_errors": 0,
+        "inputs": {"observed": 0, "recorded": False, "fresh": 0, "valid": 0, "used": 0}, "infra_errors": 0,
         "operators": {}, "example": None, "survivors": [],
     }
 
@@ -1049,21 +1120,35 @@ def audit_tasks(
         except SyntaxError as e:
             _skip(plan, f"canonical_solution does not parse: {e.msg} (line {e.lineno})")
             continue
-        calls = observed_calls(task)
-        if not calls:
-            _skip(plan, "no call of the entry point with literal arguments in the tests: "
-                        "cannot infer an input domain")
-            continue
         if not selected:
             _skip(plan, "the reference has no mutation site")
             continue
         plan.reference = task.canonical_solution
         plan.mutants = selected
-        new = fresh_inputs(infer_domain(calls), fresh, seed=seed, key=task.task_id)
-        plan.inputs = calls + new
-        plan.n_observed = len(calls)
         plan.record.update(mutation_sites=n_sites, mutants_made=len(plan.mutants))
-        plan.record["inputs"].update(observed=len(calls), fresh=len(new))
+        plan.calls = observed_calls(task)
+
+    # tests that build their arguments at run time (loops, random data): record the calls the
+    # reference receives while its own tests run, in the sandbox (values come back as reprs and are
+    # parsed with ast.literal_eval only)
+    need = [p for p in plans if p.record["status"] == "audited" and not p.calls]
+    if need:
+        jobs = [(p.reference + _recorder(p.task.entry_point), p.task.setup_code,
+                 [f"__codeself_record({[*p.task.public_tests, *p.task.hidden_tests]!r})"]) for p in need]
+        for p, (o,) in zip(need, sandbox.evaluate_calls(jobs, progress=False, **sandbox_kw), strict=True):
+            p.calls = _recorded_calls(o.decoded() if o.ok else None)
+            p.record["inputs"]["recorded"] = bool(p.calls)
+    for p in plans:
+        if p.record["status"] != "audited":
+            continue
+        if not p.calls:
+            _skip(p, "no call of the entry point with literal arguments in the tests, and none "
+                     "recorded while they ran: cannot infer an input domain")
+            continue
+        new = fresh_inputs(infer_domain(p.calls), fresh, seed=seed, key=p.task.task_id)
+        p.inputs = p.calls + new
+        p.n_observed = len(p.calls)
+        p.record["inputs"].update(observed=len(p.calls), fresh=len(new))
 
     lap("prepare")
     # 1. the reference must pass its own tests, or there is nothing to measure against

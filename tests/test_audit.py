@@ -61,6 +61,10 @@ def _norm(code: str) -> str:
         ("def f(a):\n    for x in a:\n        break\n    return a\n", "break_continue",
          "def f(a):\n    for x in a:\n        continue\n    return a"),
         ("def f(a, b):\n    return a > b\n", "negate_return", "def f(a, b):\n    return not a > b"),
+        ("def f(a):\n    return len(set(a))\n", "drop_call", "def f(a):\n    return len(a)"),
+        ("def f(s):\n    return s.lower()\n", "swap_method", "def f(s):\n    return s.upper()"),
+        ("def f(s):\n    return ''.join(s)\n", "string_const", "def f(s):\n    return ' '.join(s)"),
+        ("def f(s):\n    return s[::3]\n", "slice_bound", "def f(s):\n    return s[::3 + 1]"),
     ],
 )
 def test_each_operator_makes_the_named_ast_edit(source, operator, expected):
@@ -245,6 +249,16 @@ def test_exclude_weak_and_bad_audit_files(planted_records, tmp_path):
     assert "bad.jsonl:2" in str(e.value) and "'weak'" in str(e.value)
     with pytest.raises(DataError, match="does not exist"):
         load_weak_task_ids(tmp_path / "missing.jsonl")
+
+
+def test_calls_built_at_run_time_are_recorded_in_the_sandbox():
+    loop = _task("plant/loop", "inc", "def inc(x):\n    return x + 1\n", [],
+                 ["for i in range(3):\n    assert inc(i) == i + 1"])
+    (rec,) = audit_tasks([loop], mutants=8, seed=0, workers=2, progress=False)
+    assert rec["status"] == "audited" and rec["inputs"]["recorded"] is True
+    assert rec["inputs"]["observed"] == 3 and rec["confirmed_wrong"] >= 1
+    # x + 1 -> x - 1 etc. are all caught by the loop: nothing survives
+    assert rec["weak"] is False
 
 
 def test_audit_rejects_a_bad_mutant_budget():
