@@ -100,3 +100,43 @@ def rollouts(
     out.print(f"target ≥ {r['target_records_per_s']:,} records/s: cold {'met' if r['cold_meets_target'] else 'NOT met'} "
               f"({r['cold_records_per_s']:,.0f}/s), cached {'met' if r['cached_meets_target'] else 'NOT met'} "
               f"({r['cached_records_per_s']:,.0f}/s)", markup=False)
+
+
+@app.command("audit")
+def audit(
+    mutants: int = typer.Option(24, min=1, help="mutants per task"),
+    seed: int = typer.Option(0, help="seed of mutant selection and fresh inputs"),
+    workers: int = typer.Option(None, min=1, help="sandbox workers (default: CPU count)"),
+    baseline_processes: int = typer.Option(40, min=1, help="process-per-test baseline: processes sampled"),
+    output: str = typer.Option("", help="also write every number as JSON here"),
+) -> None:
+    """Test-strength audit of all of HumanEval (target ≤ 3 min on 2 cores) vs a process-per-test estimate."""
+    from codeself.audit import bench_audit
+    from codeself.cli._common import out
+    from codeself.io import atomic_write_json
+
+    r = bench_audit(mutants=mutants, seed=seed, workers=workers, baseline_processes=baseline_processes)
+    s = r["summary"]
+    st = r["stages"]
+    out.print(f"test-strength audit of HumanEval: {r['tasks']} tasks, {r['mutants']} mutants per task, seed {r['seed']}, "
+              f"{r['workers']} workers", markup=False)
+    out.print(f"  wall time {r['audit_s']:.1f} s (target ≤ {r['target_s']:.0f} s: {'met' if r['meets_target'] else 'NOT met'}); "
+              f"loading HumanEval {r['load_humaneval_s']:.1f} s (not counted)", markup=False)
+    out.print("  stages: " + ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in st.items() if k.endswith("_s")), markup=False)
+    out.print("  sandbox jobs: " + ", ".join(f"{k[5:]} {v}" for k, v in st.items() if k.startswith("jobs_")), markup=False)
+    out.print(f"  load average {r['load_before']:.1f} before, {r['load_after']:.1f} after, on {r['cpus']} CPUs", markup=False)
+    out.print(f"  baseline (a process per test): {r['baseline_per_process_ms']:.0f} ms per process measured on "
+              f"{r['baseline_sample']} processes; {r['baseline_processes']:,} processes -> ~{r['baseline_estimate_s']:.0f} s; "
+              f"speedup ×{r['speedup']}", markup=False)
+    lo, hi = s["weak_ci95"]
+    plo, phi = s["public_weak_ci95"]
+    out.print(f"  audited {s['n_audited']} of {s['n_tasks']} ({s['n_skipped']} skipped); mutants {s['mutants_made']}, "
+              f"confirmed wrong {s['confirmed_wrong']}, accepted by all tests {s['accepted_by_all']}", markup=False)
+    out.print(f"  weak tasks: {s['n_weak']}/{s['n_audited']} = {100 * s['weak_share']:.1f}% "
+              f"(95% Wilson {100 * lo:.1f}–{100 * hi:.1f}%)", markup=False)
+    out.print(f"  public tests weak: {s['n_public_weak']}/{s['n_audited']} = {100 * s['public_weak_share']:.1f}% "
+              f"(95% Wilson {100 * plo:.1f}–{100 * phi:.1f}%); only public weak: {s['n_public_only_weak']}; "
+              f"no public tests: {s['n_no_public_tests']}", markup=False)
+    out.print("  weak: " + ", ".join(s["weak_task_ids"]), markup=False)
+    if output:
+        atomic_write_json(output, r)
