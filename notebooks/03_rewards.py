@@ -67,14 +67,34 @@ def _(df):
     group_pick = mo.ui.dropdown(options=["file", "backend", "model_id", "phase", "parse_status", "split"],
                                 value="file", label="group by")
     status_pick = mo.ui.multiselect(options=sorted(df["status"].unique().to_list()), label="statuses (empty = all)")
-    mo.hstack([group_pick, status_pick], justify="start")
-    return group_pick, status_pick
+    task_pick = mo.ui.text(value="", label="task id contains")
+    reward_pick = mo.ui.range_slider(start=0.0, stop=1.0, step=0.05, value=[0.0, 1.0], label="reward",
+                                     show_value=True)
+    mo.vstack([mo.hstack([group_pick, status_pick], justify="start"),
+               mo.hstack([task_pick, reward_pick], justify="start")])
+    return group_pick, reward_pick, status_pick, task_pick
 
 
 @app.cell
-def _(df, status_pick):
-    shown = dashboard.filter_rollouts(df, statuses=status_pick.value or None)
-    return (shown,)
+def _(df, reward_pick, status_pick, task_pick):
+    # one filter update = dashboard.dashboard_view (what `codeself bench notebooks` times at 1M rows)
+    _lo, _hi = reward_pick.value
+    _filters = dict(statuses=status_pick.value or None, task_query=task_pick.value or None,
+                    reward_min=None if _lo <= 0.0 else _lo, reward_max=None if _hi >= 1.0 else _hi)
+    view = dashboard.dashboard_view(df, **_filters)
+    shown = dashboard.filter_rollouts(df, **_filters)
+    mo.vstack([
+        mo.md(f"**{view.n_rows} rollouts match** over {view.n_tasks} tasks · pass rate "
+              f"{(view.pass_rate or 0):.3f} · mean reward {(view.mean_reward or 0):.3f} · "
+              f"filter update computed in {view.compute_ms:.1f} ms"),
+        mo.hstack([
+            dashboard.bar_chart(view.status, "status", "count", sort=list(dashboard.STATUS_ORDER),
+                                title="Status (filtered)", width=260, height=160),
+            dashboard.hist_chart(view.reward_hist, x_title="reward", title="Reward (filtered)",
+                                 width=300, height=160),
+        ], justify="start"),
+    ])
+    return shown, view
 
 
 @app.cell
@@ -158,6 +178,14 @@ def test_frame_matches_records(df, records):
         assert df.height == len(records)
         assert df.filter(pl.col("status") == "infra_error")["reward"].null_count() == df.filter(
             pl.col("status") == "infra_error").height
+    return
+
+
+@app.cell
+def test_filter_view_agrees_with_rows(shown, view):
+    assert view.n_rows == shown.height
+    assert int(view.status["count"].sum()) == shown.height
+    assert int(view.reward_hist["count"].sum()) == shown["reward"].drop_nulls().len()
     return
 
 
