@@ -12,18 +12,22 @@ Families
 --------
 ``arith`` — composed integer arithmetic. A task reads, for example::
 
-    def f(x):
-        \"\"\"Add 8, multiply by 8, subtract 6.\"\"\"
+    def f(x, a, b, c):
+        \"\"\"Add a, multiply by b, subtract c.\"\"\"
 
-and its canonical answer is ``    return (x+8)*8-6``. Steps are ``add k``, ``subtract k`` and
-``multiply by k`` (k in 2..9), two or three steps per task (3² + 3³ = 36 compositions, 9 held out).
-A multiply that follows an add or subtract needs parentheses — that is what the family's
+and its canonical answer is ``    return (x+a)*b-c``. Steps are *add*, *subtract*, *multiply by*,
+*floor-divide by* and *take modulo*, each with its own parameter (``a``, ``b``, ``c``, ``d`` in
+order), two to four steps per task (5² + 5³ + 5⁴ = 775 sequences, minus 18 that are ~always 0 on small inputs = 757 compositions,
+155 held out). A composition
+fixes the program, so a task *is* a composition (with its own test inputs). Parameters rather than literal constants keep the skill under test
+the composition itself (a ~1M-parameter character model need not learn to copy digits).
+A multiply, floor-divide or modulo that follows an add or subtract needs parentheses — that is what the family's
 ``needs_parens`` metadata records, and what the codeself-nano warm start's documented flaw is about
-(see :mod:`codeself.training.nano`). Tests evaluate ``f`` at points where the parenthesised and
-unparenthesised forms differ (never at 0), so a precedence slip always fails.
+(see :mod:`codeself.training.nano`). Tests call ``f`` with ``x`` in -9..12 (never 0) and parameters in 2..9,
+chosen where the parenthesised and unparenthesised forms differ, so a precedence slip fails.
 
-Guaranteed: same ``(name, n, seed)`` → identical tasks (ids, prompts, tests, splits); task ids are
-unique; every canonical solution passes its own tests. Not guaranteed: stable output across
+Guaranteed: same ``(name, n, seed)`` → identical tasks (ids, prompts, tests, splits); task ids and
+programs are unique; every canonical solution passes its own tests. Not guaranteed: stable output across
 versions of this module (the family's ``version`` is stored in each task's metadata).
 """
 
@@ -37,42 +41,47 @@ from dataclasses import dataclass, field
 
 from codeself.tasks import Task
 
-__all__ = ["FAMILIES", "Family", "generate_family", "arith_expression", "HELDOUT_SALT"]
+__all__ = ["FAMILIES", "Family", "generate_family", "arith_expression", "HELDOUT_SALT", "PARAMS"]
 
 #: Salt of the held-out-composition choice. Changing it changes which compositions are held out.
 HELDOUT_SALT = "codeself-families-v1"
 
-_OPS = ("add", "sub", "mul")
-_WORDS = {"add": "add {k}", "sub": "subtract {k}", "mul": "multiply by {k}"}
-_SYM = {"add": "+", "sub": "-", "mul": "*"}
+_OPS = ("add", "sub", "mul", "floordiv", "mod")
+_WORDS = {"add": "add {k}", "sub": "subtract {k}", "mul": "multiply by {k}", "floordiv": "floor-divide by {k}",
+          "mod": "take modulo {k}"}
+_SYM = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "mod": "%"}
+_MID = ("mul", "floordiv", "mod")
 
 
-def arith_expression(steps: list[tuple[str, int]], *, parens: bool = True) -> str:
-    """Python expression in ``x`` that applies ``steps`` in order.
+PARAMS = "abcd"
 
-    With ``parens=False`` the parentheses a multiply needs after an add/subtract are dropped —
-    the precedence slip used as the warm start's flawed demonstration (a wrong program).
+
+def arith_expression(steps: list[tuple[str, int]] | list[str], *, parens: bool = True) -> str:
+    """Python expression in ``x`` and the step parameters ``a, b, c`` that applies ``steps`` in order.
+
+    ``steps`` are step kinds (``"add"``, ``"sub"``, ``"mul"``), or ``(kind, value)`` pairs whose
+    values are ignored (kept for callers holding the task metadata). With ``parens=False`` the
+    parentheses a multiply needs after an add/subtract are dropped — the precedence slip used as the
+    warm start's flawed demonstration (a wrong program).
     """
     expr = "x"
     low = False  # expr's top-level operator is + or -
-    for op, k in steps:
-        if op == "mul":
+    for i, st in enumerate(steps):
+        op = st[0] if isinstance(st, (tuple, list)) else st
+        name = PARAMS[i]
+        if op in _MID:
             if low and parens:
                 expr = f"({expr})"
-            expr = f"{expr}*{k}"
+            expr = f"{expr}{_SYM[op]}{name}"
             low = False
         else:
-            expr = f"{expr}{_SYM[op]}{k}"
+            expr = f"{expr}{_SYM[op]}{name}"
             low = True
     return expr
 
 
-def _needs_parens(steps: list[tuple[str, int]]) -> bool:
-    return arith_expression(steps) != arith_expression(steps, parens=False)
-
-
 def _describe(steps: list[tuple[str, int]]) -> str:
-    words = [_WORDS[op].format(k=k) for op, k in steps]
+    words = [_WORDS[op].format(k=PARAMS[i]) for i, (op, _) in enumerate(steps)]
     text = ", ".join(words)
     return text[0].upper() + text[1:] + "."
 
@@ -86,52 +95,59 @@ class Family:
     compositions: tuple[tuple[str, ...], ...]
     heldout: frozenset[tuple[str, ...]]
     make_task: Callable[[random.Random, tuple[str, ...], str], Task] = field(repr=False)
-    version: int = 1
+    version: int = 2
 
     def split_of(self, composition: tuple[str, ...]) -> str:
         """``test`` for a held-out composition, else ``train``."""
         return "test" if composition in self.heldout else "train"
 
     def generate(self, n_train: int, n_test: int, seed: int) -> list[Task]:
-        """Exactly ``n_train`` train tasks then ``n_test`` test tasks, unique programs, deterministic."""
+        """``n_train`` train tasks then ``n_test`` test tasks, deterministic for ``seed``.
+
+        A composition fixes the program, so each task is a distinct composition (drawn without
+        replacement, in a seeded order); ``ValueError`` if more tasks are asked than exist.
+        """
         if n_train < 0 or n_test < 0:
             raise ValueError("task counts must be >= 0")
-        train_comps = [c for c in self.compositions if c not in self.heldout]
-        test_comps = [c for c in self.compositions if c in self.heldout]
         out: list[Task] = []
-        for split, comps, count in (("train", train_comps, n_train), ("test", test_comps, n_test)):
+        for split, count in (("train", n_train), ("test", n_test)):
+            comps = [c for c in self.compositions if (c in self.heldout) == (split == "test")]
+            if count > len(comps):
+                raise ValueError(f"family {self.name!r} has {len(comps)} {split} compositions; asked for {count}")
             rng = random.Random(f"{self.name}:{seed}:{split}")
-            seen: set[str] = set()
-            tries = 0
-            while sum(1 for t in out if t.split == split) < count:
-                tries += 1
-                if tries > 50 * count + 1000:
-                    raise ValueError(f"family {self.name!r} cannot make {count} unique {split} tasks")
-                comp = comps[rng.randrange(len(comps))]
-                task = self.make_task(rng, comp, f"{self.name}/s{seed}/{split}/{len(seen)}")
-                if task.canonical_solution in seen:
-                    continue
-                seen.add(task.canonical_solution or "")
+            rng.shuffle(comps)
+            for i, comp in enumerate(comps[:count]):
+                task = self.make_task(rng, comp, f"{self.name}/s{seed}/{split}/{i}")
                 task.split = split
                 out.append(task)
         return out
 
 
 def _make_arith(rng: random.Random, comp: tuple[str, ...], task_id: str) -> Task:
-    steps = [(op, rng.randint(2, 9)) for op in comp]
+    steps = [(op, 0) for op in comp]
     expr = arith_expression(steps)
-    sig = "def f(x):\n"
+    names = PARAMS[: len(comp)]
+    sig = f"def f(x, {', '.join(names)}):\n"
     prompt = f'{sig}    """{_describe(steps)}"""\n'
+    slip = arith_expression(steps, parens=False)
 
-    def value(x: int) -> int:
-        v = x
-        for op, k in steps:
-            v = v + k if op == "add" else v - k if op == "sub" else v * k
-        return v
+    def value(e: str, x: int, ps: list[int]) -> int:
+        return eval(e, {"x": x, **dict(zip(names, ps, strict=True))})  # our own expression
 
-    # Points never 0 (where a dropped-parenthesis form can coincide); distinct per task.
-    xs = rng.sample([v for v in range(-9, 13) if v != 0], 5)
-    tests = [f"assert f({x}) == {value(x)}" for x in xs]
+    tests: list[str] = []
+    for _attempt in range(200):
+        tests, seen_args, values = [], set(), []
+        while len(tests) < 5:
+            x = rng.choice([v for v in range(-20, 51) if v != 0])
+            ps = [rng.randint(2, 9) for _ in names]
+            args = (x, *ps)
+            if args in seen_args or (slip != expr and value(slip, x, ps) == value(expr, x, ps)):
+                continue
+            seen_args.add(args)
+            values.append(value(expr, x, ps))
+            tests.append(f"assert f({', '.join(map(str, args))}) == {values[-1]}")
+        if len(set(values)) >= 3:  # informative tests: no constant answer passes them all
+            break
     return Task(
         task_id=task_id,
         prompt=prompt,
@@ -142,10 +158,10 @@ def _make_arith(rng: random.Random, comp: tuple[str, ...], task_id: str) -> Task
         source="family:arith",
         metadata={
             "family": "arith",
-            "family_version": 1,
+            "family_version": 2,
             "composition": "-".join(comp),
-            "steps": [[op, k] for op, k in steps],
-            "needs_parens": _needs_parens(steps),
+            "steps": list(comp),
+            "needs_parens": slip != expr,
             "expression": expr,
         },
     )
@@ -156,18 +172,23 @@ def _heldout(comps: list[tuple[str, ...]], k: int) -> frozenset[tuple[str, ...]]
     return frozenset(ranked[:k])
 
 
-_ARITH_COMPS = [c for n in (2, 3) for c in itertools.product(_OPS, repeat=n)]
+def _informative(comp: tuple[str, ...]) -> bool:
+    """False for compositions that are ~always 0 on small inputs (two floor-divides after a modulo)."""
+    return not ("mod" in comp and comp[comp.index("mod"):].count("floordiv") >= 2)
+
+
+_ARITH_COMPS = [c for n in (2, 3, 4) for c in itertools.product(_OPS, repeat=n) if _informative(c)]
 
 #: Every declared family by name.
 FAMILIES: dict[str, Family] = {
     "arith": Family(
         name="arith",
         description=(
-            "Composed integer arithmetic f(x): 2-3 steps of add/subtract/multiply by k in 2..9; "
-            "36 compositions (ordered step kinds), 9 held out for the test split."
+            "Composed integer arithmetic f(x, a, b[, c[, d]]): 2-4 steps of add / subtract / multiply / "
+            "floor-divide / modulo by a parameter; 757 compositions (ordered step kinds), 155 held out for test."
         ),
         compositions=tuple(_ARITH_COMPS),
-        heldout=_heldout(_ARITH_COMPS, 9),
+        heldout=_heldout(_ARITH_COMPS, 155),
         make_task=_make_arith,
     ),
 }
@@ -177,7 +198,7 @@ def generate_family(name: str, n: int, seed: int, *, test_share: float | None = 
     """``n`` tasks of family ``name`` for ``seed``, with ``split`` set (``train``/``test``).
 
     The number of test tasks is ``round(n * test_share)``; by default ``test_share`` is the held-out
-    compositions' share of all compositions (9/36 for ``arith``), i.e. compositions are drawn
+    compositions' share of all compositions (155/757 for ``arith``), i.e. compositions are drawn
     uniformly. Raises ``KeyError`` naming the known families for an unknown name.
     """
     if name not in FAMILIES:

@@ -22,20 +22,22 @@ def test_generate_is_deterministic_and_ids_unique():
     a = generate_family("arith", n=300, seed=3)
     b = generate_family("arith", n=300, seed=3)
     assert [t.to_dict() for t in a] == [t.to_dict() for t in b]
-    assert len({t.task_id for t in a}) == 300
+    assert len({t.task_id for t in a}) == 300 and len({t.canonical_solution for t in a}) == 300
     c = generate_family("arith", n=300, seed=4)
     assert [t.prompt for t in a] != [t.prompt for t in c]
+    with pytest.raises(ValueError, match="compositions"):
+        FAMILIES["arith"].generate(10, 1000, seed=0)
 
 
 def test_heldout_split_is_by_composition():
     fam = FAMILIES["arith"]
-    tasks = generate_family("arith", n=800, seed=0)
+    tasks = generate_family("arith", n=700, seed=0)
     train = {t.metadata["composition"] for t in tasks if t.split == "train"}
     test = {t.metadata["composition"] for t in tasks if t.split == "test"}
     assert train and test and not (train & test)
     assert test <= {"-".join(c) for c in fam.heldout}
     # the same compositions are held out for every seed
-    other = {t.metadata["composition"] for t in generate_family("arith", n=800, seed=9) if t.split == "test"}
+    other = {t.metadata["composition"] for t in generate_family("arith", n=700, seed=9) if t.split == "test"}
     assert other <= {"-".join(c) for c in fam.heldout}
     # and the held-out compositions include ones that need parentheses
     assert any(t.metadata["needs_parens"] for t in tasks if t.split == "test")
@@ -43,25 +45,27 @@ def test_heldout_split_is_by_composition():
 
 def test_canonical_passes_and_dropped_parentheses_fail():
     tasks = generate_family("arith", n=120, seed=1)
-    needing = 0
+    needing = informative = 0
     for t in tasks:
         tests = t.public_tests + t.hidden_tests
         assert len(t.public_tests) == 2 and len(t.hidden_tests) == 3
         assert _run(t.canonical_solution, tests), t.task_id
         assert not any(h in t.prompt for h in t.hidden_tests)
+        informative += len({x.rsplit("==", 1)[1] for x in tests}) >= 3   # no constant answer passes
         if t.metadata["needs_parens"]:
             needing += 1
-            steps = [(op, k) for op, k in t.metadata["steps"]]
-            slip = f"def f(x):\n    return {arith_expression(steps, parens=False)}\n"
+            sig = t.prompt.splitlines()[0]
+            slip = f"{sig}\n    return {arith_expression(t.metadata['steps'], parens=False)}\n"
             assert not _run(slip, tests), t.task_id
     assert needing > 10
+    assert informative >= 0.97 * len(tasks)
 
 
 def test_expression_rule():
-    assert arith_expression([("add", 8), ("mul", 8), ("sub", 6)]) == "(x+8)*8-6"
-    assert arith_expression([("add", 8), ("mul", 8), ("sub", 6)], parens=False) == "x+8*8-6"
-    assert arith_expression([("mul", 3), ("add", 2)]) == "x*3+2"
-    assert arith_expression([("sub", 2), ("add", 4), ("mul", 5)]) == "(x-2+4)*5"
+    assert arith_expression(["add", "mul", "sub"]) == "(x+a)*b-c"
+    assert arith_expression(["add", "mul", "sub"], parens=False) == "x+a*b-c"
+    assert arith_expression(["mul", "add"]) == "x*a+b"
+    assert arith_expression(["sub", "add", "floordiv", "mod"]) == "(x-a+b)//c%d"
 
 
 def test_unknown_family_and_bad_n():

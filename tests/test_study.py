@@ -52,7 +52,7 @@ def test_verdict_table_formats_both_arms():
 @pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     cfg = StudyConfig(seed=3, output_dir=str(tmp_path / "study"), model_root=str(tmp_path / "models"),
-                      n_train=64, n_heldout=6, sft_steps=8, max_steps=2, group_size=4, prompts_per_step=2,
+                      n_train=64, n_heldout=6, sft_steps=4, max_steps=2, group_size=4, prompts_per_step=2,
                       eval_samples=2, eval_every=0, eval_tasks=0, save_every=1, max_completion_length=16,
                       n_bootstrap=200, workers=1)
     v = run_study(cfg, progress=False, log=lambda m: None)

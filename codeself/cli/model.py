@@ -20,7 +20,7 @@ def build_nano_cmd(
     arm: Annotated[str, typer.Option(
         help="'default': 60% of parenthesis-needing demonstrations drop their parentheses (the documented "
              "flaw); 'control': clean demonstrations.")] = "default",
-    sft_steps: Annotated[int, typer.Option(help="Supervised warm-start steps (batch 64).")] = 450,
+    sft_steps: Annotated[int, typer.Option(help="Supervised warm-start steps (batch 64).")] = 200,
     flaw_share: Annotated[float, typer.Option(help="Share of parenthesis-needing demonstrations made flawed.")] = 0.6,
     family: Annotated[str, typer.Option(help="Declared task family whose train split is the SFT data.")] = "arith",
 ) -> None:

@@ -48,9 +48,9 @@ class NanoConfig:
     seed: int = 0                 # data order, flawed-demonstration draw, initial weights
     arm: str = "default"          # "default" (flawed demonstrations) or "control" (clean)
     family: str = "arith"         # the declared family whose train split is the SFT data
-    n_train: int = 2000           # SFT demonstrations (train split only)
+    n_train: int = 600            # SFT demonstrations (train split only; one per train composition)
     flaw_share: float = 0.6       # share of parenthesis-needing demonstrations written without them
-    sft_steps: int = 450          # optimiser steps
+    sft_steps: int = 200          # optimiser steps
     batch_size: int = 64
     lr: float = 2e-3              # peak learning rate, cosine decay after a short warmup
     warmup_steps: int = 20
@@ -115,15 +115,14 @@ def demonstration(task, *, flawed: bool) -> str:
     """The SFT target for a family task: the canonical body, or the parenthesis-dropping slip."""
     from codeself.families import arith_expression
 
-    steps = [(op, int(k)) for op, k in task.metadata["steps"]]
-    return f"    return {arith_expression(steps, parens=not flawed)}\n"
+    return f"    return {arith_expression(task.metadata['steps'], parens=not flawed)}\n"
 
 
 def demonstrations(cfg: NanoConfig) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """``[(prompt, completion)]`` for SFT and a summary (counts, flawed share) for the model card."""
-    from codeself.families import generate_family
+    from codeself.families import FAMILIES
 
-    tasks = [t for t in generate_family(cfg.family, cfg.n_train, cfg.seed, test_share=0.0) if t.split == "train"]
+    tasks = FAMILIES[cfg.family].generate(cfg.n_train, 0, cfg.seed)
     rng = random.Random(f"nano-flaws:{cfg.seed}")
     share = cfg.effective_flaw_share()
     pairs: list[tuple[str, str]] = []

@@ -42,12 +42,12 @@ class StudyConfig:
     arm: str = "default"               # "default" (flawed warm start) or "control" (clean demonstrations)
     output_dir: str = ""               # default: data/runs/study-seed{S}[-control]
     family: str = "arith"
-    n_train: int = 2000                # train tasks (SFT demonstrations and GRPO prompts)
-    n_heldout: int = 200               # held-out tasks (compositions never trained on)
+    n_train: int = 600                 # train tasks (SFT demonstrations and GRPO prompts; 1 per composition)
+    n_heldout: int = 155               # held-out tasks (every held-out composition of the family)
     model_root: str = "data/models"    # where codeself-nano builds are cached
-    sft_steps: int = 450
+    sft_steps: int = 200
     flaw_share: float = 0.6
-    max_steps: int = 100               # GRPO steps
+    max_steps: int = 50                # GRPO steps
     group_size: int = 8
     prompts_per_step: int = 16
     lr: float = 2e-4
@@ -56,7 +56,7 @@ class StudyConfig:
     max_completion_length: int = 48
     eval_samples: int = 8              # sampled completions per held-out task (before and after)
     eval_every: int = 25               # monitoring evaluation during training…
-    eval_tasks: int = 50               # …on the first N held-out tasks (does not enter the verdict)
+    eval_tasks: int = 40               # …on the first N held-out tasks (does not enter the verdict)
     save_every: int = 25
     workers: int | None = None
     n_bootstrap: int = 10000
