@@ -379,3 +379,12 @@ def test_hidden_paths_and_task_files_are_unreadable(tmp_path):
     assert res["/root/.bashrc"] in ("FileNotFoundError", "PermissionError")
     # only the Python installation (bound back read-only) is visible under /root
     assert res["/root"] == "PermissionError" or set(res["/root"]) <= {".pyenv"}
+
+
+def test_without_namespaces_grading_and_timeouts_still_work():
+    """The non-namespace path (what a non-root user gets, here still with the uid drop)."""
+    cfg = SandboxConfig(namespaces=False, timeout_s=2.0)
+    results = run_many([(ADD, GOOD), (ADD, "def add(a, b):\n    return a - b\n"),
+                        (ADD, "import time\ndef add(a, b):\n    time.sleep(30)\n")], config=cfg, progress=False)
+    assert [r.status for r in results] == ["passed", "failed", "timeout"]
+    assert {r.containment for r in results} == {"uid+rlimits"}
