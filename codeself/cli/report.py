@@ -57,7 +57,8 @@ def export(
         dirty = "  [dirty git tree]" if (r.manifest.get("git") or {}).get("dirty") else ""
         out.print(f"{os.path.relpath(r.html_path)}  {r.bytes / 1024:.0f} KB  {r.charts} charts  {r.tables} tables  "
                   f"{r.seconds:.1f} s{dirty}", markup=False)
-    out.print(f"{output_dir / 'index.html'}  ({len(results)} reports)", markup=False)
+    listed = len(list(output_dir.glob("*.manifest.json")))
+    out.print(f"{output_dir / 'index.html'}  ({len(results)} exported now, {listed} listed)", markup=False)
 
 
 @app.command()

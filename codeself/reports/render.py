@@ -153,9 +153,29 @@ def rows_html(rows: list[dict[str, Any]], max_rows: int = 100) -> Rendered:
 
 
 # ------------------------------------------------------------------------- marimo custom elements
+_POLARS_TABLE = re.compile(
+    r"<small>shape: \((\d+), (\d+)\)</small><table border=\"1\" class=\"dataframe\"><thead><tr>(.*?)</tr>"
+    r"<tr>(.*?)</tr></thead><tbody>(.*?)</tbody></table>", re.S)
+
+
+def _restyle_polars(m: re.Match) -> str:
+    """polars' ``_repr_html_`` table → the report's table style (dtype under the name, unquoted strings)."""
+    n_rows, n_cols = int(m.group(1)), int(m.group(2))
+    names = re.findall(r"<th>(.*?)</th>", m.group(3), re.S)
+    dtypes = re.findall(r"<td>(.*?)</td>", m.group(4), re.S)
+    head = "".join(f"<th>{n}<br><small>{t}</small></th>" for n, t in zip(names, dtypes, strict=False))
+    body = re.sub(r"<td>&quot;(.*?)&quot;</td>", r"<td>\1</td>", m.group(5), flags=re.S)
+    body = body.replace("<td>null</td>", '<td><span class="null">null</span></td>')
+    shown = body.count("<tr>")
+    note = f"{n_rows} rows" if shown >= n_rows else f"{n_rows} rows (polars shows the first and last)"
+    return (f'<div class="table-wrap"><table class="codeself-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table><p class="table-note">{note} × {n_cols} columns</p></div>')
+
+
 def _clean_foreign_html(text: str) -> str:
-    """Drop ``<style>`` blocks of third-party HTML reprs (polars/pandas) and tag their tables."""
+    """Drop ``<style>`` blocks of third-party HTML reprs (polars/pandas) and restyle their tables."""
     text = re.sub(r"<style\b[^>]*>.*?</style\s*>", "", text, flags=re.I | re.S)
+    text = _POLARS_TABLE.sub(_restyle_polars, text)
     return re.sub(r'<table\s+(?:border="1"\s+)?class="dataframe"', '<table class="codeself-table dataframe"', text)
 
 
