@@ -49,8 +49,20 @@ class LockedSplitError(ValueError):
 
 
 def data_dir() -> Path:
-    """``$CODESELF_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get("CODESELF_DATA_DIR", "data"))
+    """The project data directory: ``$CODESELF_DATA_DIR``; else ``./data`` if it exists; else the
+    ``data/`` directory of the source checkout this package runs from (so a notebook run from
+    ``notebooks/`` reads the same access log as a command run from the repository root); else
+    ``./data``."""
+    env = os.environ.get("CODESELF_DATA_DIR")
+    if env:
+        return Path(env)
+    here = Path("data")
+    if here.is_dir():
+        return here
+    repo_data = Path(__file__).resolve().parents[1] / "data"
+    if (repo_data / "tasks.example.jsonl").is_file():
+        return repo_data
+    return here
 
 
 def test_access_log_path() -> Path:

@@ -11,7 +11,7 @@ A rollout record (one JSON object per line)::
     reward, reward_components   reward_v0_correctness (reward is null for infra_error)
     timings                     {"generate_s": per-sample share of its batch, "sandbox_s"}
     split                       the task's split (train / validation / test / null)
-    schema                      "codeself.rollout/1"
+    schema                      "codeself.rollout/2" (keys written head-first, see layout_record)
 
 Guarantees
 - ``generate_rollouts`` appends and flushes (fsync) one record at a time (``codeself.io.JsonlAppender``):
@@ -39,7 +39,9 @@ from typing import Any
 from codeself.io import DataError, JsonlAppender, Problem, read_jsonl
 from codeself.tasks import Task
 
-SCHEMA = "codeself.rollout/1"
+#: Version 2 = the head-first key order of ``layout_record`` (version 1 files are read by the full
+#: NDJSON reader; both are valid rollout files).
+SCHEMA = "codeself.rollout/2"
 
 #: Fields that must be identical between a file's existing records and a resumed run.
 RUN_KEYS = ("backend", "model_id", "model_hash", "template", "show_public_tests", "temperature", "top_p",
@@ -49,12 +51,36 @@ RUN_KEYS = ("backend", "model_id", "model_hash", "template", "show_public_tests"
 FRAME_COLUMNS = (
     "task_id", "sample_id", "backend", "model_id", "model_hash", "split", "parse_status", "passed", "status",
     "phase", "public_passed", "public_total", "hidden_passed", "hidden_total", "reward", "duration_s",
-    "exec_duration_s", "generate_s", "sandbox_s", "n_scan", "completion_chars", "seed", "temperature",
+    "exec_duration_s", "generate_s", "sandbox_s", "n_scan", "seed", "temperature",
 )
 
 
 class RolloutError(DataError):
     """Bad rollout input (located problems)."""
+
+
+#: Record keys written first ("head-first" layout), before the large text and per-test fields.
+HEAD_KEYS = ("schema", "task_id", "sample_id", "backend", "model_id", "model_hash", "split", *RUN_KEYS[3:],
+             "parse_status", "reward", "timings")
+_RESULT_TAIL = ("tests", "stdout", "stderr")
+#: The fast reader cuts each line here: everything the flat frame needs comes before it.
+HEAD_MARKER = ', "tests": ['
+
+
+def layout_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """The same record with keys in the head-first order: ``HEAD_KEYS``, then ``result`` (its scalar
+    fields and scan findings first, then ``tests``/``stdout``/``stderr``), then everything else
+    (reward_components, prompt, completion, code, parse_reason). Key order carries no meaning for
+    JSON readers; it lets ``rollouts_frame`` decode only each line's head (up to ``HEAD_MARKER``)."""
+    out = {k: rec[k] for k in HEAD_KEYS if k in rec}
+    res = rec.get("result")
+    if isinstance(res, dict):
+        out["result"] = {**{k: v for k, v in res.items() if k not in _RESULT_TAIL},
+                         **{k: res[k] for k in _RESULT_TAIL if k in res}}
+    for k, v in rec.items():
+        if k not in out:
+            out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +194,6 @@ def check_known_tasks(records: Sequence[dict[str, Any]], tasks: dict[str, Task],
 def _flat(r: dict[str, Any]) -> dict[str, Any]:
     res = r.get("result") or {}
     tm = r.get("timings") or {}
-    comp = r.get("completion")
     return {
         "task_id": r.get("task_id"), "sample_id": r.get("sample_id"), "backend": r.get("backend"),
         "model_id": r.get("model_id"), "model_hash": r.get("model_hash"), "split": r.get("split"),
@@ -179,7 +204,7 @@ def _flat(r: dict[str, Any]) -> dict[str, Any]:
         "reward": float(r["reward"]) if r.get("reward") is not None else None,
         "duration_s": _f(res.get("duration_s")), "exec_duration_s": _f(res.get("exec_duration_s")),
         "generate_s": _f(tm.get("generate_s")), "sandbox_s": _f(tm.get("sandbox_s")),
-        "n_scan": len(res.get("scan") or []), "completion_chars": len(comp) if isinstance(comp, str) else None,
+        "n_scan": len(res.get("scan") or []),
         "seed": r.get("seed"), "temperature": _f(r.get("temperature")),
     }
 
@@ -197,7 +222,7 @@ def _frame_schema():
         "status": pl.Utf8, "phase": pl.Utf8, "public_passed": pl.Int64, "public_total": pl.Int64,
         "hidden_passed": pl.Int64, "hidden_total": pl.Int64, "reward": pl.Float64, "duration_s": pl.Float64,
         "exec_duration_s": pl.Float64, "generate_s": pl.Float64, "sandbox_s": pl.Float64, "n_scan": pl.Int64,
-        "completion_chars": pl.Int64, "seed": pl.Int64, "temperature": pl.Float64,
+        "seed": pl.Int64, "temperature": pl.Float64,
     }
 
 
@@ -208,34 +233,25 @@ def frame_from_records(records: Iterable[dict[str, Any]]):
     return pl.DataFrame([_flat(r) for r in records], schema=_frame_schema(), orient="row")
 
 
-def _fast_frame(path: Path, start: int = 0, end: int | None = None):
-    """polars' native NDJSON reader with a projected schema (nested result/timings as structs) over
-    the complete lines in bytes ``[start, end)`` of ``path`` (the whole file, memory-mapped, when the
-    range is the whole file)."""
-    import io
-
+def _frame_struct_schema():
     import polars as pl
 
     struct = pl.Struct
-    schema = {
+    return {
         "task_id": pl.Utf8, "sample_id": pl.Int64, "backend": pl.Utf8, "model_id": pl.Utf8,
         "model_hash": pl.Utf8, "split": pl.Utf8, "parse_status": pl.Utf8, "reward": pl.Float64,
-        "seed": pl.Int64, "temperature": pl.Float64, "completion": pl.Utf8,
+        "seed": pl.Int64, "temperature": pl.Float64,
         "result": struct({"passed": pl.Boolean, "status": pl.Utf8, "phase": pl.Utf8,
                           "public_passed": pl.Int64, "public_total": pl.Int64, "hidden_passed": pl.Int64,
                           "hidden_total": pl.Int64, "duration_s": pl.Float64, "exec_duration_s": pl.Float64,
                           "scan": pl.List(struct({"rule": pl.Utf8}))}),
         "timings": struct({"generate_s": pl.Float64, "sandbox_s": pl.Float64}),
     }
-    size = path.stat().st_size
-    end = size if end is None else end
-    if start == 0 and end == size:
-        source: Any = path
-    else:
-        with open(path, "rb") as f:
-            f.seek(start)
-            source = io.BytesIO(f.read(end - start))
-    df = pl.read_ndjson(source, schema=schema)
+
+
+def _select_flat(df):
+    import polars as pl
+
     res = pl.col("result")
     return df.select(
         "task_id", "sample_id", "backend", "model_id", "model_hash", "split", "parse_status",
@@ -248,9 +264,58 @@ def _fast_frame(path: Path, start: int = 0, end: int | None = None):
         pl.col("timings").struct.field("generate_s").alias("generate_s"),
         pl.col("timings").struct.field("sandbox_s").alias("sandbox_s"),
         res.struct.field("scan").list.len().fill_null(0).cast(pl.Int64).alias("n_scan"),
-        pl.col("completion").str.len_chars().cast(pl.Int64).alias("completion_chars"),
         "seed", "temperature",
     )
+
+
+def _source(path: Path, start: int, end: int):
+    import io
+
+    if start == 0 and end == path.stat().st_size:
+        return path
+    with open(path, "rb") as f:
+        f.seek(start)
+        return io.BytesIO(f.read(end - start))
+
+
+def _head_frame(path: Path, start: int = 0, end: int | None = None):
+    """Decode only each line's head (up to ``HEAD_MARKER``) of a head-first (``SCHEMA`` v2) file,
+    every line of which must declare ``SCHEMA`` in its head: lines are read as
+    raw strings (a valid JSON line contains no raw control character, so ``\\x1f`` never splits
+    one), cut at the marker, closed with ``}}`` and decoded by polars. Returns None when any line
+    lacks the marker (not head-first: use the full NDJSON reader)."""
+    import polars as pl
+
+    end = path.stat().st_size if end is None else end
+    lines = pl.read_csv(_source(path, start, end), has_header=False, separator="\x1f", quote_char=None,
+                        schema={"line": pl.Utf8}, comment_prefix=None)
+    lines = lines.filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
+    parts = lines.select(pl.col("line").str.split_exact(HEAD_MARKER, 1).alias("p")).unnest("p")
+    if parts.height == 0 or parts["field_1"].null_count() > 0:
+        return None
+    dtype = pl.Struct({"schema": pl.Utf8, **_frame_struct_schema()})
+    decoded = parts.select((pl.col("field_0") + "}}").str.json_decode(dtype).alias("r")).unnest("r")
+    # only lines that declare the head-first layout may be read from their head
+    if decoded["schema"].null_count() or (decoded["schema"] != SCHEMA).any():
+        return None
+    return _select_flat(decoded)
+
+
+def _fast_frame(path: Path, start: int = 0, end: int | None = None):
+    """The flat frame of the complete lines in bytes ``[start, end)``: the head-only decoder for
+    head-first files, else polars' NDJSON reader with a projected schema (memory-mapped when the
+    range is the whole file)."""
+    import polars as pl
+
+    end = path.stat().st_size if end is None else end
+    with open(path, "rb") as f:
+        f.seek(start)
+        first = f.readline()
+    if HEAD_MARKER.encode() in first:
+        df = _head_frame(path, start, end)
+        if df is not None:
+            return df
+    return _select_flat(pl.read_ndjson(_source(path, start, end), schema=_frame_struct_schema()))
 
 
 def _complete_end(path: Path) -> int:
@@ -290,8 +355,10 @@ _EDGE = 1 << 16
 
 
 def frame_cache_dir() -> Path:
-    """``<data dir>/cache/rollout-frames`` (``$CODESELF_DATA_DIR``, default ``./data``; git-ignored)."""
-    return Path(os.environ.get("CODESELF_DATA_DIR", "data")) / "cache" / "rollout-frames"
+    """``<data dir>/cache/rollout-frames`` (``codeself.evaluation.data_dir()``; git-ignored)."""
+    from codeself.evaluation import data_dir
+
+    return data_dir() / "cache" / "rollout-frames"
 
 
 def _edge_hashes(path: Path, end: int) -> tuple[str, str]:
@@ -568,6 +635,7 @@ def generate_rollouts(
                                     "sandbox_s": sb_s / max(1, len(jobs)) if pc.code is not None else 0.0},
                         "split": t.split,
                     }
+                    rec = layout_record(rec)
                     app.write(rec)
                     written += 1
                     statuses[res.status] = statuses.get(res.status, 0) + 1
@@ -627,7 +695,7 @@ def _synthetic_bodies(n_variants: int, seed: int) -> list[str]:
         parse = "ok" if st != "syntax_error" or rng.random() < 0.5 else "no_code"
         bd = reward_v0_correctness(res, completion=completion, parse_status=parse, code=prompt + body)
         d = {
-            "backend": "hf", "model_id": "data/models/nano", "model_hash": "ab" * 32, "template": "completion",
+            "schema": SCHEMA, "backend": "hf", "model_id": "data/models/nano", "model_hash": "ab" * 32, "template": "completion",
             "show_public_tests": False, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 256, "seed": 0,
             "tests": "all", "prompt": prompt, "completion": completion, "code": prompt + body if parse == "ok" else None,
             "parse_status": parse, "parse_reason": None if parse == "ok" else "no fenced block and no code-like lines",
@@ -636,6 +704,8 @@ def _synthetic_bodies(n_variants: int, seed: int) -> list[str]:
             "timings": {"generate_s": rng.random() * 0.05, "sandbox_s": rng.random() * 0.01},
             "split": rng.choice(["train", "train", "validation", "test"]),
         }
+        d = layout_record({"task_id": "", "sample_id": 0, **d})
+        del d["task_id"], d["sample_id"]
         bodies.append(json.dumps(d, ensure_ascii=False)[1:])  # drop "{"
     return bodies
 
@@ -649,7 +719,7 @@ def write_synthetic_rollouts(path: str | os.PathLike, n: int, *, n_tasks: int = 
         buf = []
         for i in range(n):
             t, k = divmod(i, per_task)
-            buf.append(f'{{"schema": "{SCHEMA}", "task_id": "HumanEval/{t}", "sample_id": {k}, {bodies[i % len(bodies)]}\n')
+            buf.append(f'{{"task_id": "HumanEval/{t}", "sample_id": {k}, {bodies[i % len(bodies)]}\n')
             if len(buf) >= 10000:
                 written += f.write("".join(buf))
                 buf = []

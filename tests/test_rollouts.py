@@ -315,3 +315,46 @@ def test_bench_rollouts_small(tmp_path):
     r = bench_rollouts(300)
     assert r["frames_equal"] and r["n"] == 300
     assert r["baseline_records_per_s"] > 0 and r["cold_records_per_s"] > 0
+
+
+def test_head_first_layout_and_reader_paths_agree(tmp_path, tasks, static_file):
+    from codeself.rollouts import HEAD_MARKER, _fast_frame, _head_frame
+
+    out = tmp_path / "r.jsonl"
+    _run(tasks, get_backend("static", model=static_file), out, n=2)
+    first = out.read_text().splitlines()[0]
+    assert first.index('"result"') < first.index('"prompt"') and HEAD_MARKER in first
+    strict = frame_from_records(read_rollouts(out))
+    assert _head_frame(out).equals(strict)
+    # the same records with keys in another order: no marker → the full NDJSON reader, same frame
+    shuffled = tmp_path / "s.jsonl"
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    shuffled.write_text("".join(json.dumps(dict(reversed(list(r.items())))) + "\n" for r in rows))
+    assert _head_frame(shuffled) is None
+    assert _fast_frame(shuffled).equals(strict)
+    assert rollouts_frame(shuffled, cache=False).equals(strict)
+
+
+def test_version1_layout_uses_full_reader(tmp_path):
+    """A file in the old key order (result.tests before the result's timings; schema v1) must not be
+    read from its heads (the fields after the cut would silently be null)."""
+    from codeself.rollouts import _head_frame
+
+    rows = read_rollouts(EX_BASE)
+    old = tmp_path / "v1.jsonl"
+    lines = []
+    for r in rows:
+        res = r["result"]
+        res = {**{k: res[k] for k in ("task_id", "passed", "status", "sample_id", "phase", "public_passed",
+                                       "public_total", "hidden_passed", "hidden_total", "tests")},
+               **{k: v for k, v in res.items() if k != "tests"}}
+        v1 = {"schema": "codeself.rollout/1", "task_id": r["task_id"], "sample_id": r["sample_id"],
+              "backend": r["backend"], "model_id": r["model_id"], "model_hash": r["model_hash"],
+              "prompt": r["prompt"], "result": res, "reward": r["reward"], "timings": r["timings"],
+              "split": r["split"], "seed": r["seed"], "temperature": r["temperature"],
+              "parse_status": r["parse_status"]}
+        lines.append(json.dumps(v1) + "\n")
+    old.write_text("".join(lines))
+    assert _head_frame(old) is None
+    assert rollouts_frame(old, cache=False).equals(frame_from_records(read_rollouts(old)))
+    assert rollouts_frame(old, cache=False)["reward"].null_count() == 0
