@@ -114,7 +114,7 @@ header h1{margin:0 0 4px;font-size:26px}header .meta{color:var(--muted);font-siz
 ul.verdict li{margin:2px 0}
 section.cell{margin:18px 0;overflow-x:auto}
 figure.codeself-chart{margin:8px 0;overflow-x:auto}figure.codeself-chart svg{max-width:100%;height:auto}
-.table-wrap{overflow-x:auto;max-height:520px;overflow-y:auto;border:1px solid var(--line);border-radius:6px}
+.table-wrap{display:inline-block;max-width:100%;vertical-align:top;overflow-x:auto;max-height:520px;overflow-y:auto;border:1px solid var(--line);border-radius:6px}
 table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 th{background:var(--soft);position:sticky;top:0}th small{color:var(--muted);font-weight:400}
 .table-note,.note{color:var(--muted);font-size:12px;margin:4px 8px}.null{color:var(--muted)}
