@@ -388,3 +388,25 @@ def test_without_namespaces_grading_and_timeouts_still_work():
                         (ADD, "import time\ndef add(a, b):\n    time.sleep(30)\n")], config=cfg, progress=False)
     assert [r.status for r in results] == ["passed", "failed", "timeout"]
     assert {r.containment for r in results} == {"uid+rlimits"}
+
+
+def test_memory_of_the_whole_process_tree_is_bounded():
+    # 6 x 200 MiB in separate processes (each within its own 512 MiB address-space limit) exceeds the
+    # program's 512 MiB memory cgroup: the OOM killer stops it. (1.2 GB at most if that failed.)
+    code = (
+        "import os, time\n"
+        "def probe():\n"
+        "    kids = []\n"
+        "    for _ in range(6):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            try:\n"
+        "                x = b'x' * (200 << 20)\n"
+        "                time.sleep(3)\n"
+        "            finally:\n"
+        "                os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    return [os.waitpid(k, 0)[1] for k in kids]\n"
+    )
+    out = probe(code, memory_mb=512)
+    assert (not out.ok) or any(st == 9 for st in out.decoded()), out

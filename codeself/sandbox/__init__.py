@@ -9,7 +9,8 @@
   whose jobs run one at a time), as an unprivileged per-worker uid with no groups and
   ``no_new_privs``;
 * limits: CPU time (RLIMIT_CPU), wall clock (SIGKILL from the server), address space (RLIMIT_AS,
-  default 1 GiB), processes (RLIMIT_NPROC, enforced because the uid is not root), file size
+  default 1 GiB) per process and the same amount for the whole process tree (memory cgroup),
+  processes (RLIMIT_NPROC, enforced because the uid is not root, and a pids cgroup), file size
   (RLIMIT_FSIZE), open files, no core dumps;
 * the only writable place is a private scratch dir on a per-server tmpfs (``/tmp``, ``/var/tmp``,
   ``/run/lock``, ``/dev/shm`` are private or read-only; everything else is not writable by the

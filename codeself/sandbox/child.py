@@ -206,7 +206,8 @@ def _setrlimit(which, soft, hard=None) -> None:
         resource.setrlimit(which, (min(soft, cur[1]) if cur[1] >= 0 else soft, cur[1]))
 
 
-def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool) -> None:
+def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
+            cgroups: list[str] | tuple = ()) -> None:
     """Confine the current (already forked) process before untrusted code runs.
 
     (The network namespace is the server's own, empty one: see ``server.py``.)
@@ -214,6 +215,14 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
     # own process group (kill(0) reaches only the program). Not setsid(): that creates a scheduler
     # autogroup and costs ~3 ms; the server already runs in its own session without a terminal.
     os.setpgid(0, 0)
+    for procs in cgroups:  # the server's memory / pids cgroups: bound the whole process tree
+        with open(procs, "w") as f:
+            f.write("0")
+    try:  # if the tree exceeds the memory cgroup, the OOM killer picks the program, not the server
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
     if new_ipc and _libc.unshare(CLONE_NEWIPC) != 0:  # SysV IPC objects die with the program
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC) failed")
     os.chdir(scratch)
@@ -244,7 +253,8 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
     _setrlimit(resource.RLIMIT_AS, mem)
 
 
-def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool) -> None:
+def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
+               cgroups: list[str] | tuple = ()) -> None:
     """Body of the forked child. Never returns: always ends in ``os._exit``."""
     chan = _Channel(fds["result"])
     try:
@@ -256,7 +266,7 @@ def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int 
         os.dup2(fds["result"], 3)
         chan.fd = 3
         os.closerange(4, 1 << 16)
-        contain(job["limits"], scratch=scratch, uid=uid, gid=gid, new_ipc=new_ipc)
+        contain(job["limits"], scratch=scratch, uid=uid, gid=gid, new_ipc=new_ipc, cgroups=cgroups)
         random.seed(0)
         # sys.stdin/stdout/stderr are the server's own (unused) objects on fds 0/1/2, which now point
         # to /dev/null and the drained pipes: nothing to reopen.

@@ -342,6 +342,8 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
         if rep.get("timed_out"):
             return "timeout", f"wall-clock limit of {first_limits['timeout_s']} s exceeded"
         sig = rep.get("signal")
+        if rep.get("oom_killed"):
+            return "memory", f"the program's processes exceeded {config.memory_mb} MiB together (OOM-killed)"
         if sig == 24:  # SIGXCPU
             return "timeout", "CPU-time limit exceeded"
         if sig == 9 and rep.get("wall_s", 0) >= first_limits["cpu_s"]:

@@ -19,6 +19,7 @@ concurrently (capped), enforces the wall clock with ``SIGKILL`` and reports what
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import gc
 import importlib
@@ -141,11 +142,67 @@ class Server:
                 print(f"codeself sandbox: PID namespaces unavailable ({e})", file=sys.stderr)
                 self.pid_ns_fd = None
         self.counter = 0
+        self.cgroups = self._make_cgroups() if self.ns else {}
+        self._cg_values: dict[str, str] = {}
+        self._oom_kills = self._read_oom_kills()
         for mod in settings.get("preimport", []):
             try:
                 importlib.import_module(mod)
             except Exception:  # noqa: BLE001 - a missing optional module is not fatal
                 pass
+
+    def _make_cgroups(self) -> dict[str, str]:
+        """A memory and a pids cgroup (v1) per server, which each program joins: the whole process
+        tree of a program is bounded (RLIMIT_AS and RLIMIT_NPROC bound single processes / the uid)."""
+        out: dict[str, str] = {}
+        try:
+            own = {}
+            with open("/proc/self/cgroup") as f:
+                for line in f:
+                    _, ctrls, path = line.rstrip("\n").split(":", 2)
+                    for c in ctrls.split(","):
+                        own[c] = path
+            for ctrl in ("memory", "pids"):
+                root = f"/sys/fs/cgroup/{ctrl}"
+                if ctrl not in own or not os.path.isdir(root):
+                    continue
+                path = f"{root}{own[ctrl].rstrip('/')}/codeself-sbx-{os.getpid()}"
+                os.mkdir(path)
+                out[ctrl] = path
+        except OSError as e:
+            print(f"codeself sandbox: cgroups unavailable ({e}); per-process rlimits only", file=sys.stderr)
+        if out:
+            atexit.register(self._remove_cgroups)
+        return out
+
+    def _remove_cgroups(self) -> None:
+        for path in self.cgroups.values():
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+    def _cg_set(self, ctrl: str, name: str, value: str) -> None:
+        key = f"{ctrl}/{name}"
+        if ctrl in self.cgroups and self._cg_values.get(key) != value:
+            try:
+                with open(f"{self.cgroups[ctrl]}/{name}", "w") as f:
+                    f.write(value)
+                self._cg_values[key] = value
+            except OSError as e:
+                print(f"codeself sandbox: cannot set {key}={value} ({e})", file=sys.stderr)
+
+    def _read_oom_kills(self) -> int:
+        if "memory" not in self.cgroups:
+            return 0
+        try:
+            with open(f"{self.cgroups['memory']}/memory.oom_control") as f:
+                for line in f:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     @property
     def mode(self) -> str:
@@ -164,6 +221,8 @@ class Server:
         r_err, w_err = os.pipe()
         r_res, w_res = os.pipe()
         t0 = time.perf_counter()
+        self._cg_set("memory", "memory.limit_in_bytes", str(int(limits["memory_mb"]) << 20))
+        self._cg_set("pids", "pids.max", str(int(limits["max_procs"])))
         in_ns = False
         if self.pid_ns_fd is not None:
             in_ns = _libc.unshare(CLONE_NEWPID) == 0
@@ -171,7 +230,8 @@ class Server:
         if pid == 0:  # ---- child
             try:
                 _child.child_main(job, {"stdout": w_out, "stderr": w_err, "result": w_res}, scratch=scratch,
-                                  uid=self.uid, gid=self.gid, new_ipc=in_ns)
+                                  uid=self.uid, gid=self.gid, new_ipc=in_ns,
+                                  cgroups=[f"{p}/cgroup.procs" for p in self.cgroups.values()])
             finally:
                 os._exit(71)
         if in_ns:
@@ -252,13 +312,17 @@ class Server:
                 sig = os.WTERMSIG(status)
             else:
                 exit_code = os.waitstatus_to_exitcode(status)
+        oom = False
+        if "memory" in self.cgroups and sig == signal.SIGKILL and not timed_out:
+            kills = self._read_oom_kills()
+            oom, self._oom_kills = kills > self._oom_kills, kills
         return {
             "records": records, "bad_records": bad,
             "result_overflow": totals[r_res] > caps[r_res],
             "stdout": bytes(bufs[r_out]).decode("utf-8", "replace"),
             "stderr": bytes(bufs[r_err]).decode("utf-8", "replace"),
             "stdout_bytes": totals[r_out], "stderr_bytes": totals[r_err],
-            "exit_code": exit_code, "signal": sig, "timed_out": timed_out, "wall_s": wall,
+            "exit_code": exit_code, "signal": sig, "timed_out": timed_out, "wall_s": wall, "oom_killed": oom,
             "containment": self.mode if in_ns or self.pid_ns_fd is None else "degraded",
         }
 
