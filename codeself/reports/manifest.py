@@ -188,7 +188,7 @@ def packages() -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def environment() -> dict[str, Any]:
+def _machine() -> dict[str, Any]:
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -203,8 +203,12 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
         "gpu": gpu_info(),
-        "env": allowed_env(),
     }
+
+
+def environment() -> dict[str, Any]:
+    """Python, OS, CPU, GPU (cached per process) and the allowlisted environment variables (read now)."""
+    return {**_machine(), "env": allowed_env()}
 
 
 # ----------------------------------------------------------------------------------- inputs
