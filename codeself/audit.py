@@ -964,6 +964,23 @@ def _evidence(o: Any) -> bool:
 _LIMIT_STEPS = (1.0, 2.0, 4.0, 10.0, 30.0)
 
 
+def _budgeted(indices: list[int], costs: list[float], budget_s: float, rng: random.Random) -> list[int]:
+    """The inputs mutants are run on: all of them when the reference's median time per input
+    times their number fits ``budget_s`` (every cheap task: the choice does not depend on timing);
+    otherwise a seeded random subset whose size is a power of two (at least ``MIN_INPUTS``) chosen
+    from that median, so measured time moves the choice only across factor-of-two boundaries."""
+    if not indices:
+        return []
+    median = sorted(costs)[len(costs) // 2]
+    if median * len(indices) <= budget_s:
+        return list(indices)
+    fits = int(budget_s / median) if median > 0 else len(indices)
+    k = max(MIN_INPUTS, 1 << max(0, fits.bit_length() - 1))
+    if k >= len(indices):
+        return list(indices)
+    return sorted(rng.sample(indices, k))
+
+
 def _limit(reference_s: float, cap: float) -> float:
     need = 4 * reference_s + 0.5
     return min(cap, next((x for x in _LIMIT_STEPS if x >= need), cap))
@@ -1082,9 +1099,9 @@ def audit_tasks(
     mutant accepted by all tests: operator, description, exposing_input), inputs{observed, fresh,
     valid}, operators{name: {made, confirmed, accepted_by_all}}, infra_errors, seed.
 
-    Inputs on which the reference is valid are used cheapest first while the reference's total
-    time on them stays within ``call_budget_s`` per job (at least ``MIN_INPUTS`` of them), so a
-    task with an expensive reference costs a bounded time per mutant. Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
+    Mutants run on every input the reference answers unless the reference's time on them exceeds
+    ``call_budget_s`` per job; then on a seeded subset sized from that time (see ``_budgeted``),
+    so a task with an expensive reference costs a bounded time per mutant. Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
     """
     import time
 
@@ -1176,14 +1193,8 @@ def audit_tasks(
         p.ref_outcomes = ref_a
         answered = [i for i, o in enumerate(ref_a) if o.ok]
         p.record["inputs"]["valid"] = len(answered)
-        chosen: list[int] = []
-        spent = 0.0
-        for i in sorted(answered, key=lambda i: (ref_a[i].duration_s, i)):
-            if len(chosen) >= MIN_INPUTS and spent + ref_a[i].duration_s > call_budget_s:
-                break
-            chosen.append(i)
-            spent += ref_a[i].duration_s
-        p.valid = sorted(chosen)
+        p.valid = _budgeted(answered, [ref_a[i].duration_s for i in answered], call_budget_s,
+                            random.Random(f"codeself-audit-budget:{seed}:{p.task.task_id}"))
     again = [p for p in active if p.valid]
     ref_out_b = sandbox.evaluate_calls(
         [(p.reference, p.task.setup_code, [exprs[p.task.task_id][i] for i in p.valid]) for p in again],
