@@ -155,6 +155,9 @@ def test_mask_args_rules():
                       f"https://{mf.MASK}@host/x", "--note", mf.MASK]
     assert {"abc", "pw1", "user:pw", "hf_abcdefghijkl"} <= found
     assert not mf.is_secret_name("PWD") and not mf.is_secret_name("--author") and mf.is_secret_name("GITHUB_TOKEN")
+    # credentials are masked inside longer values; look-alikes inside ordinary words are not
+    assert mf.scrub("Authorization: Bearer abcdefgh12345 for task-abcdefghijk", set()) == \
+        f"Authorization: Bearer {mf.MASK} for task-abcdefghijk"
 
 
 def test_verify_passes_fresh_and_names_each_one_byte_change(exported):

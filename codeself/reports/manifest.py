@@ -41,9 +41,10 @@ ENV_ALLOW_PREFIXES = ("CODESELF_",)
 _SECRET_NAME = re.compile(r"(token|secret|passw|passphrase|api[_-]?key|access[_-]?key|private[_-]?key|credential|"
                           r"auth(?!or)|cookie|bearer|(^|[_-])key($|[_-]))", re.I)
 _SECRET_VALUE = re.compile(
-    r"(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,}|"
+    r"(?<![A-Za-z0-9_-])(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,}|"
     r"glpat-[A-Za-z0-9_-]{10,}|xox[abprs]-[A-Za-z0-9-]{8,}|AKIA[0-9A-Z]{16}|"
-    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----)"
 )
 _URL_CRED = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<cred>[^/@\s:]+:[^/@\s]+)@", re.I)
 
