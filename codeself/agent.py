@@ -9,7 +9,9 @@ The loop, per (task, sample)
     3. If every public test passed, the loop stops. Otherwise a feedback message is built from the
        public run alone (the first failing public test, its error type and message, the program's
        truncated stdout; or the syntax error / timeout / parse failure) and the model is asked for a
-       revision (``build_revision_prompt``), up to ``max_revisions`` times.
+       revision (``build_revision_prompt``), up to ``max_revisions`` times. With
+       ``revision_prompt="retry"`` (a control arm) the first prompt is asked again instead: the same
+       budget of public-test-filtered attempts, without the feedback text.
     4. The final submission is chosen by ``policy`` (see ``POLICIES``) and graded **once** on the
        public and hidden tests (``tests="all"``). The first attempt is graded on all tests as well,
        for the paired first-vs-final comparison only; when the final submission is the first
@@ -75,9 +77,12 @@ POLICIES = {
     ),
 }
 
+#: What a revision request shows the model (see ``AgentConfig.revision_prompt``).
+REVISION_PROMPTS = ("feedback", "retry")
+
 #: Settings that must match for a trace file to be resumed (otherwise records would be mixed).
 _RESUME_KEYS = ("backend", "model_id", "model_hash", "max_revisions", "samples_per_task", "seed", "policy",
-                "template", "show_public_tests", "temperature", "top_p", "max_new_tokens", "timeout_s",
+                "template", "revision_prompt", "show_public_tests", "temperature", "top_p", "max_new_tokens", "timeout_s",
                 "feedback_chars", "stdout_chars")
 
 REQUIRED_TRACE_FIELDS = ("task_id", "sample_id", "turns", "final")
@@ -93,6 +98,10 @@ class AgentConfig:
     seed: int = field(default=0, metadata={"help": "Base seed; each request's seed is derived from (seed, task, sample, turn)."})
     policy: str = field(default="last", metadata={"help": "Final-submission policy: " + "; ".join(f"{k}: {v}" for k, v in POLICIES.items())})
     template: str = field(default="completion", metadata={"help": "Prompt template of generation.build_prompt: completion | chat."})
+    revision_prompt: str = field(default="feedback", metadata={"help": (
+        "'feedback': revise from the previous attempt and its feedback; 'retry': ask the first prompt again "
+        "(a control arm: the same budget of public-test-filtered attempts without the feedback text; "
+        "use a temperature > 0)")})
     show_public_tests: bool = field(default=False, metadata={"help": "Show the public tests in the first prompt (feedback always shows the failing one)."})
     temperature: float | None = field(default=None, metadata={"help": "Sampling temperature; default 0 (greedy) for N=1, 0.8 for N>1."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling top-p."})
@@ -111,6 +120,8 @@ class AgentConfig:
             problems.append(f"samples_per_task must be an integer >= 1, got {self.samples_per_task!r}")
         if self.policy not in POLICIES:
             problems.append(f"policy must be one of {sorted(POLICIES)}, got {self.policy!r}")
+        if self.revision_prompt not in REVISION_PROMPTS:
+            problems.append(f"revision_prompt must be one of {REVISION_PROMPTS}, got {self.revision_prompt!r}")
         if self.template not in ("completion", "chat"):
             problems.append(f"template must be 'completion' or 'chat', got {self.template!r}")
         if self.temperature is not None and not self.temperature >= 0:
@@ -485,6 +496,8 @@ def run_agent(
                     t["feedback"] = build_feedback(st.task, t, res, config)
                     if turn_i == config.max_revisions:
                         st.done, st.stop_reason = True, "max_revisions"
+                    elif config.revision_prompt == "retry":
+                        st.prompt, st.variant = st.first_prompt, "retry"  # feedback recorded, not sent
                     else:
                         t["feedback_sent"] = True
                         if t["completion"] is None:
@@ -807,7 +820,9 @@ def render_report(records: Sequence[dict[str, Any]], *, title: str = "Self-debug
     out += [
         f"- Backend: `{cfg.get('backend')}`, model: `{cfg.get('model_id')}` (hash `{str(cfg.get('model_hash'))[:12]}`)",
         f"- Max revisions R = {cfg.get('max_revisions')}, samples per task = {cfg.get('samples_per_task')}, "
-        f"seed = {cfg.get('seed')}, template = `{cfg.get('template')}`, temperature = {cfg.get('temperature')}",
+        f"seed = {cfg.get('seed')}, template = `{cfg.get('template')}`, temperature = {cfg.get('temperature')}, "
+        f"revision prompt = `{cfg.get('revision_prompt', 'feedback')}`"
+        + (" (the first prompt again: feedback recorded, not sent)" if cfg.get("revision_prompt") == "retry" else ""),
         f"- Final-submission policy: `{cfg.get('policy')}` — {POLICIES.get(cfg.get('policy'), '?')}",
         f"- {s['n_tasks']} tasks, {s['n_records']} loops (task × sample), {s['n_turns']} attempts, "
         f"{s['n_revisions']} revisions",
@@ -1003,7 +1018,9 @@ def render_trace(rec: dict[str, Any]) -> str:
         if t.get("stdout"):
             out += ["", _collapsible("stdout", t["stdout"], "text")]
         if t.get("feedback"):
-            out += ["", _collapsible("**Feedback**" + (" sent to the model" if t.get("feedback_sent") else " (not sent: no revisions left)"),
+            why = ("retry arm" if (rec.get("config") or {}).get("revision_prompt") == "retry" and i < len(rec["turns"]) - 1
+                   else "no revisions left")
+            out += ["", _collapsible("**Feedback**" + (" sent to the model" if t.get("feedback_sent") else f" (not sent: {why})"),
                                      t["feedback"], "text")]
     out += ["", "### Final grade (public + hidden tests; never shown to the model)", "",
             f"- status `{final.get('status')}`, public {final.get('public_passed')}/{final.get('public_total')}, "

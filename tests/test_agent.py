@@ -445,3 +445,16 @@ def test_several_samples_request_order_and_clustered_report(tmp_path):
     assert s["paired"]["c"] == 1 and s["paired"]["a"] == 3 and s["paired"]["clustered"]
     assert s["pass_at_1_first"] == pytest.approx(0.75) and s["pass_at_1_final"] == pytest.approx(1.0)
     assert s["paired"]["cluster_ci"]["diff"] == pytest.approx(0.25)
+
+
+def test_retry_arm_asks_the_first_prompt_again(scripted):
+    _, static = scripted
+    recs = run_agent(TASKS[:1], get_backend("static", static), AgentConfig(max_revisions=2, revision_prompt="retry"),
+                     progress=False)
+    (rec,) = recs
+    t0, t1 = rec["turns"]
+    assert t1["prompt"] == t0["prompt"] and t1["prompt_variant"] == "retry"
+    assert t0["feedback"] and not t0["feedback_sent"] and rec["final"]["passed"]
+    assert "revision prompt = `retry`" in render_report(recs) and "not sent: retry arm" in render_traces(recs)
+    with pytest.raises(ValueError, match="revision_prompt"):
+        AgentConfig(revision_prompt="hint")

@@ -21,6 +21,11 @@ class Policy(StrEnum):
     first_public_pass = "first-public-pass"
 
 
+class RevisionPrompt(StrEnum):
+    feedback = "feedback"
+    retry = "retry"
+
+
 class Template(StrEnum):
     completion = "completion"
     chat = "chat"
@@ -51,6 +56,9 @@ def run(
         "--policy", help="Final submission: 'last' attempt, or 'first-public-pass' (else the attempt passing "
         "the most public tests).")] = Policy.last,
     template: Annotated[Template, typer.Option("--template", help="Prompt template.")] = Template.completion,
+    revision_prompt: Annotated[RevisionPrompt, typer.Option(
+        "--revision-prompt", help="'feedback': show the previous attempt and its public-test feedback; 'retry': "
+        "ask the first prompt again (a control arm without the feedback; use a temperature > 0).")] = RevisionPrompt.feedback,
     show_public_tests: Annotated[bool, typer.Option(
         "--show-public-tests", help="Show the public tests in the first prompt.")] = False,
     temperature: Annotated[float | None, typer.Option(
@@ -89,7 +97,7 @@ def run(
     try:
         config = AgentConfig(
             max_revisions=max_revisions, samples_per_task=samples_per_task, seed=seed, policy=policy.value,
-            template=template.value, show_public_tests=show_public_tests, temperature=temperature,
+            template=template.value, revision_prompt=revision_prompt.value, show_public_tests=show_public_tests, temperature=temperature,
             max_new_tokens=max_new_tokens, timeout_s=timeout, workers=workers, batch_tasks=batch_tasks)
     except ValueError as e:
         raise CommandError(str(e)) from None
