@@ -215,7 +215,7 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
     # own process group (kill(0) reaches only the program). Not setsid(): that creates a scheduler
     # autogroup and costs ~3 ms; the server already runs in its own session without a terminal.
     os.setpgid(0, 0)
-    for procs in cgroups:  # the server's memory / pids cgroups: bound the whole process tree
+    for procs in cgroups:  # extra cgroups to join (the server's own are inherited)
         with open(procs, "w") as f:
             f.write("0")
     try:  # if the tree exceeds the memory cgroup, the OOM killer picks the program, not the server

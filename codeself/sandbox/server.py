@@ -152,8 +152,9 @@ class Server:
                 pass
 
     def _make_cgroups(self) -> dict[str, str]:
-        """A memory and a pids cgroup (v1) per server, which each program joins: the whole process
-        tree of a program is bounded (RLIMIT_AS and RLIMIT_NPROC bound single processes / the uid)."""
+        """A memory and a pids cgroup (v1) per server, joined by the server so that each program (run
+        one at a time) inherits it: the whole process tree of a program is bounded (RLIMIT_AS and
+        RLIMIT_NPROC bound single processes / the uid)."""
         out: dict[str, str] = {}
         try:
             own = {}
@@ -169,6 +170,9 @@ class Server:
                 path = f"{root}{own[ctrl].rstrip('/')}/codeself-sbx-{os.getpid()}"
                 os.mkdir(path)
                 out[ctrl] = path
+                # the server joins; every program forked from it is then a member at no per-program cost
+                with open(f"{path}/cgroup.procs", "w") as f:
+                    f.write("0")
         except OSError as e:
             print(f"codeself sandbox: cgroups unavailable ({e}); per-process rlimits only", file=sys.stderr)
         if out:
@@ -177,7 +181,9 @@ class Server:
 
     def _remove_cgroups(self) -> None:
         for path in self.cgroups.values():
-            try:
+            try:  # leave the cgroup first (a cgroup with members cannot be removed)
+                with open(f"{os.path.dirname(path)}/cgroup.procs", "w") as f:
+                    f.write("0")
                 os.rmdir(path)
             except OSError:
                 pass
@@ -221,8 +227,10 @@ class Server:
         r_err, w_err = os.pipe()
         r_res, w_res = os.pipe()
         t0 = time.perf_counter()
-        self._cg_set("memory", "memory.limit_in_bytes", str(int(limits["memory_mb"]) << 20))
-        self._cg_set("pids", "pids.max", str(int(limits["max_procs"])))
+        # the server itself is a member (small, and never the OOM killer's choice: programs have
+        # oom_score_adj 1000): allow it 64 MiB and one process on top of the program's limits
+        self._cg_set("memory", "memory.limit_in_bytes", str((int(limits["memory_mb"]) + 64) << 20))
+        self._cg_set("pids", "pids.max", str(int(limits["max_procs"]) + 1))
         in_ns = False
         if self.pid_ns_fd is not None:
             in_ns = _libc.unshare(CLONE_NEWPID) == 0
@@ -230,8 +238,7 @@ class Server:
         if pid == 0:  # ---- child
             try:
                 _child.child_main(job, {"stdout": w_out, "stderr": w_err, "result": w_res}, scratch=scratch,
-                                  uid=self.uid, gid=self.gid, new_ipc=in_ns,
-                                  cgroups=[f"{p}/cgroup.procs" for p in self.cgroups.values()])
+                                  uid=self.uid, gid=self.gid, new_ipc=in_ns)
             finally:
                 os._exit(71)
         if in_ns:
