@@ -219,8 +219,11 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
         with open(procs, "w") as f:
             f.write("0")
     try:  # if the tree exceeds the memory cgroup, the OOM killer picks the program, not the server
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
     except OSError:
         pass
     if new_ipc and _libc.unshare(CLONE_NEWIPC) != 0:  # SysV IPC objects die with the program
