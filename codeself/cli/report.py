@@ -55,6 +55,8 @@ def export(
         raise CommandError(str(e)) from None
     for r in results:
         dirty = "  [dirty git tree]" if (r.manifest.get("git") or {}).get("dirty") else ""
+        for note in r.manifest["outputs"]["notes"]:
+            console.print(f"warning: {r.name}: {note}", markup=False)
         out.print(f"{os.path.relpath(r.html_path)}  {r.bytes / 1024:.0f} KB  {r.charts} charts  {r.tables} tables  "
                   f"{r.seconds:.1f} s{dirty}", markup=False)
     listed = len(list(output_dir.glob("*.manifest.json")))

@@ -82,7 +82,10 @@ def altair_to_html(chart: Any) -> Rendered:
     # affects the SVG size, which the exporter checks against its size limit.
     with alt.data_transformers.disable_max_rows():
         spec = chart.to_dict()
-    return _chart_figure(vegalite_svg(spec))
+    fig = _chart_figure(vegalite_svg(spec))
+    if '"url"' in json.dumps(spec.get("data", {})):
+        fig.notes.append("a chart reads its data from a URL, which a static report does not load (chart drawn empty)")
+    return fig
 
 
 # ----------------------------------------------------------------------------------------- tables

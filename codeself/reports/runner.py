@@ -12,6 +12,7 @@ On any failure the result file holds ``{"ok": false, "error": …}`` and the exi
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import math
@@ -56,7 +57,7 @@ def load_app(notebook: Path):
 
 
 def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
-    from codeself.reports.render import render_output
+    from codeself.reports.render import Rendered, render_output
 
     sys.argv = [str(notebook), *args]
     t0 = time.perf_counter()
@@ -85,7 +86,11 @@ def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
     t1 = time.perf_counter()
     blocks = []
     for i, out in enumerate(outputs):
-        r = render_output(out, max_rows=max_rows)
+        try:
+            r = render_output(out, max_rows=max_rows)
+        except Exception as e:  # noqa: BLE001 - one unrenderable output must not sink the report
+            msg = f"output {i} ({type(out).__name__}) could not be rendered statically: {type(e).__name__}: {e}"
+            r = Rendered(f'<p class="note render-error">[{html.escape(msg[:500])}]</p>', notes=[msg[:500]])
         if r.html.strip():
             blocks.append({"index": i, "type": type(out).__name__, "html": r.html,
                            "charts": r.html.count('class="codeself-chart"'),
