@@ -364,3 +364,33 @@ def test_cli_splits_notebooks_from_notebook_args_and_rejects_missing_files(capsy
         main(["report", "verify", str(tmp_path / "missing.manifest.json")])
     err = capsys.readouterr().err
     assert e.value.code == 1 and "missing.manifest.json:" in err and "manifest file does not exist" in err
+
+
+def test_an_unrenderable_output_becomes_a_visible_note(tmp_path, monkeypatch):
+    from codeself.reports import runner
+
+    nb = tmp_path / "odd.py"
+    nb.write_text('''import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    class Odd:
+        def _repr_html_(self):
+            raise RuntimeError("no static form")
+
+    key_numbers, verdict_lines, inputs_read, seeds = {"n": 1}, ["odd"], [], {}
+    Odd()
+    return inputs_read, key_numbers, seeds, verdict_lines
+
+
+if __name__ == "__main__":
+    app.run()
+''')
+    monkeypatch.setattr("sys.argv", list(__import__("sys").argv))
+    result = runner.run(nb, [])
+    (block,) = result["blocks"]
+    assert "render-error" in block["html"] and "RuntimeError: no static form" in block["notes"][0]
+    assert result["key_numbers"] == {"n": 1}
