@@ -190,7 +190,9 @@ def verify_manifest(manifest_path: str | Path, *, root: str | Path | None = None
             raise DataError(Problem(str(manifest_path), None, "command.notebook_args",
                                     "arguments were masked at export (secrets); pass them again after `--`"))
         with tempfile.TemporaryDirectory(prefix="codeself-verify-"):
-            result = run_notebook(base / nb["path"], args, timeout=timeout, cwd=base)
+            rec_cwd = m["command"].get("cwd") or "."
+            cwd = Path(rec_cwd) if Path(rec_cwd).is_absolute() else base / rec_cwd
+            result = run_notebook((base / nb["path"]).resolve(), args, timeout=timeout, cwd=cwd if cwd.is_dir() else base)
         for d in compare_numbers(m["key_numbers"], result["key_numbers"], rtol=rtol, atol=atol):
             v.differences.append(f"re-run: {d}")
         if result["verdict_lines"] != m.get("verdict_lines"):
