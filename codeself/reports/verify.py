@@ -6,8 +6,9 @@ re-hashes the notebook and every input, and lists each difference in words ("inp
 recorded, … now; rows 6 → 7"). Differences in the environment (Python, packages, git commit) are
 reported as notes, not failures: they explain a difference, they are not one.
 
-With ``rerun=True`` the notebook is executed again with the recorded arguments (into a temporary
-directory, never over the original report) and its key numbers are compared: strings, ints and
+With ``rerun=True`` the notebook is executed again with the recorded arguments, from the recorded
+working directory (nothing is written: the original report stays as it is), and its key numbers are
+compared: strings, ints and
 bools exactly, floats within ``rtol``/``atol``. Arguments masked at export time cannot be replayed;
 pass them again with ``notebook_args``.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,10 +189,9 @@ def verify_manifest(manifest_path: str | Path, *, root: str | Path | None = None
         if any(mf.MASK in a for a in args):
             raise DataError(Problem(str(manifest_path), None, "command.notebook_args",
                                     "arguments were masked at export (secrets); pass them again after `--`"))
-        with tempfile.TemporaryDirectory(prefix="codeself-verify-"):
-            rec_cwd = m["command"].get("cwd") or "."
-            cwd = Path(rec_cwd) if Path(rec_cwd).is_absolute() else base / rec_cwd
-            result = run_notebook((base / nb["path"]).resolve(), args, timeout=timeout, cwd=cwd if cwd.is_dir() else base)
+        rec_cwd = m["command"].get("cwd") or "."
+        cwd = Path(rec_cwd) if Path(rec_cwd).is_absolute() else base / rec_cwd
+        result = run_notebook((base / nb["path"]).resolve(), args, timeout=timeout, cwd=cwd if cwd.is_dir() else base)
         for d in compare_numbers(m["key_numbers"], result["key_numbers"], rtol=rtol, atol=atol):
             v.differences.append(f"re-run: {d}")
         if result["verdict_lines"] != m.get("verdict_lines"):
