@@ -273,3 +273,14 @@ def test_humaneval_full_loop_static(tmp_path, capsys):
                          "-o", str(md), "--n-resamples", "1000"], capsys)
     assert code == 0, se
     assert "exact McNemar" in md.read_text()
+
+
+def test_cli_power_plan(tmp_path, capsys):
+    js = tmp_path / "p.json"
+    code, so, se = _cli(["rollouts", "power", "--baseline-rate", "0.6", "--improvement", "0.2", "--discordant", "0.3",
+                         "--json", str(js)], capsys)
+    assert code == 0, se
+    plan = json.loads(js.read_text())
+    n = plan["rows"][0]["tasks_needed"]
+    assert f"{n} tasks" in so
+    assert stats.mcnemar_power(n, 0.25, 0.05) >= 0.8 > stats.mcnemar_power(n - 1, 0.25, 0.05)

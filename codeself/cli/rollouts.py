@@ -173,9 +173,42 @@ def evaluate(
         atomic_write_json(power_output, plan if plan is not None else {"error": "no pass@1 to plan from"})
     atomic_write_text(output, md)
     pk = ", ".join(f"{k} {v:.3f}" for k, v in ev["pass_at_k"].items() if v is not None)
+    gap = ev["public_hidden"]["gap"]
     out.print(f"{rollouts}: {ev['n_records']} records, {ev['n_tasks']} tasks; {pk}; parser failures "
-              f"{ev['parse_failure_rate']:.3f}; public-hidden gap {ev['public_hidden']['gap'] if ev['public_hidden']['gap'] is not None else '–'}"
+              f"{ev['parse_failure_rate']:.3f}; public-hidden gap {'–' if gap is None else f'{gap:.3f}'}"
               f" → {output}", markup=False)
+
+
+@app.command("power")
+def power_cmd(
+    baseline_rate: float = typer.Option(..., "--baseline-rate", min=0.0, max=1.0, help="Baseline pass rate p0."),
+    improvement: list[float] = typer.Option([0.05, 0.1, 0.15, 0.2], "--improvement",
+                                            help="Improvement(s) to detect (repeat the option)."),
+    discordant: float = typer.Option(None, "--discordant", help="Share of tasks the systems disagree on (default: independence)."),
+    alpha: float = typer.Option(0.05, "--alpha"),
+    power: float = typer.Option(0.8, "--power"),
+    direction: str = typer.Option("two-sided", "--direction", help="two-sided | improvement"),
+    json_out: Path = typer.Option(None, "--json", help="Write the plan as JSON."),
+) -> None:
+    """Tasks needed to detect an improvement with an exact McNemar test (exact enumeration)."""
+    from codeself.evaluation import power_plan
+    from codeself.io import atomic_write_json
+
+    try:
+        plan = power_plan(baseline_rate, improvements=improvement, discordant=discordant, alpha=alpha,
+                          power=power, direction=direction)
+    except ValueError as e:
+        _user_error(e)
+    out.print(f"exact McNemar, alpha {alpha}, power {power}, baseline {baseline_rate}, discordance: "
+              f"{plan['discordant']}", markup=False)
+    for r in plan["rows"]:
+        if r.get("tasks_needed") is None:
+            out.print(f"  +{r['improvement']:.3f}: – ({r.get('note')})", markup=False)
+        else:
+            out.print(f"  +{r['improvement']:.3f}: {r['tasks_needed']} tasks (power {r['achieved_power']:.3f}; "
+                      f"p10={r['p_discordant_pos']:.3f}, p01={r['p_discordant_neg']:.3f})", markup=False)
+    if json_out:
+        atomic_write_json(json_out, plan)
 
 
 @app.command("export")
