@@ -45,14 +45,22 @@ def _params(path):
     return {k: v.detach().clone() for k, v in m.state_dict().items()}
 
 
+@pytest.fixture(scope="module")
+def runs(tiny, tmp_path_factory):
+    """Each trainer run once for 2 steps (shared by the tests below)."""
+    root = tmp_path_factory.mktemp("runs")
+    return {algo: (root / algo, run_training(_cfg(algo, tiny, root / algo), progress=False))
+            for algo in ("grpo", "rloo", "ppo")}
+
+
 @pytest.mark.parametrize("algo", ["grpo", "rloo", "ppo"])
-def test_trainer_changes_weights_and_writes_metrics(algo, tiny, tmp_path):
+def test_trainer_changes_weights_and_writes_metrics(algo, tiny, runs):
     before = _params(tiny[0])
-    final = run_training(_cfg(algo, tiny, tmp_path / algo), progress=False)
+    out, final = runs[algo]
     after = _params(final)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed, f"{algo}: no parameter changed"
-    recs = [json.loads(x) for x in (tmp_path / algo / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2]
     for r in recs:
         for field in ("reward_mean", "reward_std", "frac_reward_zero_std", "informative_share", "entropy",
@@ -66,6 +74,20 @@ def test_trainer_changes_weights_and_writes_metrics(algo, tiny, tmp_path):
     if algo == "ppo":
         for field in ("value_loss", "explained_variance", "approx_kl", "clip_frac"):
             assert field in recs[-1]
+
+
+def test_compare_report(runs, tmp_path):
+    from codeself.training.compare import compare_runs
+
+    report = tmp_path / "report.md"
+    res = compare_runs([runs[a][0] for a in ("grpo", "rloo", "ppo")], report, samples=2, seed=0)
+    text = report.read_text()
+    assert "## reward_mean" in text and "## Final held-out comparison" in text
+    assert [r["run"] for r in res["rows"]] == ["grpo", "rloo", "ppo"]
+    for row in res["rows"][1:]:
+        assert 0.0 <= row["mcnemar_p"] <= 1.0 and len(row["sampled_diff_ci"]) == 2
+    with pytest.raises(TrainInputError, match="no metrics.jsonl"):
+        compare_runs([tmp_path], tmp_path / "x.md")
 
 
 @pytest.mark.parametrize("algo", ["grpo", "ppo"])
