@@ -960,7 +960,7 @@ def _evidence(o: Any) -> bool:
     return o.ok or o.error_type not in ("Timeout", "Crashed", "InfraError")
 
 
-#: Per-job time limits for mutants are the smallest of these ≥ 4× the reference's time + 0.5 s.
+#: Per-job time limits for mutants are the smallest of these ≥ 8× the reference's time + 0.5 s.
 _LIMIT_STEPS = (1.0, 2.0, 4.0, 10.0, 30.0)
 
 
@@ -982,7 +982,7 @@ def _budgeted(indices: list[int], costs: list[float], budget_s: float, rng: rand
 
 
 def _limit(reference_s: float, cap: float) -> float:
-    need = 4 * reference_s + 0.5
+    need = 8 * reference_s + 0.5
     return min(cap, next((x for x in _LIMIT_STEPS if x >= need), cap))
 
 
