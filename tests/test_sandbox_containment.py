@@ -410,3 +410,25 @@ def test_memory_of_the_whole_process_tree_is_bounded():
     )
     out = probe(code, memory_mb=512)
     assert (not out.ok) or any(st == 9 for st in out.decoded()), out
+
+
+def test_forged_infra_error_and_malformed_records_fail_instead():
+    # a program must not be able to turn its failure into an (excluded) infra_error, nor crash the
+    # caller with records it cannot parse
+    code = (
+        "import os\n"
+        "junk = ['{\"ev\": \"setup_failed\", \"et\": \"OSError\", \"em\": \"x\"}',\n"
+        "        '[' * 100000 + ']' * 100000,\n"
+        "        '{\"i\": 0, \"ok\": true, \"d\": \"soon\", \"v\": {\"$i\": \"zz\"}}',\n"
+        "        '{\"i\": 1, \"ok\": true, \"v\": ' + '{\"$t\": [' * 5000 + ']}' * 5000 + '}']\n"
+        "for fd in range(3, 16):\n"
+        "    try:\n"
+        "        os.write(fd, ('\\n'.join(junk) + '\\n').encode())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(70)\n"
+    )
+    r = run(ADD, code)
+    assert r.status == "crashed" and not r.passed, (r.status, r.error)
+    [outs] = evaluate_calls([(code, "", ["add(1, 2)"])])
+    assert outs[0].error_type != "InfraError" and not outs[0].ok

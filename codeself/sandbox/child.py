@@ -278,6 +278,9 @@ def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int 
     except BaseException as e:  # containment failed: never run the program
         chan.send('{"ev":"setup_failed",' + _err_fields(e) + "}")
         _os_exit(70)
+    # Sent before any program code runs: a "setup_failed" that is not the first record was forged
+    # by the program (which would otherwise turn its own failure into an excluded infra_error).
+    chan.send('{"ev":"contained"}')
     _run(job, chan, sys.stdout, sys.stderr)
 
 

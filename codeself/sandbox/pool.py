@@ -6,6 +6,7 @@ import ast
 import atexit
 import functools
 import json
+import math
 import os
 import select
 import subprocess
@@ -207,7 +208,7 @@ class LocalPool:
                 last = str(e)
                 continue
             try:
-                return srv.call(job, timeout)
+                return _parse_lines(srv.call(job, timeout))
             except ServerDied as e:
                 last = str(e)
                 continue
@@ -221,6 +222,43 @@ class LocalPool:
             servers, self._servers = self._servers, []
         for s in servers:
             s.close()
+
+
+def _parse_lines(reply: dict) -> dict:
+    """Parse the child's result lines (untrusted: the program can write to its own result pipe).
+
+    Anything that is not a JSON object, or is nested too deeply to parse, counts as a bad record
+    (which marks the channel as tampered with); a ``setup_failed`` event counts only as the very
+    first record (the harness sends ``contained`` before any program code runs).
+    """
+    if "lines" not in reply:
+        return reply
+    records, bad = [], 0
+    for line in reply.pop("lines"):
+        try:
+            rec = json.loads(line)
+        except Exception:  # noqa: BLE001 - ValueError, RecursionError, ... all mean "bad record"
+            bad += 1
+            continue
+        if not isinstance(rec, dict):
+            bad += 1
+            continue
+        d = rec.get("d", 0.0)
+        rec["d"] = float(d) if type(d) in (int, float) and math.isfinite(d) else 0.0
+        for key in ("et", "em"):
+            if key in rec and rec[key] is not None and not isinstance(rec[key], str):
+                rec[key] = str(rec[key])[:500]
+        if "i" in rec and type(rec["i"]) is not int:
+            bad += 1
+            continue
+        records.append(rec)
+    for k, rec in enumerate(records):
+        if rec.get("ev") == "setup_failed" and k > 0:
+            rec["ev"] = "forged_setup_failed"
+            bad += 1
+    reply["records"] = records
+    reply["bad_records"] = bad
+    return reply
 
 
 _POOLS: dict[tuple, LocalPool] = {}
@@ -397,7 +435,7 @@ def _assemble(task, sample_id, jp: grading.JobPlan, findings, replies: list[dict
             continue
         try:
             vals = [V.decode(by_step[s].get("v")) for s in tp.value_steps]
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        except Exception as e:  # noqa: BLE001 - a forged or malformed value: the test fails
             outcomes.append(TestOutcome(tp.index, tp.kind, False, "crashed", "BadValue", str(e)[:300], dur, True))
             continue
         st, et, em = grading.grade_parent(tp, vals, jp.setup_ns)
@@ -584,7 +622,14 @@ def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
     rep = pool_exec(job)
     if "infra_error" in rep:
         return [CallOutcome(False, None, "InfraError", rep["infra_error"]) for _ in exprs]
-    recs = {r["i"]: r for r in rep["records"] if isinstance(r.get("i"), int)}
+    recs: dict[int, dict] = {}
+    dup = False
+    for r in rep["records"]:
+        if isinstance(r.get("i"), int):
+            dup = dup or r["i"] in recs or not 0 <= r["i"] < len(exprs)
+            recs.setdefault(r["i"], r)
+    if dup or rep.get("bad_records", 0):
+        return [CallOutcome(False, None, "Tampered", "the program wrote to its result channel") for _ in exprs]
     ev = next((r for r in rep["records"] if r.get("ev") in ("import_error", "setup_error", "syntax_error",
                                                             "setup_failed")), None)
     if ev is not None:
@@ -602,6 +647,11 @@ def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
         if r is None:
             out.append(CallOutcome(False, None, *miss))
         elif r.get("ok"):
+            try:
+                V.decode(r.get("v"))
+            except Exception:  # noqa: BLE001 - malformed encoding
+                out.append(CallOutcome(False, None, "BadValue", "malformed value encoding", float(r["d"])))
+                continue
             out.append(CallOutcome(True, r.get("v"), None, None, float(r.get("d", 0.0))))
         else:
             out.append(CallOutcome(False, None, r.get("et"), r.get("em"), float(r.get("d", 0.0))))
