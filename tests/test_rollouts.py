@@ -132,7 +132,7 @@ def test_mock_backend_rollouts_and_parse_failures(tmp_path, tasks):
         assert r["timings"]["sandbox_s"] == 0.0
 
 
-def test_hf_backend_full_loop(tmp_path, tasks):
+def test_hf_backend_full_loop(tmp_path, tasks, capsys):
     from test_generation import make_tiny_llama
 
     model = make_tiny_llama(tmp_path / "llama")
@@ -144,6 +144,18 @@ def test_hf_backend_full_loop(tmp_path, tasks):
     assert {r["backend"] for r in recs} == {"hf"} and all(r["model_hash"] == b.model_hash for r in recs)
     assert all(r["parse_status"] in ("ok", "empty", "no_code", "syntax_error") for r in recs)
     assert all(r["result"]["status"] != "infra_error" for r in recs)
+    # the same through the CLI (train-split tasks only), then evaluate
+    tasks_train = tmp_path / "tasks.jsonl"
+    tasks_train.write_text("".join(ln for ln in EXAMPLES.read_text().splitlines(keepends=True) if '"test"' not in ln))
+    cli_out = tmp_path / "hf_cli.jsonl"
+    code, so, se = _cli(["rollouts", "generate", "--tasks", str(tasks_train), "--backend", "hf", "--model", str(model),
+                         "-n", "2", "--max-new-tokens", "8", "--device", "cpu", "--output", str(cli_out),
+                         "--no-progress", "--limit", "2"], capsys)
+    assert code == 0, se
+    assert "wrote 4 record(s)" in so and "temperature" not in se
+    assert {r["temperature"] for r in read_rollouts(cli_out)} == {0.8}  # several samples: sampling by default
+    code, so, se = _cli(["rollouts", "evaluate", "-r", str(cli_out), "-o", str(tmp_path / "ev.md")], capsys)
+    assert code == 0, se
 
 
 def test_read_rollouts_bad_lines_named_and_valid_kept(tmp_path):

@@ -65,6 +65,7 @@ def generate(
     limit: int = typer.Option(None, "--limit", help="Only the first N tasks."),
     exclude_tasks: Path = typer.Option(None, "--exclude-tasks", help="audit.jsonl: drop tasks it flags weak."),
     final: bool = typer.Option(False, "--final", help="Allow test-split tasks (logged to the access log)."),
+    device: str = typer.Option("auto", "--device", help="hf/nano: auto | cpu | cuda | cuda:N."),
     mock_correctness: float = typer.Option(0.5, "--mock-correctness", help="mock backend only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -85,6 +86,8 @@ def generate(
         kw: dict[str, Any] = {}
         if backend == "mock":
             kw = {"tasks": {t.task_id: t for t in task_list}, "correctness": mock_correctness, "seed": seed}
+        elif backend in ("hf", "nano"):
+            kw = {"device": device, "batch_size": batch_size}
         b = get_backend(backend, model=model, **kw)
         if backend == "static":
             known = {t.task_id for t in task_list}
