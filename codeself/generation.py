@@ -208,7 +208,10 @@ def parse_code(completion: str | None, task: Task, prompt: str | None = None) ->
             candidates.append((base + body, "fenced body combined with the prompt", base))
     if not blocks:
         candidates.append((text, "bare code", ""))
-        for pre in dict.fromkeys([prompt, base]) if _indented(text) else ():
+        for pre in dict.fromkeys([prompt, base]):
+            # a continuation is an indented body, or the rest of a line the prompt left open
+            if not (_indented(text) or not pre.endswith("\n")):
+                continue
             candidates.append((pre + text, "continuation of the prompt", pre))
             candidates.append((pre + _stop_at_top_level(text), "continuation of the prompt (cut at top level)", pre))
 

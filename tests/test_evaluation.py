@@ -284,3 +284,16 @@ def test_cli_power_plan(tmp_path, capsys):
     n = plan["rows"][0]["tasks_needed"]
     assert f"{n} tasks" in so
     assert stats.mcnemar_power(n, 0.25, 0.05) >= 0.8 > stats.mcnemar_power(n - 1, 0.25, 0.05)
+
+
+def test_cli_evaluate_exclude_tasks(tmp_path, capsys):
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({"task_id": "example/add", "status": "audited", "weak": True}) + "\n")
+    js = tmp_path / "ev.json"
+    code, so, se = _cli(["rollouts", "evaluate", "-r", str(EX_BASE), "-o", str(tmp_path / "ev.md"), "--json", str(js),
+                         "--final", "--exclude-tasks", str(audit)], capsys)
+    assert code == 0, se
+    assert "dropped 1 weak task(s), 5 kept" in se
+    data = json.loads(js.read_text())
+    assert data["n_tasks"] == 5 and data["excluded_tasks"] == 1
+    assert "tasks excluded by --exclude-tasks: 1" in (tmp_path / "ev.md").read_text()

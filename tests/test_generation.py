@@ -103,6 +103,14 @@ def test_parse_ok(completion, how):
         assert "That's it" not in parsed.code and "The answer" not in parsed.code
 
 
+def test_parse_continues_an_open_def_line():
+    t = _task()
+    t.prompt = "def add(a, b"
+    parsed = parse_code("):\n    return a + b\n", t)
+    assert parsed.status == "ok" and parsed.code.startswith("def add(a, b):")
+    assert _runs_correctly(parsed.code)
+
+
 def test_parse_multiple_blocks_prefers_entry_point_block():
     comp = "```python\nimport math\n```\nthen\n```python\ndef add(a, b):\n    return a + b\n```"
     parsed = parse_code(comp, _task())
