@@ -303,8 +303,11 @@ def compare(
         atomic_write_json(json_out, {**cmp, "baseline_meta": ma, "candidate_meta": mb})
     atomic_write_text(output, compare_markdown(cmp, ma, mb))
     t = cmp["table"]
+    extra = "" if cmp["pairing"] == "greedy" else (
+        f" over correlated sample pairs — task level: Wilcoxon p={cmp['wilcoxon']['pvalue']:.4g}, "
+        f"permutation p={cmp['permutation']['pvalue']:.4g}")
     out.print(f"pairing {cmp['pairing']}, {cmp['n_tasks']} tasks: a={t['a']} b={t['b']} c={t['c']} d={t['d']}; "
-              f"exact McNemar p={cmp['mcnemar_p']:.4g} (mid-p {cmp['mcnemar_midp']:.4g}); pass@1 "
+              f"exact McNemar p={cmp['mcnemar_p']:.4g} (mid-p {cmp['mcnemar_midp']:.4g}){extra}; pass@1 "
               f"{cmp['baseline_pass_at_1']:.3f} → {cmp['candidate_pass_at_1']:.3f}, diff {cmp['diff']:+.3f} "
               f"[{cmp['diff_ci'][0]:+.3f}, {cmp['diff_ci'][1]:+.3f}] → {output}", markup=False)
 
