@@ -56,12 +56,13 @@ def sandbox(
 def reports(
     jobs: int = typer.Option(2, help="notebooks exported in parallel (same for the marimo baseline)"),
     baseline: bool = typer.Option(True, help="also time plain `marimo export html` of the same notebooks"),
+    rounds: int = typer.Option(1, min=1, help="2 = ABBA order (codeself, marimo, marimo, codeself) against load drift"),
 ) -> None:
     """Export every notebook to an offline report: total wall time (target ≤ 90 s) and sizes (≤ 2 MB)."""
     from codeself.cli._common import out
     from codeself.reports.bench import bench_reports
 
-    r = bench_reports(jobs=jobs, baseline=baseline)
+    r = bench_reports(jobs=jobs, baseline=baseline, rounds=rounds)
     base = {b["name"]: b for b in r["baseline_rows"]}
     out.print(f"codeself report export: {r['notebooks']} notebooks, {r['jobs']} in parallel", markup=False)
     out.print(f"  {'notebook':<16} {'codeself s':>10} {'size KB':>8} {'charts':>6} {'net refs':>8}"
@@ -71,6 +72,9 @@ def reports(
         extra = (f"   {b['seconds']:>8.1f} {b['bytes'] / 1024:>8.0f} {b['external_refs']:>8}" if b else "")
         out.print(f"  {row['name']:<16} {row['seconds']:>10.1f} {row['bytes'] / 1024:>8.0f} {row['charts']:>6} "
                   f"{row['external_refs']:>8}{extra}", markup=False)
+    if r["rounds"] > 1:
+        out.print("  rounds (wall s): codeself " + ", ".join(f"{x:.1f}" for x in r["total_s_each"]) + "; marimo "
+                  + ", ".join(f"{x:.1f}" for x in r["baseline_total_s_each"]), markup=False)
     out.print(f"  total wall time {r['total_s']:.1f} s (target ≤ {r['target_s']:.0f} s: "
               f"{'met' if r['meets_time'] else 'NOT met'}); largest report "
               f"{max(x['bytes'] for x in r['rows']) / 1024:.0f} KB (limit {r['max_bytes'] / 2**20:.0f} MB: "
