@@ -1170,7 +1170,7 @@ def audit_tasks(
     lap("prepare")
     # 1. the reference must pass its own tests, or there is nothing to measure against
     active = [p for p in plans if p.record["status"] == "audited"]
-    test_limit: dict[str, float] = {}
+    test_limit: dict[int, float] = {}
     if active:
         ref_results = sandbox.run_many([(p.task, p.reference, "reference") for p in active],
                                        tests="all", progress=progress, **sandbox_kw)
@@ -1179,15 +1179,15 @@ def audit_tasks(
                 _skip(p, f"sandbox infra_error on the reference: {r.error}")
             elif not r.passed:
                 _skip(p, f"the reference fails its own tests (status {r.status}: {r.error})")
-            test_limit[p.task.task_id] = _limit(r.duration_s, cap)
+            test_limit[id(p)] = _limit(r.duration_s, cap)
 
     lap("reference_tests")
     timings["jobs_reference_tests"] = len(active)
     # 2. the reference on every input (one job per task), then again on the inputs it will use
     #    (the cheapest ones it answered, within the per-job budget) to drop nondeterministic ones
     active = [p for p in plans if p.record["status"] == "audited"]
-    exprs = {p.task.task_id: [c.expr(p.task.entry_point) for c in p.inputs] for p in active}
-    ref_jobs = [(p.reference, p.task.setup_code, exprs[p.task.task_id]) for p in active]
+    exprs = {id(p): [c.expr(p.task.entry_point) for c in p.inputs] for p in active}
+    ref_jobs = [(p.reference, p.task.setup_code, exprs[id(p)]) for p in active]
     ref_out = sandbox.evaluate_calls(ref_jobs, progress=progress, **sandbox_kw) if ref_jobs else []
     for p, ref_a in zip(active, ref_out, strict=True):
         p.ref_outcomes = ref_a
@@ -1197,13 +1197,13 @@ def audit_tasks(
                             random.Random(f"codeself-audit-budget:{seed}:{p.task.task_id}"))
     again = [p for p in active if p.valid]
     ref_out_b = sandbox.evaluate_calls(
-        [(p.reference, p.task.setup_code, [exprs[p.task.task_id][i] for i in p.valid]) for p in again],
+        [(p.reference, p.task.setup_code, [exprs[id(p)][i] for i in p.valid]) for p in again],
         progress=progress, **sandbox_kw) if again else []
-    call_limit: dict[str, float] = {}
+    call_limit: dict[int, float] = {}
     for p, ref_b in zip(again, ref_out_b, strict=True):
         p.valid = [i for i, o in zip(p.valid, ref_b, strict=True) if _same_outcome(p.ref_outcomes[i], o)]
         spent = max(sum(p.ref_outcomes[i].duration_s for i in p.valid), sum(o.duration_s for o in ref_b))
-        call_limit[p.task.task_id] = _limit(spent, cap)
+        call_limit[id(p)] = _limit(spent, cap)
     for p in active:
         p.record["inputs"]["used"] = len(p.valid)
         if not p.valid:
@@ -1216,9 +1216,9 @@ def audit_tasks(
     active = [p for p in plans if p.record["status"] == "audited"]
     mut_items = [(p, j) for p in active for j in range(len(p.mutants))]
     mut_out = _bucketed(
-        mut_items, lambda it: call_limit[it[0].task.task_id],
+        mut_items, lambda it: call_limit[id(it[0])],
         lambda items, limit: sandbox.evaluate_calls(
-            [(p.mutants[j].code, p.task.setup_code, [exprs[p.task.task_id][i] for i in p.valid])
+            [(p.mutants[j].code, p.task.setup_code, [exprs[id(p)][i] for i in p.valid])
              for p, j in items],
             progress=progress, workers=workers, timeout=limit))
     for (p, _j), outs in zip(mut_items, mut_out, strict=True):
@@ -1240,7 +1240,7 @@ def audit_tasks(
     # 4. the task's own tests against every confirmed-wrong mutant, batched
     items = [(p, j) for p in active for j, _ in p.confirmed]
     results = _bucketed(
-        items, lambda it: test_limit[it[0].task.task_id],
+        items, lambda it: test_limit[id(it[0])],
         lambda chunk, limit: sandbox.run_many(
             [(p.task, p.mutants[j].code, f"mutant-{j}") for p, j in chunk],
             tests="all", progress=progress, workers=workers, timeout=limit))
@@ -1391,6 +1391,18 @@ def render_report(records: Sequence[dict[str, Any]], *, source: str | None = Non
                 f"{r['accepted_by_all']} | {_md(ex.get('operator', ''))}: {_md(ex.get('description', ''))} | "
                 f"`{_md(ex.get('exposing_input', ''))}` | `{_md(ex.get('reference_output', ''))}` → "
                 f"`{_md(ex.get('mutant_output', ''))}` |")
+    ops: dict[str, list[int]] = {}
+    for r in records:
+        if r.get("status") == "audited":
+            for name, c in (r.get("operators") or {}).items():
+                row = ops.setdefault(name, [0, 0, 0])
+                row[0] += c.get("made", 0)
+                row[1] += c.get("confirmed", 0)
+                row[2] += c.get("accepted_by_all", 0)
+    if ops:
+        lines += ["", "## Mutation operators", "", "| operator | made | confirmed wrong | accepted by all tests |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {m} | {c} | {a} |" for name, (m, c, a) in sorted(ops.items())]
     skipped = [r for r in records if r.get("status") != "audited"]
     if skipped:
         lines += ["", "## Skipped tasks", "", "| task | reason |", "|---|---|"]

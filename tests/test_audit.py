@@ -232,6 +232,7 @@ def test_report_lists_weak_tasks_with_interval(planted_records):
     assert "plant/weak" in text.split("## Weak tasks")[1].split("## Skipped")[0]
     assert "plant/strong" not in text.split("## Weak tasks")[1]
     assert "plant/noref" in text.split("## Skipped tasks")[1]
+    assert "## Mutation operators" in text and "| arith_swap |" in text
 
 
 def test_exclude_weak_and_bad_audit_files(planted_records, tmp_path):
@@ -307,6 +308,12 @@ def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
 
     assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(out), "--mutants", "0"]) == 1
     assert "--mutants" in capsys.readouterr().err and not out.exists()
+
+    dup = tmp_path / "dup.jsonl"
+    write_tasks(dup, [WEAK, WEAK])
+    assert _cli(["tasks", "audit", "--tasks", str(dup), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "duplicate task id" in err and "plant/weak" in err and not out.exists()
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "x", "prompt": "p", "entry_point": "f", "public_tests": [], "hidden_tests": 3}\n')

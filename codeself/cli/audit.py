@@ -30,7 +30,7 @@ def audit(
     listed as skipped. Deterministic for a seed.
     """
     from codeself.audit import audit_tasks, render_report, summarize
-    from codeself.io import atomic_write_text, write_jsonl_atomic
+    from codeself.io import DataError, Problem, atomic_write_text, write_jsonl_atomic
     from codeself.tasks import load_tasks
 
     if mutants < 1:
@@ -45,6 +45,10 @@ def audit(
         if target is not None and target.exists() and target.is_dir():
             raise CommandError(f"{flag} {target} is a directory")
     task_list = load_tasks(tasks)
+    seen: set[str] = set()
+    dups = sorted({t.task_id for t in task_list if t.task_id in seen or seen.add(t.task_id)})
+    if dups:
+        raise DataError([Problem(str(tasks), None, "task_id", "duplicate task id", d) for d in dups])
     with_ref = [t for t in task_list if t.canonical_solution and t.canonical_solution.strip()]
     if not with_ref:
         raise CommandError(f"{tasks}: no task has a canonical_solution (field 'canonical_solution'); "
