@@ -1325,6 +1325,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_tasks": len(records), "n_audited": n, "n_skipped": len(records) - n,
         "n_weak": len(weak), "n_public_weak": len(public_weak), "n_public_only_weak": len(public_only),
         "n_no_public_tests": len(no_public),
+        "n_public_weak_with_public_tests": len([r for r in public_weak if r.get("public_tests", 0) > 0]),
         "mutants_made": sum(r.get("mutants_made", 0) for r in audited),
         "confirmed_wrong": sum(r.get("confirmed_wrong", 0) for r in audited),
         "accepted_by_all": sum(r.get("accepted_by_all", 0) for r in audited),
@@ -1373,7 +1374,9 @@ def render_report(records: Sequence[dict[str, Any]], *, source: str | None = Non
         "",
         f"Mutants made: {s['mutants_made']}; confirmed wrong: {s['confirmed_wrong']}; "
         f"accepted by all tests: {s['accepted_by_all']}. Tasks without public tests (their public "
-        f"tests accept anything): {s['n_no_public_tests']}.",
+        f"tests accept anything, so they count as public-weak): {s['n_no_public_tests']}; public tests "
+        f"weak among the {s['n_audited'] - s['n_no_public_tests']} tasks that have some: "
+        f"{s['n_public_weak_with_public_tests']}.",
         "",
         "## Weak tasks",
         "",

@@ -262,6 +262,12 @@ def test_calls_built_at_run_time_are_recorded_in_the_sandbox():
     assert rec["weak"] is False
 
 
+def test_a_reference_that_fails_its_own_tests_is_skipped_with_the_reason():
+    wrong = _task("plant/wrong", "neg", "def neg(x):\n    return x * 1\n", [], ["assert neg(2) == -2"])
+    (rec,) = audit_tasks([wrong], mutants=4, seed=0, workers=1, progress=False)
+    assert rec["status"] == "skipped" and "fails its own tests" in rec["reason"] and rec["weak"] is None
+
+
 def test_audit_rejects_a_bad_mutant_budget():
     with pytest.raises(ValueError, match="mutants"):
         audit_tasks([WEAK], mutants=0)
