@@ -315,6 +315,9 @@ def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
     assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(out), "--mutants", "0"]) == 1
     assert "--mutants" in capsys.readouterr().err and not out.exists()
 
+    assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(tmp_path / "no" / "a.jsonl")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
     dup = tmp_path / "dup.jsonl"
     write_tasks(dup, [WEAK, WEAK])
     assert _cli(["tasks", "audit", "--tasks", str(dup), "--output", str(out)]) == 1

@@ -44,6 +44,8 @@ def audit(
             raise CommandError(f"{flag} {target} would overwrite the task file")
         if target is not None and target.exists() and target.is_dir():
             raise CommandError(f"{flag} {target} is a directory")
+        if target is not None and not target.resolve().parent.is_dir():
+            raise CommandError(f"{flag} {target}: directory {target.resolve().parent} does not exist")
     task_list = load_tasks(tasks)
     seen: set[str] = set()
     dups = sorted({t.task_id for t in task_list if t.task_id in seen or seen.add(t.task_id)})
