@@ -491,6 +491,23 @@ def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = 
     return df
 
 
+def sync_frame(path: str | os.PathLike) -> bool:
+    """Bring the Parquet analysis frame of a rollout file up to date (what ``generate_rollouts``
+    does when it stops, so analysis reads Parquet, per the design: JSONL for people and streams,
+    Parquet for analysis). Only the bytes appended since the last sync are parsed. Never raises:
+    a failure here must not fail a run (the next ``rollouts_frame`` falls back to parsing).
+    Returns whether the frame is current."""
+    import warnings as _w
+
+    try:
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            rollouts_frame(path)
+        return True
+    except Exception:  # noqa: BLE001 - a cache is an optimisation, never a failure
+        return False
+
+
 def write_parquet(path: str | os.PathLike, frame) -> None:
     """Write a polars DataFrame to Parquet atomically (temp file + rename)."""
     from codeself.io import atomic_writer
@@ -646,6 +663,8 @@ def generate_rollouts(
     finally:
         if bar is not None:
             bar.close()
+        if written:
+            sync_frame(out)
     secs = time.perf_counter() - t_start
     return {"written": written, "skipped": skipped, "total": total, "seconds": secs,
             "samples_per_s": written / secs if secs > 0 else 0.0, "statuses": statuses, "output": str(out)}
@@ -775,13 +794,15 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
         t0, c0 = time.perf_counter(), time.process_time()
         cold = rollouts_frame(path)
         t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
-        log(f"rollouts_frame, cold (polars NDJSON):     {t_cold:7.2f} s  {n / t_cold:>12,.0f}/s  ×{t_slow / t_cold:.1f}   ({c_cold:.1f})")
+        log(f"rollouts_frame, raw JSONL, no frame yet:  {t_cold:7.2f} s  {n / t_cold:>12,.0f}/s  ×{t_slow / t_cold:.1f}   ({c_cold:.1f})"
+            "   <- a file from another tool; this read builds the Parquet frame")
         same = cold.equals(slow)
         del cold
         t0, c0 = time.perf_counter(), time.process_time()
         warm = rollouts_frame(path)
         t_warm, c_warm = time.perf_counter() - t0, time.process_time() - c0
-        log(f"rollouts_frame, cached (file unchanged):  {t_warm:7.2f} s  {n / t_warm:>12,.0f}/s  ×{t_slow / t_warm:.1f}   ({c_warm:.1f})")
+        log(f"rollouts_frame, analysis read (Parquet):  {t_warm:7.2f} s  {n / t_warm:>12,.0f}/s  ×{t_slow / t_warm:.1f}   ({c_warm:.1f})"
+            "   <- a file written by `rollouts generate` (the writer keeps the frame current: sync_frame)")
         same = same and warm.equals(slow)
         del warm, slow
         extra = max(1, n // 100)

@@ -321,6 +321,19 @@ def test_frame_cache_incremental_and_invalidated(tmp_path, tasks, static_file):
     assert rollouts_frame(EX_BASE, cache=False).equals(rollouts_frame(EX_BASE))
 
 
+def test_generate_keeps_the_parquet_analysis_frame_current(tmp_path, tasks, static_file):
+    import json
+
+    from codeself.rollouts import frame_cache_dir
+
+    out = tmp_path / "r.jsonl"
+    _run(tasks[:2], get_backend("static", model=static_file), out)
+    metas = list(frame_cache_dir().glob("*.json"))
+    assert len(metas) == 1 and len(list(frame_cache_dir().glob("*.parquet"))) == 1
+    assert json.loads(metas[0].read_text())["end"] == out.stat().st_size
+    assert rollouts_frame(out).equals(frame_from_records(read_rollouts(out)))
+
+
 def test_bench_rollouts_small(tmp_path):
     from codeself.rollouts import bench_rollouts
 
