@@ -646,8 +646,14 @@ def _infer_kind(kind: str, vs: list[Any]) -> dict[str, Any]:
         if kind == "tuple" and len(set(lens)) == 1:
             fixed = [infer_schema([s[i] for s in seqs]) for i in range(lens[0])]
         elem = infer_schema([x for s in seqs for x in s])
-        return {"kind": kind, "elem": elem, "min_len": min(lens), "max_len": max(lens), "order": order,
-                "distinct": distinct, "fixed": fixed}
+        schema = {"kind": kind, "elem": elem, "min_len": min(lens), "max_len": max(lens), "order": order,
+                  "distinct": distinct, "fixed": fixed}
+        # grids: every observed value is a non-empty list of equally long lists (square if n x n)
+        if kind == "list" and elem.get("kind") == "list" and all(s for s in seqs) \
+                and all(isinstance(r, list) for s in seqs for r in s) \
+                and all(len({len(r) for r in s}) == 1 for s in seqs):
+            schema["grid"] = "square" if all(len(s[0]) == len(s) for s in seqs) else "rect"
+        return schema
     if kind == "dict":
         return {"kind": "dict", "key": infer_schema([k for d in vs for k in d]),
                 "value": infer_schema([x for d in vs for x in d.values()]),
@@ -768,6 +774,11 @@ def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -
             return tuple(generate_value(s, rng, depth + 1) for s in schema["fixed"])
         hi_len = min(schema["max_len"] + 2, max(schema["min_len"], _MAX_GEN_LEN if depth == 0 else 5))
         n = rng.randint(schema["min_len"], max(schema["min_len"], hi_len))
+        if schema.get("grid"):
+            inner = schema["elem"]
+            m = n if schema["grid"] == "square" else rng.randint(
+                max(1, inner["min_len"]), max(1, inner["min_len"], min(inner["max_len"] + 1, _MAX_GEN_LEN)))
+            return [[generate_value(inner["elem"], rng, depth + 2) for _ in range(m)] for _ in range(n)]
         items = [generate_value(schema["elem"], rng, depth + 1) for _ in range(n)]
         if schema["distinct"]:
             uniq: dict[str, Any] = {}
@@ -833,12 +844,19 @@ def perturb_value(value: Any, schema: dict[str, Any], rng: random.Random) -> Any
         items = list(value)
         elem = schema["elem"]
         moves = [0, 3] if items else []
-        moves += [1] if len(items) < schema["max_len"] + 2 else []
-        moves += [2] if len(items) > schema["min_len"] else []
+        if not schema.get("grid"):  # a grid keeps its shape: change or shuffle rows only
+            moves += [1] if len(items) < schema["max_len"] + 2 else []
+            moves += [2] if len(items) > schema["min_len"] else []
         if not moves:
             return value
         move = rng.choice(moves)
-        if move == 0:
+        if move == 0 and schema.get("grid") and all(isinstance(r, list) and r for r in items):
+            i = rng.randrange(len(items))
+            row = list(items[i])
+            j = rng.randrange(len(row))
+            row[j] = perturb_value(row[j], elem["elem"], rng)
+            items[i] = row
+        elif move == 0:
             i = rng.randrange(len(items))
             items[i] = perturb_value(items[i], elem, rng)
         elif move == 1:

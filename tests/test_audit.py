@@ -176,6 +176,14 @@ def test_fresh_inputs_are_deterministic_new_and_stay_in_the_domain():
         assert isinstance(s, str) and set(s) <= set("abc")
 
 
+def test_grids_keep_their_shape():
+    dom = infer_domain([Call(([[1, 2], [3, 4]], 3)), Call(([[1, 2, 3], [4, 5, 6], [7, 8, 9]], 1))])
+    assert dom.positional[0]["grid"] == "square"
+    for c in fresh_inputs(dom, 30, seed=0):
+        grid = c.args[0]
+        assert all(len(row) == len(grid) for row in grid), grid
+
+
 def test_a_single_observed_zero_still_yields_nonnegative_fresh_values():
     dom = infer_domain([Call((0,))])
     values = sorted(c.args[0] for c in fresh_inputs(dom, 40, seed=0))
