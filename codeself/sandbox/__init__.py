@@ -6,7 +6,7 @@
   namespace (so when it ends or is killed, every descendant dies — double-forked and ``setsid``
   daemons included, and ``kill(-1)`` reaches only its own processes) and a fresh IPC namespace, in
   an empty network namespace (no interface but a down loopback: no network at all; one per server,
-  whose jobs run one at a time), as an unprivileged per-worker uid with no groups and
+  whose jobs run one at a time), as an unprivileged uid private to its server, with no groups and
   ``no_new_privs``;
 * limits: CPU time (RLIMIT_CPU), wall clock (SIGKILL from the server), address space (RLIMIT_AS,
   default 1 GiB) per process and the same amount for the whole process tree (memory cgroup),

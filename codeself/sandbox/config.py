@@ -53,8 +53,8 @@ class SandboxConfig:
     # --- pool / server ------------------------------------------------------------------------
     workers: int | None = field(default=None, metadata={"help": "Fork servers in a pool (default: CPU count)."})
     uid_base: int = field(default=64000, metadata={"help": (
-        "When started as root, worker i runs programs as uid/gid uid_base+i (no home, no groups), "
-        "so RLIMIT_NPROC is per worker and no program can signal another.")})
+        "When started as root, a server runs programs as uid/gid uid_base + (its pid mod 65536) (no "
+        "home, no groups): private to the server, so RLIMIT_NPROC and file ownership are per server.")})
     namespaces: bool = field(default=True, metadata={"help": (
         "Use a fresh PID + network namespace per program and a private mount namespace per server "
         "(root only; non-root falls back to rlimits + process groups, see README).")})

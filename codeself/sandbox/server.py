@@ -45,6 +45,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
+UID_SPAN = 1 << 16
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -111,7 +112,9 @@ class Server:
         self.ns = bool(settings.get("namespaces", True)) and self.root
         self.uid = self.gid = None
         if self.root:
-            self.uid = self.gid = int(settings.get("uid_base", 64000)) + index
+            # a uid private to this server (several pools, e.g. of different users' runs, never share
+            # one: RLIMIT_NPROC and file ownership stay per server)
+            self.uid = self.gid = int(settings.get("uid_base", 64000)) + os.getpid() % UID_SPAN
         self.mount_ns = False
         if self.ns:
             try:
