@@ -265,10 +265,17 @@ _POOLS: dict[tuple, LocalPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+_POOLS_PID = os.getpid()
+
+
 def get_pool(config: SandboxConfig, workers: int | None = None) -> LocalPool:
+    global _POOLS_PID
     n = workers or config.n_workers()
     key = (n, config.server_key())
     with _POOLS_LOCK:
+        if _POOLS_PID != os.getpid():  # a forked copy of a process with pools: never share its servers
+            _POOLS.clear()
+            _POOLS_PID = os.getpid()
         pool = _POOLS.get(key)
         if pool is None:
             pool = _POOLS[key] = LocalPool(n, config)
@@ -279,7 +286,7 @@ def get_pool(config: SandboxConfig, workers: int | None = None) -> LocalPool:
 def close_pools() -> None:
     """Stop every warm server (also registered at exit)."""
     with _POOLS_LOCK:
-        pools = list(_POOLS.values())
+        pools = list(_POOLS.values()) if _POOLS_PID == os.getpid() else []
         _POOLS.clear()
     for p in pools:
         p.close()

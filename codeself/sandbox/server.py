@@ -12,7 +12,7 @@ jobs, one JSON line in, one JSON line out.
 Per job: ``unshare(CLONE_NEWPID)`` (affects only the next child), ``fork()``, ``setns`` back. The
 child is PID 1 of a fresh PID namespace: when it exits or is killed, the kernel kills every process
 in it — double-forked and ``setsid`` daemons included. The child then enters a fresh IPC
-namespace (SysV objects die with it), sets rlimits, scrubs the environment and drops to the worker's uid (see
+namespace (SysV objects die with it), sets rlimits, scrubs the environment and drops to the server's uid (see
 :func:`codeself.sandbox.child.contain`). The server drains stdout, stderr and the result pipe
 concurrently (capped), enforces the wall clock with ``SIGKILL`` and reports what it saw.
 """
