@@ -924,10 +924,16 @@ def fresh_inputs(domain: Domain, n: int = DEFAULT_FRESH_INPUTS, *, seed: int = 0
 
 
 def _close(a: Any, b: Any) -> bool:
-    """Equality of two decoded values: exact types (``1 != 1.0``, ``True != 1``) and exact values,
-    except floats, which are equal when ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (or both
-    NaN), so a mutant is never "wrong" because of float rounding alone. Values of non-builtin
-    types are equal when their type name and (capped) repr are."""
+    """Equality of two decoded values, by the grader's own rule (``codeself.sandbox.values``):
+    exact types (``True != 1``, ``(1,) != [1]``) except ``int`` vs ``float``, compared by value as
+    the grader does (``5 == 5.0``); floats are equal when ``math.isclose(rel_tol=1e-9,
+    abs_tol=1e-12)`` (or both NaN), so a mutant is never "wrong" because of float rounding or a
+    difference no test could see. Values of non-builtin types are equal when their type name and
+    (capped) repr are."""
+    num = (int, float)
+    if (isinstance(a, num) and isinstance(b, num) and not isinstance(a, bool) and not isinstance(b, bool)
+            and type(a) is not type(b)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
     if type(a) is not type(b):
         return False
     if isinstance(a, float):

@@ -337,3 +337,13 @@ def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
     assert _cli(["tasks", "audit", "--tasks", str(bad), "--output", str(out)]) == 1
     err = capsys.readouterr().err
     assert "bad.jsonl:1" in err and "hidden_tests" in err and not out.exists()
+
+
+def test_confirmation_uses_the_graders_equality():
+    """A mutant that returns 5.0 where the reference returns 5 is not "confirmed wrong": the grader
+    itself compares int and float by value, so no test could ever tell them apart."""
+    from codeself.audit import _close
+
+    assert _close(5, 5.0) and _close([1, 2.0], [1.0, 2])
+    assert not _close(True, 1) and not _close((1,), [1]) and not _close(5, 5.5)
+    assert _close(0.1 + 0.2, 0.3) and not _close("1", 1)
