@@ -338,4 +338,9 @@ def _finish(chan: _Channel, out_flush, err_flush, total: float) -> None:
         except BaseException:
             pass
     chan.send('{"ev":"done","d":' + _float_repr(float(total)) + "}")
+    for fd in (1, 2, chan.fd):  # EOF now lets the server answer without waiting for the exit
+        try:
+            _os_close(fd)
+        except BaseException:
+            pass
     _os_exit(0)
