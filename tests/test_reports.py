@@ -394,3 +394,16 @@ if __name__ == "__main__":
     (block,) = result["blocks"]
     assert "render-error" in block["html"] and "RuntimeError: no static form" in block["notes"][0]
     assert result["key_numbers"] == {"n": 1}
+
+
+def test_dirty_warning_only_for_a_dirty_tree(exported):
+    from codeself.reports.export import build_page
+
+    _, res = exported
+    m = json.loads(res.manifest_path.read_text())
+    assert 'id="dirty-warning"' in build_page("t", [], m)
+    m["git"] = {**m["git"], "dirty": False, "modified_files": [], "untracked_files": []}
+    clean = build_page("t", [], m)
+    assert 'id="dirty-warning"' not in clean and m["git"]["commit"][:12] in clean
+    m["git"] = None
+    assert "not made from a git checkout" in build_page("t", [], m)
