@@ -38,6 +38,7 @@ for _name in _CAPTURED:
     globals()[_name] = getattr(builtins, _name)
 _BUILTINS_MODULE = builtins
 _enc_str = _json.encode_basestring_ascii
+_json_loads = __import__("json").loads
 _os_write = os.write
 _os_close = os.close
 _os_exit = os._exit
@@ -206,7 +207,7 @@ def _setrlimit(which, soft, hard=None) -> None:
         resource.setrlimit(which, (min(soft, cur[1]) if cur[1] >= 0 else soft, cur[1]))
 
 
-def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
+def contain(limits: dict | None, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
             cgroups: list[str] | tuple = ()) -> None:
     """Confine the current (already forked) process before untrusted code runs.
 
@@ -230,13 +231,7 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC) failed")
     os.chdir(scratch)
     os.umask(0o077)
-    mem = int(limits["memory_mb"]) << 20
-    cpu = max(1, int(limits["cpu_s"] + 0.999))
     _setrlimit(resource.RLIMIT_CORE, 0)
-    _setrlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    _setrlimit(resource.RLIMIT_FSIZE, int(limits["max_file_mb"]) << 20)
-    _setrlimit(resource.RLIMIT_NOFILE, int(limits["max_open_files"]))
-    _setrlimit(resource.RLIMIT_NPROC, int(limits["max_procs"]))
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch,
            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     for k in [k for k in os.environ if k not in env]:
@@ -252,13 +247,27 @@ def contain(limits: dict, *, scratch: str, uid: int | None, gid: int | None, new
             raise OSError("could not drop root privileges")
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # address-space limit last: the steps above may allocate
-    _setrlimit(resource.RLIMIT_AS, mem)
+    if limits is not None:
+        apply_limits(limits)
 
 
-def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
+def apply_limits(limits: dict) -> None:
+    """The per-job rlimits (lowering works after the uid drop); address space last."""
+    cpu = max(1, int(limits["cpu_s"] + 0.999))
+    _setrlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
+    _setrlimit(resource.RLIMIT_FSIZE, int(limits["max_file_mb"]) << 20)
+    _setrlimit(resource.RLIMIT_NOFILE, int(limits["max_open_files"]))
+    _setrlimit(resource.RLIMIT_NPROC, int(limits["max_procs"]))
+    _setrlimit(resource.RLIMIT_AS, int(limits["memory_mb"]) << 20)
+
+
+def child_main(job: dict | None, fds: dict, *, scratch: str, uid: int | None, gid: int | None, new_ipc: bool,
                cgroups: list[str] | tuple = ()) -> None:
-    """Body of the forked child. Never returns: always ends in ``os._exit``."""
+    """Body of the forked child. Never returns: always ends in ``os._exit``.
+
+    With ``job=None`` (pre-forked) the child is contained first, then reads its job from
+    ``fds["job"]`` (until EOF) and applies the job's rlimits before any program code runs.
+    """
     chan = _Channel(fds["result"])
     try:
         # stdio: stdin from /dev/null, stdout/stderr into the drained pipes
@@ -268,8 +277,21 @@ def child_main(job: dict, fds: dict, *, scratch: str, uid: int | None, gid: int 
         os.dup2(fds["stderr"], 2)
         os.dup2(fds["result"], 3)
         chan.fd = 3
-        os.closerange(4, 1 << 16)
-        contain(job["limits"], scratch=scratch, uid=uid, gid=gid, new_ipc=new_ipc, cgroups=cgroups)
+        if job is None:
+            os.dup2(fds["job"], 4)
+        os.closerange(5 if job is None else 4, 1 << 16)
+        contain(job["limits"] if job is not None else None, scratch=scratch, uid=uid, gid=gid,
+                new_ipc=new_ipc, cgroups=cgroups)
+        if job is None:
+            parts = []
+            while True:
+                chunk = os.read(4, 1 << 20)
+                if not chunk:
+                    break
+                parts.append(chunk)
+            _os_close(4)
+            job = _json_loads(b"".join(parts))
+            apply_limits(job["limits"])
         random.seed(0)
         # sys.stdin/stdout/stderr are the server's own (unused) objects on fds 0/1/2, which now point
         # to /dev/null and the drained pipes: nothing to reopen.

@@ -151,6 +151,7 @@ class Server:
                 self.pid_ns_fd = None
         self.counter = 0
         self.pending: dict | None = None
+        self.ready: dict | None = None
         self.cgroups = self._make_cgroups() if self.ns else {}
         self._cg_values: dict[str, str] = {}
         self._oom_kills = self._read_oom_kills()
@@ -225,8 +226,11 @@ class Server:
             return "namespaces+uid" if self.uid is not None else "namespaces"
         return "uid+rlimits" if self.uid is not None else "rlimits"
 
-    def handle(self, job: dict) -> dict:
-        limits = job["limits"]
+    def spawn(self) -> None:
+        """Pre-fork the next program process: contained (namespaces, uid, cgroups, environment) and
+        blocked reading its job from a pipe, so that fork and containment are off the critical path."""
+        if self.ready is not None:
+            return
         self.counter += 1
         scratch = os.path.join(self.base, f"w{self.index}-{self.counter}")
         os.mkdir(scratch, 0o700)
@@ -235,29 +239,59 @@ class Server:
         r_out, w_out = os.pipe()
         r_err, w_err = os.pipe()
         r_res, w_res = os.pipe()
-        t0 = time.perf_counter()
-        # the server itself is a member (small, and never the OOM killer's choice: programs have
-        # oom_score_adj 1000): allow it 64 MiB and one process on top of the program's limits
-        self._cg_set("memory", "memory.limit_in_bytes", str((int(limits["memory_mb"]) + 64) << 20))
-        self._cg_set("pids", "pids.max", str(int(limits["max_procs"]) + 1))
+        r_job, w_job = os.pipe()
         in_ns = False
         if self.pid_ns_fd is not None:
             in_ns = _libc.unshare(CLONE_NEWPID) == 0
         pid = os.fork()
         if pid == 0:  # ---- child
             try:
-                _child.child_main(job, {"stdout": w_out, "stderr": w_err, "result": w_res}, scratch=scratch,
-                                  uid=self.uid, gid=self.gid, new_ipc=in_ns)
+                _child.child_main(None, {"stdout": w_out, "stderr": w_err, "result": w_res, "job": r_job},
+                                  scratch=scratch, uid=self.uid, gid=self.gid, new_ipc=in_ns)
             finally:
                 os._exit(71)
         if in_ns:
             _check(_libc.setns(self.pid_ns_fd, CLONE_NEWPID), "setns back")
-        for fd in (w_out, w_err, w_res):
+        for fd in (w_out, w_err, w_res, r_job):
             os.close(fd)
+        self.ready = {"pid": pid, "in_ns": in_ns, "scratch": scratch, "r_out": r_out, "r_err": r_err,
+                      "r_res": r_res, "w_job": w_job, "pidfd": os.pidfd_open(pid)}
+
+    def discard_ready(self) -> None:
+        c, self.ready = self.ready, None
+        if c is None:
+            return
+        self._kill(c["pid"], c["in_ns"])
+        os.waitpid(c["pid"], 0)
+        for fd in (c["r_out"], c["r_err"], c["r_res"], c["w_job"], c["pidfd"]):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(c["scratch"], ignore_errors=True)
+
+    def handle(self, job: dict) -> dict:
+        limits = job["limits"]
+        # the server itself is a member (small, and never the OOM killer's choice: programs have
+        # oom_score_adj 1000): allow it 64 MiB and one process on top of the program's limits
+        self._cg_set("memory", "memory.limit_in_bytes", str((int(limits["memory_mb"]) + 64) << 20))
+        self._cg_set("pids", "pids.max", str(int(limits["max_procs"]) + 2))
+        self.spawn()
+        c, self.ready = self.ready, None
+        pid, in_ns, scratch, pidfd = c["pid"], c["in_ns"], c["scratch"], c["pidfd"]
+        r_out, r_err, r_res = c["r_out"], c["r_err"], c["r_res"]
+        t0 = time.perf_counter()
+        data = json.dumps(job).encode()
+        try:  # the child reads while we write; if it died in containment, its record says why
+            view = memoryview(data)
+            while len(view):
+                view = view[os.write(c["w_job"], view):]
+        except OSError:
+            pass
+        os.close(c["w_job"])
         caps = {r_out: int(limits["output_cap"]), r_err: int(limits["output_cap"]), r_res: int(limits["result_cap"])}
         bufs: dict[int, bytearray] = {r_out: bytearray(), r_err: bytearray(), r_res: bytearray()}
         totals = {r_out: 0, r_err: 0, r_res: 0}
-        pidfd = os.pidfd_open(pid)
         poller = select.poll()
         for fd in (r_out, r_err, r_res, pidfd):
             poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -395,6 +429,7 @@ def main() -> None:
             chunk = reader.read(1 << 20)
             if not chunk:
                 server.reap_pending()
+                server.discard_ready()
                 return
             buf += chunk
         line, buf = buf.split(b"\n", 1)
@@ -408,6 +443,7 @@ def main() -> None:
         while len(view):
             view = view[os.write(proto, view):]
         server.reap_pending()
+        server.spawn()
 
 
 if __name__ == "__main__":
