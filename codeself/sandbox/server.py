@@ -9,7 +9,8 @@ Python installation is bound back read-only if it lived under a hidden path. The
 harness (:mod:`codeself.sandbox.child`) and the preimport list, calls ``gc.freeze()`` and answers
 jobs, one JSON line in, one JSON line out.
 
-Per job: ``unshare(CLONE_NEWPID)`` (affects only the next child), ``fork()``, ``setns`` back. The
+Per job (pre-forked: the next child is made right after each reply and waits for its job on a
+pipe): ``unshare(CLONE_NEWPID)`` (affects only the next child), ``fork()``, ``setns`` back. The
 child is PID 1 of a fresh PID namespace: when it exits or is killed, the kernel kills every process
 in it — double-forked and ``setsid`` daemons included. The child then enters a fresh IPC
 namespace (SysV objects die with it), sets rlimits, scrubs the environment and drops to the server's uid (see
