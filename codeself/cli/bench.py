@@ -145,3 +145,35 @@ def audit(
     out.print("  weak: " + ", ".join(s["weak_task_ids"]), markup=False)
     if output:
         atomic_write_json(output, r)
+
+
+@app.command("study")
+def study(
+    runs: list[str] = typer.Argument(None, help="study run directories (default: data/runs/study-*)"),
+) -> None:
+    """Finished studies side by side (both arms): verdicts, wall time vs 15 min, reward share vs 10% of a step."""
+    import glob
+    import os
+
+    from codeself.cli._common import CommandError, out
+    from codeself.training.config import TrainInputError
+    from codeself.training.study import summarize_studies
+
+    dirs = runs or sorted(d for d in glob.glob("data/runs/study-*") if os.path.isfile(os.path.join(d, "verdict.json")))
+    if not dirs:
+        raise CommandError("no finished study found (run `codeself study` first or pass run directories)")
+    try:
+        r = summarize_studies(dirs)
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    out.print(r["table"], markup=False)
+    for row in r["rows"]:
+        wall = row["wall_s"]
+        share = row["reward_share_mean"]
+        out.print(f"{row['run_dir']}: wall {wall:.0f} s (target ≤ {r['target_wall_s']} s: "
+                  f"{'met' if wall <= r['target_wall_s'] else 'NOT met'}; {row['timings_s']}); GRPO step "
+                  f"{row['grpo_step_s_mean']:.2f} s, reward share {share:.1%} (target ≤ 10%: "
+                  f"{'met' if share <= r['target_reward_share'] else 'NOT met'})", markup=False)
+    out.print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs",
+              markup=False)
+
