@@ -128,7 +128,10 @@ def _eval_record(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str, Any]:
-    """Run (or resume) the study; returns the verdict dict (also written to ``verdict.json``)."""
+    """Run (or resume) the study; returns the verdict dict (also written to ``verdict.json``).
+
+    A finished study (same configuration, ``verdict.json`` present) is returned as measured.
+    """
     check_config(cfg)
     d = cfg.resolved_output_dir()
     study_json = d / "study.json"
@@ -140,6 +143,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
                           if ident.get(k) != old.get("identity", {}).get(k))
             raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
                                   f"choose a new --output-dir")
+        if (d / "verdict.json").is_file():  # finished: report it as measured, do not overwrite its timings
+            return json.loads((d / "verdict.json").read_text())
     elif d.exists() and any(d.iterdir()):
         raise TrainInputError(f"{d} is not empty and holds no study.json; choose a new --output-dir")
 
