@@ -251,6 +251,9 @@ def _element(tag: str, attrs: dict[str, Any], inner: str, max_rows: int) -> Rend
         conv = [convert_marimo_html(str(lab), max_rows) for lab in labels]
         head = " · ".join(c.html for c in conv)
         return Rendered(f'<div class="group"><div class="group-labels">{head}</div>{inner}</div>')
+    if tag == "marimo-anywidget":
+        return Rendered('<span class="widget-note">[interactive widget: not available in a static report; '
+                        "<code>codeself report serve NOTEBOOK</code> opens it live]</span>")
     if "data-initial-value" in attrs:
         label = attrs.get("data-label")
         if isinstance(label, str):
@@ -351,6 +354,11 @@ def render_output(obj: Any, max_rows: int = 100) -> Rendered:
     if mod.startswith("marimo"):
         from marimo._output.hypertext import Html
 
+        widget = getattr(obj, "widget", None)
+        if type(obj).__name__ == "anywidget" and widget is not None:
+            return Rendered(f'<span class="widget-note">[interactive widget {html.escape(type(widget).__name__)}: '
+                            "not available in a static report; <code>codeself report serve NOTEBOOK</code> "
+                            "opens it live]</span>")
         chart = getattr(obj, "_chart", None)
         if chart is not None and type(chart).__module__.startswith("altair"):
             return altair_to_html(chart)
