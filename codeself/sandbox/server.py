@@ -443,8 +443,11 @@ def main() -> None:
         view = memoryview(data)
         while len(view):
             view = view[os.write(proto, view):]
-        server.reap_pending()
-        server.spawn()
+        try:
+            server.reap_pending()
+            server.spawn()
+        except Exception as e:  # noqa: BLE001 - retried by handle(); a persistent failure becomes infra_error
+            print(f"codeself sandbox: could not prepare the next program process ({e})", file=sys.stderr)
 
 
 if __name__ == "__main__":
