@@ -129,3 +129,17 @@ def test_bad_inputs_rejected_before_compute(tiny, tmp_path):
         run_training(_cfg("grpo", tiny, tmp_path / "d", max_steps=1, lr=1e-3), progress=False)
     for d in ("a", "b", "c"):
         assert not (tmp_path / d).exists(), d   # nothing was written for rejected runs
+
+
+def test_lora_ppo_changes_merged_weights_and_resumes(tiny, tmp_path):
+    out = tmp_path / "lora"
+    cfg = _cfg("ppo", tiny, out, lora=True, lr=5e-2)
+    run_training(cfg, progress=False)
+    shutil.rmtree(out / "checkpoint-2")
+    shutil.rmtree(out / "final")
+    (out / "train_done.json").unlink()
+    final = run_training(cfg, progress=False)   # resumes from the adapter checkpoint-1
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    before, after = _params(tiny[0]), _params(final)
+    assert set(before) == set(after)             # merged back into a plain causal LM
+    assert any(not torch.equal(before[k], after[k]) for k in before)

@@ -134,17 +134,22 @@ def train_ppo(
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.output_dir)
     ckpt = latest_checkpoint(out) if resume else None
-    src = ckpt if ckpt is not None else model_path
     torch.manual_seed(cfg.seed)
-    tok = AutoTokenizer.from_pretrained(src)
+    tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-    if cfg.lora and ckpt is None:
-        from peft import LoraConfig, get_peft_model
+    if cfg.lora:
+        # checkpoints hold the adapter only: rebuild base + adapter (trainable) on resume
+        from peft import LoraConfig, PeftModel, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r,
-                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
+        base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        if ckpt is not None:
+            model = PeftModel.from_pretrained(base, ckpt, is_trainable=True)
+        else:
+            model = get_peft_model(base, LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r,
+                                                    target_modules="all-linear", task_type="CAUSAL_LM"))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(ckpt if ckpt is not None else model_path, dtype=torch.float32)
     vhead = _value_head(model.config.hidden_size)
     popt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     vopt = torch.optim.AdamW(vhead.parameters(), lr=cfg.value_lr, weight_decay=0.0)
