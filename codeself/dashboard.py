@@ -757,7 +757,9 @@ def line_chart(df: pl.DataFrame, *, x: str = "step", y: str = "value", color: st
                columns: int = 3):
     """Lines from a long frame (``metrics_long``), one panel per metric."""
     alt = _alt()
-    base = alt.Chart(df).mark_line(point=df.height <= 60).encode(
+    keys = [k for k in (color, facet) if k and k in df.columns]
+    per_series = int(df.group_by(keys).len()["len"].max() or 0) if keys and df.height else df.height
+    base = alt.Chart(df).mark_line(point=per_series <= 60).encode(
         x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q", scale=alt.Scale(zero=False)), color=alt.Color(f"{color}:N"),
         tooltip=list(df.columns)).properties(width=width, height=height)
     if facet:
@@ -902,7 +904,12 @@ def run_label(inp: NotebookInput) -> str:
     if inp.source == "example":  # rollouts.baseline.jsonl -> "baseline"; metrics.jsonl -> "example"
         stem = inp.path.stem
         return stem.split(".", 1)[1] if "." in stem else "example"
-    return inp.path.parent.name if inp.path.name == RUN_FILES.get(inp.name) else inp.path.stem
+    if inp.path.name != RUN_FILES.get(inp.name):
+        return inp.path.stem
+    try:  # data/runs/study-seed1/grpo/metrics.jsonl -> "study-seed1/grpo"
+        return str(inp.path.parent.resolve().relative_to(RUNS.resolve()))
+    except ValueError:
+        return inp.path.parent.name
 
 
 def scatter_chart(df: pl.DataFrame, x: str, y: str, *, color: str | None = None, title: str = "",
