@@ -15,10 +15,58 @@ from codeself.tasks import Task, assign_splits, load_tasks
 
 __version__ = "0.1.0"
 
-# name -> module that defines it (imported on first access)
+# name -> module that defines it (imported on first access, so `import codeself` stays light)
 _LAZY = {
+    # tasks
+    "from_humaneval": "codeself.tasks",
+    "from_mbpp": "codeself.tasks",
+    "from_evalplus": "codeself.tasks",
+    "validate": "codeself.tasks",
+    "validate_files": "codeself.tasks",
+    "write_tasks": "codeself.tasks",
+    "generate_family": "codeself.families",
+    # sandbox
     "Result": "codeself.sandbox.result",
     "TestOutcome": "codeself.sandbox.result",
+    "SandboxConfig": "codeself.sandbox.config",
+    "run": "codeself.sandbox",
+    "run_many": "codeself.sandbox",
+    "evaluate_calls": "codeself.sandbox",
+    # audit
+    "audit_tasks": "codeself.audit",
+    "exclude_weak": "codeself.audit",
+    # generation, rollouts, rewards, evaluation, statistics
+    "build_prompt": "codeself.generation",
+    "parse_code": "codeself.generation",
+    "get_backend": "codeself.generation",
+    "generate_rollouts": "codeself.rollouts",
+    "read_rollouts": "codeself.rollouts",
+    "rollouts_frame": "codeself.rollouts",
+    "reward_v0_correctness": "codeself.rewards",
+    "make_trl_reward": "codeself.rewards",
+    "pass_at_k": "codeself.evaluation",
+    "evaluate_rollouts": "codeself.evaluation",
+    "compare_rollouts": "codeself.evaluation",
+    "mcnemar_exact": "codeself.stats",
+    "mcnemar_midp": "codeself.stats",
+    "sign_test": "codeself.stats",
+    "paired_bootstrap_ci": "codeself.stats",
+    "cluster_bootstrap_ci": "codeself.stats",
+    "wilson_interval": "codeself.stats",
+    "tasks_needed": "codeself.stats",
+    # training and the study
+    "build_nano": "codeself.training.nano",
+    "ensure_nano": "codeself.training.nano",
+    "run_training": "codeself.training.runner",
+    "run_study": "codeself.training.study",
+    # agent
+    "run_agent": "codeself.agent",
+    "read_traces": "codeself.agent",
+    # notebooks, widgets, reports
+    "TaskBrowser": "codeself.widgets",
+    "RolloutExplorer": "codeself.widgets",
+    "TraceViewer": "codeself.widgets",
+    "export_notebooks": "codeself.reports.export",
 }
 
 __all__ = [
