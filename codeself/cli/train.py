@@ -21,7 +21,7 @@ OutOpt = Annotated[Path, typer.Option("--output-dir", help="Run directory (metri
 
 
 def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int, batch_size: int | None,
-           max_steps: int, lr: float, lora: bool, use_vllm: bool, seed: int, beta: float, temperature: float,
+           max_steps: int, lr: float | None, lora: bool, use_vllm: bool, seed: int, beta: float, temperature: float,
            eval_every: int, eval_samples: int, eval_tasks: int, save_every: int, workers: int | None,
            max_completion_length: int) -> None:
     from codeself.training.config import TrainConfig, TrainInputError
@@ -29,7 +29,8 @@ def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int
 
     cfg = TrainConfig(
         algo=algo, tasks=str(tasks), model=model, output_dir=str(output_dir), group_size=group_size,
-        batch_size=batch_size if batch_size is not None else 16 * group_size, max_steps=max_steps, lr=lr,
+        batch_size=batch_size if batch_size is not None else 16 * group_size, max_steps=max_steps,
+        lr=lr if lr is not None else (5e-5 if algo == "ppo" else 2e-4),
         lora=lora, use_vllm=use_vllm, seed=seed, beta=beta, temperature=temperature, eval_every=eval_every,
         eval_samples=eval_samples, eval_tasks=eval_tasks, save_every=save_every, workers=workers,
         max_completion_length=max_completion_length,
@@ -51,7 +52,9 @@ def _make(algo: str, doc: str):
         batch_size: Annotated[int | None, typer.Option(
             help="Completions per optimiser step; a multiple of --group-size (default 16 x group size).")] = None,
         max_steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 100,
-        lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 2e-4,
+        lr: Annotated[float | None, typer.Option(
+            help="Constant learning rate (default 2e-4 for GRPO/RLOO, 5e-5 for PPO, which takes several "
+                 "minibatch updates per batch and collapsed at 2e-4 in a 10-step run on codeself-nano).")] = None,
         lora: Annotated[bool, typer.Option(help="Train LoRA adapters (PEFT) instead of all weights.")] = False,
         use_vllm: Annotated[bool, typer.Option(help="Generate with vLLM (TRL; GPU only).")] = False,
         seed: Annotated[int, typer.Option(help="Seed of data order and sampling.")] = 0,

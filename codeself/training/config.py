@@ -50,7 +50,7 @@ class TrainConfig:
     workers: int | None = None       # sandbox workers (None: the sandbox's default)
     threads: int = 1                 # torch threads (1 is fastest for small models on 2 cores)
     # PPO only
-    ppo_epochs: int = 2
+    ppo_epochs: int = 1
     ppo_minibatches: int = 2
     clip_range: float = 0.2
     vf_coef: float = 0.5
