@@ -81,8 +81,11 @@ app.command("ppo")(_make("ppo", "PPO (codeself's own: value head, GAE, clipped s
 
 @app.command("compare")
 def compare(
-    runs: Annotated[list[Path], typer.Option("--runs", help="Run directories (each with metrics.jsonl).")],
+    runs: Annotated[list[Path], typer.Option("--runs", help="Run directories (each with metrics.jsonl): "
+                                             "--runs D1 D2 D3 (or --runs D1 --runs D2).")],
     output: Annotated[Path, typer.Option("--output", help="Markdown report to write.")],
+    more_runs: Annotated[list[Path] | None, typer.Argument(
+        help="Further run directories (what follows --runs D1).", show_default=False)] = None,
     tasks: Annotated[Path | None, typer.Option(
         "--tasks", help="Held-out tasks for the final paired comparison (default: each run's --tasks).")] = None,
     samples: Annotated[int, typer.Option(help="Sampled completions per held-out task for the final comparison.")] = 8,
@@ -93,7 +96,7 @@ def compare(
     from codeself.training.config import TrainInputError
 
     try:
-        compare_runs(runs, output, tasks=tasks, samples=samples, seed=seed)
+        compare_runs([*runs, *(more_runs or [])], output, tasks=tasks, samples=samples, seed=seed)
     except TrainInputError as e:
         raise CommandError(str(e)) from None
     out.print(str(output), markup=False)
