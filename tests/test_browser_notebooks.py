@@ -116,6 +116,33 @@ def test_marimo_training_dashboard_refreshes_live(page, artifacts_dir, tmp_path)
         log.close()
 
 
+def test_marimo_trace_viewer_steps_through_turns(page, artifacts_dir, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "marimo.log", "w")
+    proc = subprocess.Popen(
+        [str(BIN / "marimo"), "run", str(ROOT / "notebooks" / "06_traces.py"), "--headless",
+         "--host", "127.0.0.1", "--port", str(port), "--no-token", "--no-check"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc, tmp_path / "marimo.log")
+        page.goto(f"http://127.0.0.1:{port}/")
+        viewer = page.locator(".cs-trace-viewer")
+        viewer.wait_for(timeout=90_000)
+        # pick a trace with at least two turns, then its second turn
+        multi = viewer.locator("li[data-trace]").filter(has_text=re.compile(r"^.*[2-9]× "))
+        multi.first.click()
+        task = multi.first.locator("span").first.inner_text().split(" #")[0]
+        viewer.locator("button[data-turn='1']").click()
+        viewer.locator("[data-testid=turn-diff]").wait_for(timeout=30_000)
+        assert "+++ this turn" in viewer.locator("[data-testid=turn-diff]").inner_text()
+        # the selection reached Python: the cell reading viewer.value re-ran
+        page.get_by_text(re.compile(rf"Selected: {re.escape(task)}, turn 2")).wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "marimo_06_traces.png"))
+    finally:
+        stop(proc)
+        log.close()
+
+
 def test_jupyterlab_widget_renders_and_reacts(page, artifacts_dir, tmp_path):
     # serve a copy: JupyterLab autosaves, and the committed notebook must stay without outputs
     work = tmp_path / "lab"
