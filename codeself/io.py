@@ -127,6 +127,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get ordinary permissions
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -137,6 +138,12 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -60,3 +60,14 @@ def test_appender_cuts_truncated_tail_and_keeps_valid_records(tmp_path):
         w.write({"i": 2})
     lines = p.read_text().splitlines()
     assert [json.loads(x)["i"] for x in lines] == [0, 1, 2]
+
+
+def test_atomic_writer_gives_ordinary_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "out.txt"
+    with atomic_writer(target) as f:
+        f.write("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
