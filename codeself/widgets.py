@@ -28,7 +28,10 @@ import traitlets
 
 from codeself import dashboard
 
-WIDGETS_DIR = Path(__file__).resolve().parents[1] / "widgets"
+# a checkout (editable install) has them at the top level; a wheel carries them as codeself/_widgets
+WIDGETS_DIR = next((d for d in (Path(__file__).resolve().parents[1] / "widgets",
+                                Path(__file__).resolve().parent / "_widgets") if d.is_dir()),
+                   Path(__file__).resolve().parents[1] / "widgets")
 _CSS = WIDGETS_DIR / "codeself.css"
 
 
