@@ -283,6 +283,10 @@ def plain_verdict(v: dict[str, Any], alpha: float = 0.01) -> str:
         return (f"Seed {v['seed']}, {arm}: practice with sandbox feedback improved held-out greedy pass@1 "
                 f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g} "
                 f"< {alpha}); sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}] excludes 0.")
+    if v["mcnemar_p"] < alpha and v["trained_pass_at_1"] < v["baseline_pass_at_1"]:
+        return (f"Seed {v['seed']}, {arm}: training made held-out greedy pass@1 significantly WORSE — "
+                f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}); "
+                f"sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
     return (f"Seed {v['seed']}, {arm}: NO significant improvement — greedy pass@1 {v['baseline_pass_at_1']:.3f} → "
             f"{v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}, threshold {alpha}); sampled "
             f"pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
