@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -123,6 +124,9 @@ def test_bad_inputs_rejected_before_compute(tiny, tmp_path):
         run_training(_cfg("grpo", tiny, tmp_path / "c", model=str(not_lm)), progress=False)
     with pytest.raises(TrainInputError, match="no config.json"):
         run_training(_cfg("grpo", tiny, tmp_path / "c", model=str(tmp_path)), progress=False)
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(TrainInputError, match="vLLM is not installed"):
+            run_training(_cfg("grpo", tiny, tmp_path / "c", use_vllm=True), progress=False)
     # a run directory that holds another run
     run_training(_cfg("grpo", tiny, tmp_path / "d", max_steps=1), progress=False)
     with pytest.raises(TrainInputError, match="already holds another run"):

@@ -30,6 +30,13 @@ def run_training(cfg: TrainConfig, *, progress: bool = True) -> Path:
     train_tasks = check_inputs(cfg, tasks)
     heldout = [t for t in tasks if t.split == "test"]
     model_path = None if cfg.model == "nano" else check_causal_lm(cfg.model)
+    if cfg.use_vllm:
+        import importlib.util
+
+        if cfg.algo == "ppo":
+            raise TrainInputError("--use-vllm: the PPO trainer generates with transformers only")
+        if importlib.util.find_spec("vllm") is None:
+            raise TrainInputError("--use-vllm: vLLM is not installed (GPU only: pip install 'codeself[vllm]')")
     identity = {**cfg.to_dict(), "output_dir": None, "workers": None, "tasks_sha256": sha256_file(cfg.tasks)}
     _, resuming = prepare_run_dir(cfg, identity)
     if model_path is None:
