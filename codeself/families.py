@@ -113,7 +113,11 @@ class Family:
         for split, count in (("train", n_train), ("test", n_test)):
             comps = [c for c in self.compositions if (c in self.heldout) == (split == "test")]
             if count > len(comps):
-                raise ValueError(f"family {self.name!r} has {len(comps)} {split} compositions; asked for {count}")
+                from codeself.io import DataError, Problem
+
+                raise DataError(Problem(f"<family {self.name}>", None, "n",
+                                        f"family {self.name!r} has {len(comps)} {split} compositions (one task each); "
+                                        f"asked for {count} {split} tasks", None))
             rng = random.Random(f"{self.name}:{seed}:{split}")
             rng.shuffle(comps)
             for i, comp in enumerate(comps[:count]):
