@@ -740,6 +740,22 @@ def _reshape(example: str, alphabet: str, rng: random.Random) -> str | None:
     return None if text == example else text
 
 
+def _shape_items(items: list[Any], schema: dict[str, Any]) -> list[Any]:
+    """Give generated or perturbed items the observed shape: distinct if the tests' inputs were,
+    sorted (ascending/descending) if they were."""
+    if schema["distinct"]:
+        uniq: dict[str, Any] = {}
+        for x in items:
+            uniq.setdefault(repr(x), x)
+        items = list(uniq.values())
+    if schema["order"]:
+        try:
+            items.sort(reverse=schema["order"] == "desc")
+        except TypeError:
+            pass
+    return items
+
+
 def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -> Any:
     """One value drawn from ``schema`` with ``rng`` (deterministic for the rng's state)."""
     kind = schema["kind"]
@@ -779,17 +795,7 @@ def generate_value(schema: dict[str, Any], rng: random.Random, depth: int = 0) -
             m = n if schema["grid"] == "square" else rng.randint(
                 max(1, inner["min_len"]), max(1, inner["min_len"], min(inner["max_len"] + 1, _MAX_GEN_LEN)))
             return [[generate_value(inner["elem"], rng, depth + 2) for _ in range(m)] for _ in range(n)]
-        items = [generate_value(schema["elem"], rng, depth + 1) for _ in range(n)]
-        if schema["distinct"]:
-            uniq: dict[str, Any] = {}
-            for x in items:
-                uniq.setdefault(repr(x), x)
-            items = list(uniq.values())
-        if schema["order"]:
-            try:
-                items.sort(reverse=schema["order"] == "desc")
-            except TypeError:
-                pass
+        items = _shape_items([generate_value(schema["elem"], rng, depth + 1) for _ in range(n)], schema)
         return {"list": list, "tuple": tuple, "set": set}[kind](items)
     if kind == "dict":
         n = rng.randint(schema["min_len"], max(schema["min_len"], min(schema["max_len"] + 1, 6)))
@@ -865,17 +871,7 @@ def perturb_value(value: Any, schema: dict[str, Any], rng: random.Random) -> Any
             del items[rng.randrange(len(items))]
         else:
             rng.shuffle(items)
-        if schema["distinct"]:
-            uniq: dict[str, Any] = {}
-            for x in items:
-                uniq.setdefault(repr(x), x)
-            items = list(uniq.values())
-        if schema["order"]:
-            try:
-                items.sort(reverse=schema["order"] == "desc")
-            except TypeError:
-                pass
-        return type(value)(items)
+        return type(value)(_shape_items(items, schema))
     return generate_value(schema, rng, 1) if schema.get("kind") not in (None, "pool") else value
 
 
