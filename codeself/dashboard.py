@@ -961,3 +961,53 @@ def comparison_summary(cmp: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
            f"{cmp['wilcoxon']['pvalue']:.4g}, permutation p = {cmp['permutation']['pvalue']:.4g}."),
     ]
     return key_numbers, verdict_lines
+
+
+# ---------------------------------------------------------------------------------------------
+# study verdicts (04_training): both arms side by side
+
+
+def study_verdicts(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[dict[str, Any]], str, list[str]]:
+    """The ``verdict.json`` of finished studies: every ``--study DIR`` given; else every
+    ``data/runs/*/verdict.json``; else the bundled ``data/examples/study_verdicts.jsonl`` (the
+    measured seeds 1–3 of both arms). Returns ``(verdicts, note, paths_read)``; a ``--study`` dir
+    without a verdict raises ``FileNotFoundError`` naming it."""
+    given = args.get("study")
+    dirs = [given] if isinstance(given, str) else list(given or [])
+    if dirs:
+        files = [Path(d) / "verdict.json" for d in dirs]
+        for f in files:
+            if not f.is_file():
+                raise FileNotFoundError(f"{f.parent}: no verdict.json (is the study finished?)")
+        note = f"Studies given with `--study`: {', '.join(map(str, dirs))}."
+    else:
+        files = sorted(root.glob("*/verdict.json")) if root.is_dir() else []
+        note = f"Finished studies under `{_rel(root)}`." if files else ""
+    if files:
+        verdicts = [json.loads(f.read_text()) for f in files]
+        return verdicts, note, [str(f) for f in files]
+    example = EXAMPLES / "study_verdicts.jsonl"
+    verdicts = [json.loads(line) for line in example.read_text().splitlines() if line.strip()]
+    return verdicts, (f"No finished study yet: showing the bundled `{_rel(example)}` (seeds 1–3, both arms, "
+                      "measured by `codeself study --seed S [--arm control]`)."), [str(example)]
+
+
+def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """One row per study, arms side by side: greedy before/after with the exact McNemar p, the sampled
+    difference with its 95% cluster-bootstrap CI, and whether the issue's target is met (greedy
+    improves with p < 0.01 and the sampled CI excludes 0)."""
+    rows = []
+    for v in verdicts:
+        lo, hi = v["sampled_diff_ci"]
+        improved = v["trained_pass_at_1"] > v["baseline_pass_at_1"] and v["mcnemar_p"] < 0.01
+        rows.append({
+            "seed": int(v["seed"]), "arm": str(v.get("arm", "default")), "n_tasks": int(v["n_tasks"]),
+            "greedy_before": float(v["baseline_pass_at_1"]), "greedy_after": float(v["trained_pass_at_1"]),
+            "mcnemar_p": float(v["mcnemar_p"]), "sampled_diff": float(v["sampled_diff"]),
+            "ci_low": float(lo), "ci_high": float(hi),
+            "target_met": bool(improved and lo > 0),
+        })
+    schema = {"seed": pl.Int64, "arm": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
+              "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
+              "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
+    return pl.DataFrame(rows, schema=schema).sort("arm", "seed")

@@ -21,7 +21,8 @@ def _():
     half-written last line is skipped and reported).
 
     Inputs: `--run DIR` (repeatable; reads `DIR/metrics.jsonl`) or `--metrics FILE` (repeatable).
-    Default: the bundled `data/examples/metrics.jsonl`.
+    Default: the bundled `data/examples/metrics.jsonl`. Study verdicts, both arms side by side:
+    `--study DIR` (repeatable), else every `data/runs/*/verdict.json`, else the bundled measured ones.
     """)
     return
 
@@ -30,9 +31,9 @@ def _():
 def _():
     args = dashboard.notebook_args()
     runs = dashboard.resolve_many(args, "metrics")
-    inputs_read = [str(r.path) for r in runs if r.exists]
+    metrics_inputs = [str(r.path) for r in runs if r.exists]
     seeds = {}
-    return inputs_read, runs, seeds
+    return metrics_inputs, runs, seeds
 
 
 @app.cell(hide_code=True)
@@ -96,9 +97,32 @@ def _(frames):
 
 
 @app.cell
-def _(frames, last, runs):
+def _():
+    studies, _note, study_inputs = dashboard.study_verdicts(dashboard.notebook_args())
+    study_table = dashboard.verdicts_frame(studies)
+    mo.vstack([
+        mo.md("## Study verdicts: both arms side by side\n\n" + _note + " The `default` arm warm-starts on "
+              "flawed demonstrations (a dropped-parentheses habit), `control` on clean ones; target: held-out "
+              "greedy pass@1 improves with exact McNemar p < 0.01 **and** the sampled difference's 95% "
+              "cluster-bootstrap CI excludes 0."),
+        study_table,
+    ])
+    return study_inputs, study_table
+
+
+@app.cell
+def _(frames, last, runs, study_table):
     key_numbers = {"runs": len(frames)}
     verdict_lines = []
+    for _row in study_table.iter_rows(named=True):
+        _k = f"study.seed{_row['seed']}.{_row['arm']}"
+        key_numbers[f"{_k}.greedy_after"] = round(_row["greedy_after"], 4)
+        key_numbers[f"{_k}.mcnemar_p"] = _row["mcnemar_p"]
+        verdict_lines.append(
+            f"Study seed {_row['seed']} ({_row['arm']} arm): greedy {_row['greedy_before']:.3f} → "
+            f"{_row['greedy_after']:.3f} (McNemar p = {_row['mcnemar_p']:.2g}), sampled "
+            f"{_row['sampled_diff']:+.3f} [{_row['ci_low']:+.3f}, {_row['ci_high']:+.3f}]; target "
+            f"{'met' if _row['target_met'] else 'not met'}.")
     for _row in last.iter_rows(named=True):
         _run = _row["run"]
         _df = frames[_run]
@@ -116,6 +140,19 @@ def _(frames, last, runs):
     if not frames:
         verdict_lines.append("No training metrics were available: " + " ".join(r.note for r in runs))
     return key_numbers, verdict_lines
+
+
+@app.cell
+def _(metrics_inputs, study_inputs):
+    inputs_read = metrics_inputs + study_inputs
+    return (inputs_read,)
+
+
+@app.cell
+def test_study_table_has_both_arms(study_table):
+    assert study_table.height >= 1
+    assert set(study_table.columns) >= {"seed", "arm", "greedy_before", "greedy_after", "mcnemar_p", "target_met"}
+    return
 
 
 @app.cell

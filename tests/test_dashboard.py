@@ -169,3 +169,25 @@ def test_discover_task_files(tmp_path):
     (tmp_path / "data" / "runs" / "r1" / "rollouts.jsonl").write_text("{}\n")
     assert dashboard.discover_task_files(tmp_path) == [
         "data/tasks.example.jsonl", "data/processed/he.jsonl", "data/runs/r1/tasks.jsonl"]
+
+
+def test_study_verdicts_side_by_side_and_target(tmp_path):
+    from codeself.dashboard import study_verdicts, verdicts_frame
+
+    # no runs: the bundled measured verdicts, both arms
+    verdicts, note, read = study_verdicts({}, root=tmp_path / "runs")
+    df = verdicts_frame(verdicts)
+    assert "bundled" in note and read[0].endswith("study_verdicts.jsonl")
+    assert set(df["arm"]) == {"default", "control"} and df.height == 6
+    # seed 2 of the default arm misses the target (sampled CI includes 0), seeds 1 and 3 meet it
+    met = {(r["seed"], r["arm"]): r["target_met"] for r in df.iter_rows(named=True)}
+    assert met[(1, "default")] and met[(3, "default")] and not met[(2, "default")]
+    assert not met[(1, "control")]  # significantly worse is not an improvement
+    # a --study dir without verdict.json is an error naming it
+    (tmp_path / "s").mkdir()
+    try:
+        study_verdicts({"study": str(tmp_path / "s")})
+    except FileNotFoundError as e:
+        assert str(tmp_path / "s") in str(e)
+    else:
+        raise AssertionError("expected FileNotFoundError")
