@@ -232,9 +232,6 @@ def _parse_ok(src: str) -> str | None:
     return None
 
 
-def dumps_task(task: Task) -> str:
-    return json.dumps(task.to_dict(), ensure_ascii=False)
-
 
 # ---------------------------------------------------------------------------------------------
 # Test-string helpers
@@ -745,20 +742,23 @@ def _leak_fields(task: Task, hidden: str) -> list[tuple[str, str]]:
     return found
 
 
-def validate(tasks: Sequence[Task], *, file: str = "<tasks>", lines: Sequence[int | None] | None = None) -> list[Problem]:
+def validate(tasks: Sequence[Task], *, file: str = "<tasks>", lines: Sequence[int | None] | None = None,
+             files: Sequence[str] | None = None) -> list[Problem]:
     """Problems in a list of tasks: duplicate ids, no hidden test, tests or code that do not parse,
     a canonical solution that does not define the entry point, and hidden-test leakage into
     ``prompt``, ``starter_code`` or ``public_tests`` (see ``_leak_fields``). Empty list = clean.
+
+    ``lines`` (and ``files``, for tasks read from several files) locate each task in its input.
     """
     problems: list[Problem] = []
-    seen: dict[str, int | None] = {}
+    seen: dict[str, str] = {}
     for k, t in enumerate(tasks):
         line = lines[k] if lines is not None else None
+        file = files[k] if files is not None else file
         if t.task_id in seen:
-            first = seen[t.task_id]
-            problems.append(Problem(file, line, "task_id", f"duplicate task id (first at line {first})", t.task_id))
+            problems.append(Problem(file, line, "task_id", f"duplicate task id (first at {seen[t.task_id]})", t.task_id))
         else:
-            seen[t.task_id] = line
+            seen[t.task_id] = f"{file}:{line}" if line is not None else file
         if not t.hidden_tests:
             problems.append(Problem(file, line, "hidden_tests", "task has no hidden test", t.task_id))
         for fld in ("public_tests", "hidden_tests"):
@@ -810,10 +810,7 @@ def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
             all_tasks.append(Task.from_dict(obj))
             all_lines.append(line)
             files.append(str(p))
-    for prob in validate(all_tasks, lines=all_lines):
-        k = next(i for i, (t, ln) in enumerate(zip(all_tasks, all_lines, strict=True))
-                 if t.task_id == prob.task_id and ln == prob.line)
-        problems.append(Problem(files[k], prob.line, prob.field, prob.message, prob.task_id))
+    problems.extend(validate(all_tasks, lines=all_lines, files=files))
     return problems
 
 

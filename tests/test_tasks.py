@@ -121,7 +121,11 @@ def test_validate_files_duplicates_across_files(tmp_path):
     b.write_text("{broken\n" + line)
     probs = validate_files([a, b])
     assert [(p.file, p.line) for p in probs] == [(str(b), 1), (str(b), 2)]
-    assert "duplicate" in probs[1].message
+    assert "duplicate" in probs[1].message and f"{a}:1" in probs[1].message
+    # the same id at the same line of two files: the duplicate is the second file's
+    b.write_text(line)
+    probs = validate_files([a, b])
+    assert [(p.file, p.line, p.field) for p in probs] == [(str(b), 1, "task_id")]
 
 
 def test_extract_examples_forms():
