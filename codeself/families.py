@@ -8,6 +8,13 @@ improvement measured on ``test`` is an improvement on combinations the model nev
 The held-out compositions are a property of the family (fixed salt), *not* of the seed: every seed
 draws fresh task instances but the same compositions stay held out.
 
+A second fixed set of compositions, disjoint from the held-out ones, is the **validation** set: it is
+carved out of the train compositions so that training settings (learning rate, steps, …) can be chosen
+on compositions the model never practised on *without looking at the held-out split*
+(``Family.generate(..., holdout="validation")``, ``codeself study --split validation``,
+``codeself train select``). A validation protocol trains only on train compositions outside the
+validation set; the default protocol (``holdout="test"``) still trains on every train composition.
+
 Families
 --------
 ``arith`` — composed integer arithmetic. A task reads, for example::
@@ -41,10 +48,14 @@ from dataclasses import dataclass, field
 
 from codeself.tasks import Task
 
-__all__ = ["FAMILIES", "Family", "generate_family", "arith_expression", "HELDOUT_SALT", "PARAMS"]
+__all__ = ["FAMILIES", "Family", "generate_family", "arith_expression", "HELDOUT_SALT", "VALIDATION_SALT", "HOLDOUTS", "PARAMS"]
 
 #: Salt of the held-out-composition choice. Changing it changes which compositions are held out.
 HELDOUT_SALT = "codeself-families-v1"
+#: Salt of the validation-composition choice (drawn from the non-held-out compositions only).
+VALIDATION_SALT = "codeself-families-v1:validation"
+#: The two held-out protocols: evaluate on the ``test`` compositions, or on the ``validation`` ones.
+HOLDOUTS = ("test", "validation")
 
 _OPS = ("add", "sub", "mul", "floordiv", "mod")
 _WORDS = {"add": "add {k}", "sub": "subtract {k}", "mul": "multiply by {k}", "floordiv": "floor-divide by {k}",
@@ -94,31 +105,55 @@ class Family:
     description: str
     compositions: tuple[tuple[str, ...], ...]
     heldout: frozenset[tuple[str, ...]]
+    validation: frozenset[tuple[str, ...]]
     make_task: Callable[[random.Random, tuple[str, ...], str], Task] = field(repr=False)
     version: int = 2
 
     def split_of(self, composition: tuple[str, ...]) -> str:
-        """``test`` for a held-out composition, else ``train``."""
+        """``test`` for a held-out composition, else ``train`` (validation compositions are train
+        compositions that a validation protocol sets aside)."""
         return "test" if composition in self.heldout else "train"
 
-    def generate(self, n_train: int, n_test: int, seed: int) -> list[Task]:
-        """``n_train`` train tasks then ``n_test`` test tasks, deterministic for ``seed``.
+    def pools(self, holdout: str = "test") -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+        """``(train compositions, evaluated compositions)`` of a protocol, in declaration order.
 
-        A composition fixes the program, so each task is a distinct composition (drawn without
-        replacement, in a seeded order); ``ValueError`` if more tasks are asked than exist.
+        ``holdout="test"``: train = every non-held-out composition, evaluated = the held-out ones.
+        ``holdout="validation"``: train = non-held-out minus validation, evaluated = validation.
+        The held-out (test) compositions are in neither pool of the validation protocol.
+        """
+        if holdout not in HOLDOUTS:
+            raise ValueError(f"holdout={holdout!r}: use one of {HOLDOUTS}")
+        if holdout == "test":
+            return ([c for c in self.compositions if c not in self.heldout],
+                    [c for c in self.compositions if c in self.heldout])
+        return ([c for c in self.compositions if c not in self.heldout and c not in self.validation],
+                [c for c in self.compositions if c in self.validation])
+
+    def generate(self, n_train: int, n_test: int, seed: int, *, holdout: str = "test") -> list[Task]:
+        """``n_train`` train tasks then ``n_test`` evaluated tasks, deterministic for ``seed``.
+
+        The evaluated tasks have split ``test`` (held-out compositions) or, with
+        ``holdout="validation"``, split ``validation`` (validation compositions; the train tasks
+        then avoid them too). A composition fixes the program, so each task is a distinct
+        composition (drawn without replacement, in a seeded order); ``DataError`` if more tasks are
+        asked than exist. The default protocol's output is unchanged by the validation set.
         """
         if n_train < 0 or n_test < 0:
             raise ValueError("task counts must be >= 0")
+        train_pool, eval_pool = self.pools(holdout)
         out: list[Task] = []
-        for split, count in (("train", n_train), ("test", n_test)):
-            comps = [c for c in self.compositions if (c in self.heldout) == (split == "test")]
+        for split, count, pool in (("train", n_train, train_pool), (holdout, n_test, eval_pool)):
+            comps = list(pool)
             if count > len(comps):
                 from codeself.io import DataError, Problem
 
                 raise DataError(Problem(f"<family {self.name}>", None, "n",
-                                        f"family {self.name!r} has {len(comps)} {split} compositions (one task each); "
+                                        f"family {self.name!r} has {len(comps)} {split} compositions (one task each"
+                                        f"{'' if holdout == 'test' else ', validation protocol'}); "
                                         f"asked for {count} {split} tasks", None))
-            rng = random.Random(f"{self.name}:{seed}:{split}")
+            # the default protocol keeps its original stream names, so its tasks never change
+            stream = split if holdout == "test" else f"{split}@validation"
+            rng = random.Random(f"{self.name}:{seed}:{stream}")
             rng.shuffle(comps)
             for i, comp in enumerate(comps[:count]):
                 task = self.make_task(rng, comp, f"{self.name}/s{seed}/{split}/{i}")
@@ -171,9 +206,13 @@ def _make_arith(rng: random.Random, comp: tuple[str, ...], task_id: str) -> Task
     )
 
 
-def _heldout(comps: list[tuple[str, ...]], k: int) -> frozenset[tuple[str, ...]]:
-    ranked = sorted(comps, key=lambda c: hashlib.sha256(f"{HELDOUT_SALT}\0{'-'.join(c)}".encode()).hexdigest())
+def _salted_pick(comps: list[tuple[str, ...]], k: int, salt: str) -> frozenset[tuple[str, ...]]:
+    ranked = sorted(comps, key=lambda c: hashlib.sha256(f"{salt}\0{'-'.join(c)}".encode()).hexdigest())
     return frozenset(ranked[:k])
+
+
+def _heldout(comps: list[tuple[str, ...]], k: int) -> frozenset[tuple[str, ...]]:
+    return _salted_pick(comps, k, HELDOUT_SALT)
 
 
 def _informative(comp: tuple[str, ...]) -> bool:
@@ -182,6 +221,7 @@ def _informative(comp: tuple[str, ...]) -> bool:
 
 
 _ARITH_COMPS = [c for n in (2, 3, 4) for c in itertools.product(_OPS, repeat=n) if _informative(c)]
+_ARITH_HELDOUT = _heldout(_ARITH_COMPS, 155)
 
 #: Every declared family by name.
 FAMILIES: dict[str, Family] = {
@@ -189,29 +229,35 @@ FAMILIES: dict[str, Family] = {
         name="arith",
         description=(
             "Composed integer arithmetic f(x, a, b[, c[, d]]): 2-4 steps of add / subtract / multiply / "
-            "floor-divide / modulo by a parameter; 757 compositions (ordered step kinds), 155 held out for test."
+            "floor-divide / modulo by a parameter; 757 compositions (ordered step kinds), 155 held out for test, "
+            "120 of the other 602 set aside for validation protocols."
         ),
         compositions=tuple(_ARITH_COMPS),
-        heldout=_heldout(_ARITH_COMPS, 155),
+        heldout=_ARITH_HELDOUT,
+        validation=_salted_pick([c for c in _ARITH_COMPS if c not in _ARITH_HELDOUT], 120, VALIDATION_SALT),
         make_task=_make_arith,
     ),
 }
 
 
-def generate_family(name: str, n: int, seed: int, *, test_share: float | None = None) -> list[Task]:
-    """``n`` tasks of family ``name`` for ``seed``, with ``split`` set (``train``/``test``).
+def generate_family(name: str, n: int, seed: int, *, test_share: float | None = None,
+                    holdout: str = "test") -> list[Task]:
+    """``n`` tasks of family ``name`` for ``seed``, with ``split`` set (``train``/``test``, or
+    ``train``/``validation`` with ``holdout="validation"``).
 
-    The number of test tasks is ``round(n * test_share)``; by default ``test_share`` is the held-out
-    compositions' share of all compositions (155/757 for ``arith``), i.e. compositions are drawn
-    uniformly. Raises ``KeyError`` naming the known families for an unknown name.
+    The number of evaluated tasks is ``round(n * test_share)``; by default ``test_share`` is the
+    evaluated compositions' share of the protocol's compositions (155/757 for ``arith``; 120/602 for
+    its validation protocol), i.e. compositions are drawn uniformly. Raises ``KeyError`` naming the
+    known families for an unknown name.
     """
     if name not in FAMILIES:
         raise KeyError(f"unknown family {name!r}; known: {', '.join(sorted(FAMILIES))}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     fam = FAMILIES[name]
-    share = len(fam.heldout) / len(fam.compositions) if test_share is None else test_share
+    train_pool, eval_pool = fam.pools(holdout)
+    share = len(eval_pool) / (len(train_pool) + len(eval_pool)) if test_share is None else test_share
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"test_share must be in [0, 1], got {share}")
     n_test = round(n * share)
-    return fam.generate(n - n_test, n_test, seed)
+    return fam.generate(n - n_test, n_test, seed, holdout=holdout)

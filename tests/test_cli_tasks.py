@@ -106,3 +106,14 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 1 and "--input is required" in text
     code, _ = run(["tasks", "prepare", "--format", "nope", "--output", str(tmp_path / "o.jsonl")], capsys)
     assert code == 2
+
+
+def test_family_holdout_validation(tmp_path, capsys):
+    out = tmp_path / "val.jsonl"
+    code, text = run(["tasks", "family", "arith", "--n", "60", "--seed", "1", "--holdout", "validation",
+                      "--output", str(out)], capsys)
+    assert code == 0, text
+    assert {t.split for t in load_tasks(out)} == {"train", "validation"}
+    code, text = run(["tasks", "family", "arith", "--n", "5", "--holdout", "dev", "--output", str(tmp_path / "x")],
+                     capsys)
+    assert code == 1 and "--holdout 'dev'" in text and not (tmp_path / "x").exists()

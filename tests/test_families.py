@@ -79,3 +79,40 @@ def test_explicit_split_sizes():
     tasks = FAMILIES["arith"].generate(50, 20, seed=2)
     assert sum(t.split == "train" for t in tasks) == 50
     assert sum(t.split == "test" for t in tasks) == 20
+
+
+def test_default_protocol_is_pinned():
+    """The held-out study's tasks must not move when the family gains features (runs stay comparable)."""
+    import hashlib
+    import json
+
+    tasks = FAMILIES["arith"].generate(600, 155, seed=1)
+    blob = json.dumps([[t.task_id, t.prompt, t.public_tests, t.hidden_tests, t.split] for t in tasks])
+    assert hashlib.sha256(blob.encode()).hexdigest() == (
+        "f2a28b6d09df178d94d603c9266a8cd372465252b931896946842ac6705b287a")
+
+
+def test_validation_protocol_never_touches_heldout_compositions():
+    from codeself.io import DataError
+
+    fam = FAMILIES["arith"]
+    assert len(fam.validation) == 120 and not fam.validation & fam.heldout
+    train_pool, eval_pool = fam.pools("validation")
+    assert set(eval_pool) == set(fam.validation) and len(train_pool) == 757 - 155 - 120
+    assert not set(train_pool) & (fam.heldout | fam.validation)
+    tasks = fam.generate(len(train_pool), len(eval_pool), seed=7, holdout="validation")
+    steps = {t.task_id: tuple(t.metadata["steps"]) for t in tasks}
+    assert not set(steps.values()) & fam.heldout
+    assert {t.split for t in tasks} == {"train", "validation"}
+    assert {steps[t.task_id] for t in tasks if t.split == "validation"} == set(fam.validation)
+    assert not {steps[t.task_id] for t in tasks if t.split == "train"} & fam.validation
+    # the default protocol still trains on the validation compositions (they are train compositions)
+    default = {tuple(t.metadata["steps"]) for t in fam.generate(602, 0, seed=7)}
+    assert default >= fam.validation
+    with pytest.raises(ValueError, match="holdout"):
+        fam.generate(1, 1, seed=0, holdout="dev")
+    with pytest.raises(DataError, match="482 train compositions"):
+        fam.generate(483, 0, seed=0, holdout="validation")
+    mixed = generate_family("arith", n=100, seed=2, holdout="validation")
+    assert {t.split for t in mixed} == {"train", "validation"}
+    assert sum(t.split == "validation" for t in mixed) == round(100 * 120 / 602)

@@ -134,6 +134,9 @@ def family(
     output: Annotated[Path, typer.Option("--output", help="Task JSONL to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of tasks.")] = 1000,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    holdout: Annotated[str, typer.Option(
+        help="'test': train + held-out test compositions; 'validation': train + validation compositions "
+             "(for choosing settings without touching the held-out split).")] = "test",
 ) -> None:
     """Generate a declared procedural task family (splits held out by composition)."""
     from codeself import families
@@ -141,7 +144,9 @@ def family(
 
     if name not in families.FAMILIES:
         raise CommandError(f"unknown family {name!r}; known: {', '.join(sorted(families.FAMILIES))}")
-    tasks = families.generate_family(name, n=n, seed=seed)
+    if holdout not in families.HOLDOUTS:
+        raise CommandError(f"--holdout {holdout!r}: use one of {', '.join(families.HOLDOUTS)}")
+    tasks = families.generate_family(name, n=n, seed=seed, holdout=holdout)
     write_tasks(output, tasks)
     out.print(f"wrote {len(tasks)} tasks to {output} (splits: {summarize(tasks)['by_split']})")
 

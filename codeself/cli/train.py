@@ -1,4 +1,4 @@
-"""`codeself train grpo|rloo|ppo|compare` and the top-level `codeself study`."""
+"""`codeself train grpo|rloo|ppo|compare|select` and the top-level `codeself study`."""
 
 from __future__ import annotations
 
@@ -102,6 +102,53 @@ def compare(
     out.print(str(output), markup=False)
 
 
+@app.command("select")
+def select(
+    grid: Annotated[list[str], typer.Option(
+        "--grid", help="KEY=V1,V2,… over StudyConfig settings (repeatable; the grid is their product), "
+                       "e.g. --grid lr=5e-5,1e-4,2e-4,4e-4.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Selection directory (one study per "
+                                             "setting and seed, selection.json/.md, chosen.toml).")],
+    seeds: Annotated[str, typer.Option(help="Comma-separated study seeds; keep them apart from the seeds you "
+                                       "report held-out results for.")] = "101,102",
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML of base study settings the grid varies around (arm, sft_steps, …).")] = None,
+    jobs: Annotated[int, typer.Option(help="Studies run at once, each in its own process (2 suits 2 cores).")] = 1,
+) -> None:
+    """Choose study settings on the family's validation compositions (never the held-out split).
+
+    Runs the study protocol with --holdout validation for every grid setting and seed, then picks one
+    by a fixed rule: most seeds significant, then highest mean sampled-CI lower bound, then highest
+    mean greedy difference, then grid order. Prints the table and writes OUTPUT_DIR/chosen.toml for
+    `codeself study --config OUTPUT_DIR/chosen.toml`."""
+    import tomllib
+
+    from codeself.training.config import TrainInputError
+    from codeself.training.select import parse_grid, run_selection, selection_table
+
+    try:
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise TrainInputError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        base: dict = {}
+        if config is not None:
+            if not config.is_file():
+                raise TrainInputError(f"{config}: config file not found")
+            try:
+                with config.open("rb") as f:
+                    base = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise TrainInputError(f"{config}: {e}") from None
+            base = base.get("study", base)
+        sel = run_selection(parse_grid(grid), seed_list, output_dir, base=base, jobs=jobs,
+                            log=lambda m: console.print(m, markup=False))
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    out.print(selection_table(sel), markup=False)
+    out.print(f"chosen: {output_dir / 'chosen.toml'}", markup=False)
+
+
 def study(
     seed: Annotated[int | None, typer.Option(help="Study seed (tasks, warm start, training, sampling). Default 1.")] = None,
     output_dir: Annotated[Path | None, typer.Option(
@@ -110,8 +157,13 @@ def study(
         "--config", help="TOML file of study settings (or a run directory's study.json).")] = None,
     arm: Annotated[str | None, typer.Option(
         help="'default' (warm start with flawed demonstrations) or 'control' (clean demonstrations).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="GRPO steps (default 100).")] = None,
-    n_heldout: Annotated[int | None, typer.Option(help="Held-out tasks (default 200).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="GRPO steps (default 50).")] = None,
+    n_heldout: Annotated[int | None, typer.Option(help="Held-out tasks (default 155: every held-out composition).")] = None,
+    holdout: Annotated[str | None, typer.Option(
+        help="'test' (default): evaluate on the held-out compositions. 'validation': train outside the family's "
+             "validation compositions and evaluate on them, never touching the held-out split (for choosing "
+             "settings; see `codeself train select`).")] = None,
+    lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: StudyConfig.lr).")] = None,
     workers: Annotated[int | None, typer.Option(help="Sandbox workers.")] = None,
 ) -> None:
     """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
@@ -123,7 +175,8 @@ def study(
         config = config / "study.json"
     try:
         cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None, "arm": arm,
-                                   "max_steps": max_steps, "n_heldout": n_heldout, "workers": workers})
+                                   "max_steps": max_steps, "n_heldout": n_heldout, "workers": workers,
+                                   "holdout": holdout, "lr": lr})
         v = run_study(cfg, log=lambda m: console.print(m, markup=False))
     except TrainInputError as e:
         raise CommandError(str(e)) from None

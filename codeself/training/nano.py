@@ -17,6 +17,10 @@ sandbox feedback can only help by making the model write programs that pass the 
 ``control`` arm builds the same model from clean demonstrations (``flaw_share=0``), so a study can
 show what feedback adds beyond supervised training on correct code (see ``codeself study --arm``).
 
+``holdout="validation"`` builds the warm start for a validation protocol (``codeself train select``):
+its demonstrations also avoid the family's validation compositions, so a setting chosen on them is
+chosen on compositions the model never saw (cached as ``nano-seed{S}[-control]-validation``).
+
 Guaranteed: same ``(seed, arm, config)`` → identical weights on the same torch build (one CPU
 thread, seeded data order and init). Not guaranteed: identical weights across torch versions or
 thread counts.
@@ -49,6 +53,7 @@ class NanoConfig:
     arm: str = "default"          # "default" (flawed demonstrations) or "control" (clean)
     family: str = "arith"         # the declared family whose train split is the SFT data
     n_train: int = 600            # SFT demonstrations (train split only; one per train composition)
+    holdout: str = "test"         # "validation": demonstrations avoid the family's validation compositions too
     flaw_share: float = 0.6       # share of parenthesis-needing demonstrations written without them
     sft_steps: int = 200          # optimiser steps
     batch_size: int = 64
@@ -122,7 +127,7 @@ def demonstrations(cfg: NanoConfig) -> tuple[list[tuple[str, str]], dict[str, An
     """``[(prompt, completion)]`` for SFT and a summary (counts, flawed share) for the model card."""
     from codeself.families import FAMILIES
 
-    tasks = FAMILIES[cfg.family].generate(cfg.n_train, 0, cfg.seed)
+    tasks = FAMILIES[cfg.family].generate(cfg.n_train, 0, cfg.seed, holdout=cfg.holdout)
     rng = random.Random(f"nano-flaws:{cfg.seed}")
     share = cfg.effective_flaw_share()
     pairs: list[tuple[str, str]] = []
@@ -308,17 +313,35 @@ def ensure_nano(
     """The codeself-nano directory, built on first use and cached (default ``data/models/nano``).
 
     Reuses an existing build only when its stored config equals the requested one; otherwise it
-    rebuilds in place. Safe to call from several commands: the build is written atomically.
+    rebuilds in place. Safe to call from several processes at once: builds of one directory are
+    serialised by a lock file beside it (``.NAME.lock``; the waiting caller then reuses the build),
+    and the build is written atomically.
     """
+    import fcntl
+
     path = Path(path) if path is not None else DEFAULT_NANO_DIR
     cfg = config or NanoConfig(seed=seed, arm=arm)
-    card = read_card(path)
-    if card is not None and card.get("config") == asdict(cfg) and (path / "config.json").is_file():
+
+    def cached() -> bool:
+        card = read_card(path)
+        if card is None or not (path / "config.json").is_file():
+            return False
+        # a card written before a config field existed was built with that field's default
+        return {**asdict(NanoConfig()), **card.get("config", {})} == asdict(cfg)
+
+    if cached():
         return path
-    return build_nano(path, config=cfg, progress=progress)
+    # one build at a time per directory: a second command asking for the same model waits, then reuses it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached():
+            return path
+        return build_nano(path, config=cfg, progress=progress)
 
 
-def nano_dir_for(seed: int, arm: str = "default", root: str | os.PathLike = "data/models") -> Path:
-    """Cache directory used by the study for one ``(seed, arm)`` build."""
-    suffix = "" if arm == "default" else f"-{arm}"
+def nano_dir_for(seed: int, arm: str = "default", root: str | os.PathLike = "data/models",
+                 holdout: str = "test") -> Path:
+    """Cache directory used by the study for one ``(seed, arm[, validation protocol])`` build."""
+    suffix = ("" if arm == "default" else f"-{arm}") + ("" if holdout == "test" else f"-{holdout}")
     return Path(root) / f"nano-seed{seed}{suffix}"

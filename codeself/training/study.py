@@ -17,6 +17,12 @@ Protocol (``run_study``), every artefact in the run directory:
 
 The evaluation settings are fixed before training and never depend on its outcome; the held-out
 tasks are never trained on, and neither the warm start's flaw nor any other choice touches them.
+
+``holdout="validation"`` (``codeself study --holdout validation``) runs the same protocol on the
+family's *validation* compositions instead: train and warm start use only train compositions outside
+the validation set (up to ``n_train``; 482 for ``arith``), evaluation uses the validation set (up to
+``n_heldout``; 120), and no held-out composition is generated at all. That is what settings are
+chosen on (``codeself train select``), so the held-out verdict is never part of a choice.
 ``study.json`` keeps the fully resolved configuration: ``codeself study --config D/study.json``
 (or the same command with ``--output-dir D``) re-runs or resumes the study from the directory alone.
 """
@@ -44,6 +50,9 @@ class StudyConfig:
     family: str = "arith"
     n_train: int = 600                 # train tasks (SFT demonstrations and GRPO prompts; 1 per composition)
     n_heldout: int = 155               # held-out tasks (every held-out composition of the family)
+    holdout: str = "test"              # "test": evaluate on held-out compositions; "validation": train on
+                                       # train compositions outside the validation set, evaluate on it
+                                       # (for choosing settings: `codeself train select`)
     model_root: str = "data/models"    # where codeself-nano builds are cached
     sft_steps: int = 200
     flaw_share: float = 0.6
@@ -65,7 +74,8 @@ class StudyConfig:
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
             return Path(self.output_dir)
-        return Path("data/runs") / (f"study-seed{self.seed}" + ("" if self.arm == "default" else f"-{self.arm}"))
+        return Path("data/runs") / (f"study-seed{self.seed}" + ("" if self.arm == "default" else f"-{self.arm}")
+                                    + ("" if self.holdout == "test" else f"-{self.holdout}"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "<config>") -> StudyConfig:
@@ -100,8 +110,10 @@ def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> St
 
 
 def check_config(cfg: StudyConfig) -> None:
-    from codeself.families import FAMILIES
+    from codeself.families import FAMILIES, HOLDOUTS
 
+    if cfg.holdout not in HOLDOUTS:
+        raise TrainInputError(f"holdout={cfg.holdout!r}: use one of {', '.join(HOLDOUTS)}")
     if cfg.arm not in ("default", "control"):
         raise TrainInputError(f"arm={cfg.arm!r}: use 'default' or 'control'")
     if cfg.family not in FAMILIES:
@@ -138,9 +150,10 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     ident = _identity(cfg)
     if study_json.is_file():
         old = json.loads(study_json.read_text())
-        if old.get("identity") != ident:
-            diff = sorted(k for k in set(ident) | set(old.get("identity", {}))
-                          if ident.get(k) != old.get("identity", {}).get(k))
+        # a study written before a setting existed ran with that setting's default
+        old_ident = {**_identity(StudyConfig()), **old.get("identity", {})}
+        if old_ident != ident:
+            diff = sorted(k for k in set(ident) | set(old_ident) if ident.get(k) != old_ident.get(k))
             raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
                                   f"choose a new --output-dir")
         if (d / "verdict.json").is_file():  # finished: report it as measured, do not overwrite its timings
@@ -170,18 +183,26 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
 
     # 1. tasks
     fam = FAMILIES[cfg.family]
-    tasks = fam.generate(cfg.n_train, cfg.n_heldout, cfg.seed)
+    n_train, n_eval = cfg.n_train, cfg.n_heldout
+    if cfg.holdout != "test":  # the validation protocol has fewer compositions: use all it has, up to the asks
+        train_pool, eval_pool = fam.pools(cfg.holdout)
+        n_train, n_eval = min(n_train, len(train_pool)), min(n_eval, len(eval_pool))
+    tasks = fam.generate(n_train, n_eval, cfg.seed, holdout=cfg.holdout)
     train_tasks = [t for t in tasks if t.split == "train"]
-    heldout = [t for t in tasks if t.split == "test"]
+    heldout = [t for t in tasks if t.split == cfg.holdout]
     write_tasks(d / "tasks.jsonl", tasks)
     train_comps = {t.metadata["composition"] for t in train_tasks}
-    assert not train_comps & {t.metadata["composition"] for t in heldout}, "held-out composition leaked"
+    assert not train_comps & {t.metadata["composition"] for t in heldout}, "evaluated composition leaked"
+    if cfg.holdout != "test":
+        assert not ({t.metadata["composition"] for t in tasks} & {"-".join(c) for c in fam.heldout}), \
+            "the validation protocol touched a held-out composition"
 
     # 2. model
     t0 = time.time()
-    ncfg = NanoConfig(seed=cfg.seed, arm=cfg.arm, family=cfg.family, n_train=cfg.n_train,
+    ncfg = NanoConfig(seed=cfg.seed, arm=cfg.arm, family=cfg.family, n_train=n_train, holdout=cfg.holdout,
                       sft_steps=cfg.sft_steps, flaw_share=cfg.flaw_share)
-    nano = ensure_nano(nano_dir_for(cfg.seed, cfg.arm, cfg.model_root), config=ncfg, progress=progress)
+    nano = ensure_nano(nano_dir_for(cfg.seed, cfg.arm, cfg.model_root, cfg.holdout), config=ncfg,
+                       progress=progress)
     timings["build_nano_s"] = time.time() - t0
     log(f"model: {nano} ({timings['build_nano_s']:.0f} s)")
 
@@ -245,6 +266,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
         "seed": cfg.seed,
         "arm": cfg.arm,
         "family": cfg.family,
+        "holdout": cfg.holdout,
+        "n_train": len(train_tasks),
         "n_tasks": len(heldout),
         "baseline_pass_at_1": base["greedy_pass_at_1"],
         "trained_pass_at_1": trained["greedy_pass_at_1"],
@@ -278,13 +301,14 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
 
 def plain_verdict(v: dict[str, Any], alpha: float = 0.01) -> str:
     arm = "control arm (clean demonstrations)" if v["arm"] == "control" else "flawed-demonstration warm start"
+    where = "held-out" if v.get("holdout", "test") == "test" else v["holdout"]
     lo, hi = v["sampled_diff_ci"]
     if v["significant"]:
-        return (f"Seed {v['seed']}, {arm}: practice with sandbox feedback improved held-out greedy pass@1 "
+        return (f"Seed {v['seed']}, {arm}: practice with sandbox feedback improved {where} greedy pass@1 "
                 f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g} "
                 f"< {alpha}); sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}] excludes 0.")
     if v["mcnemar_p"] < alpha and v["trained_pass_at_1"] < v["baseline_pass_at_1"]:
-        return (f"Seed {v['seed']}, {arm}: training made held-out greedy pass@1 significantly WORSE — "
+        return (f"Seed {v['seed']}, {arm}: training made {where} greedy pass@1 significantly WORSE — "
                 f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}); "
                 f"sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
     return (f"Seed {v['seed']}, {arm}: NO significant improvement — greedy pass@1 {v['baseline_pass_at_1']:.3f} → "
@@ -301,7 +325,8 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> str:
         lo, hi = v["sampled_diff_ci"]
         share = v.get("reward_share_mean")
         rows.append(
-            f"| {v['seed']} | {v['arm']} | {v['n_tasks']} | {v['baseline_pass_at_1']:.3f} | {v['trained_pass_at_1']:.3f} "
+            f"| {v['seed']} | {v['arm'] + ('' if v.get('holdout', 'test') == 'test' else ' (' + v['holdout'] + ')')} "
+            f"| {v['n_tasks']} | {v['baseline_pass_at_1']:.3f} | {v['trained_pass_at_1']:.3f} "
             f"| {v['mcnemar_p']:.2g} | {v['baseline_sampled_pass_at_1']:.3f} | {v['trained_sampled_pass_at_1']:.3f} "
             f"| {v['sampled_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
             f"{'' if share is None else f'{share:.1%}'} |"
