@@ -993,7 +993,8 @@ def study_verdicts(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[dic
 
 
 def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
-    """One row per study, arms side by side: greedy before/after with the exact McNemar p, the sampled
+    """One row per study, arms side by side (``holdout``: ``test`` for the held-out study, ``validation``
+    for a settings-selection study): greedy before/after with the exact McNemar p, the sampled
     difference with its 95% cluster-bootstrap CI, and whether the issue's target is met (greedy
     improves with p < 0.01 and the sampled CI excludes 0)."""
     rows = []
@@ -1001,13 +1002,14 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
         lo, hi = v["sampled_diff_ci"]
         improved = v["trained_pass_at_1"] > v["baseline_pass_at_1"] and v["mcnemar_p"] < 0.01
         rows.append({
-            "seed": int(v["seed"]), "arm": str(v.get("arm", "default")), "n_tasks": int(v["n_tasks"]),
+            "seed": int(v["seed"]), "arm": str(v.get("arm", "default")),
+            "holdout": str(v.get("holdout", "test")), "n_tasks": int(v["n_tasks"]),
             "greedy_before": float(v["baseline_pass_at_1"]), "greedy_after": float(v["trained_pass_at_1"]),
             "mcnemar_p": float(v["mcnemar_p"]), "sampled_diff": float(v["sampled_diff"]),
             "ci_low": float(lo), "ci_high": float(hi),
             "target_met": bool(improved and lo > 0),
         })
-    schema = {"seed": pl.Int64, "arm": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
+    schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
               "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")

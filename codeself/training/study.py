@@ -59,7 +59,7 @@ class StudyConfig:
     max_steps: int = 50                # GRPO steps
     group_size: int = 8
     prompts_per_step: int = 16
-    lr: float = 2e-4
+    lr: float = 1e-4                   # chosen on validation compositions (data/examples/selection.md)
     beta: float = 0.0
     temperature: float = 1.0           # rollout and sampled-evaluation temperature
     max_completion_length: int = 48
