@@ -1013,3 +1013,59 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
               "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
+
+
+# ---------------------------------------------------------------------------------------------
+# settings selection on validation compositions (04_training)
+
+
+def selection_frame(args: Mapping[str, Any], root: Path = RUNS) -> tuple[pl.DataFrame, str, list[str]]:
+    """The validation studies of a settings selection (``codeself train select``), one row per
+    (setting, seed): ``--selection DIR`` (or ``DIR/selection.json``) given; else
+    ``data/runs/select/selection.json``; else the bundled ``data/examples/selection.json`` (the
+    selection that chose the study's lr). Returns ``(frame, note, paths_read)``; an explicit path
+    without a ``selection.json`` raises ``FileNotFoundError`` naming it."""
+    given = cli_value(args, "selection")
+    if given:
+        p = Path(given).expanduser()
+        p = p / "selection.json" if p.is_dir() else p
+        if not p.is_file():
+            raise FileNotFoundError(f"--selection {given}: no selection.json there")
+        note = f"Selection given with `--selection`: `{p}`."
+    else:
+        p = root / "select" / "selection.json"
+        note = f"The selection under `{_rel(p.parent)}`."
+        if not p.is_file():
+            p = EXAMPLES / "selection.json"
+            note = (f"No selection run here: showing the bundled `{_rel(p)}`, made by `codeself train select "
+                    "--grid lr=5e-5,1e-4,2e-4,4e-4 --seeds 101,102 --jobs 2 --output-dir data/runs/select`.")
+    sel = json.loads(p.read_text())
+    rows = []
+    for i, c in enumerate(sel["candidates"]):
+        name = ", ".join(f"{k}={v}" for k, v in c["setting"].items())
+        for r in c["runs"]:
+            lo, hi = r["sampled_diff_ci"]
+            rows.append({"setting": name, "seed": int(r["seed"]), "greedy_before": float(r["baseline_pass_at_1"]),
+                         "greedy_after": float(r["trained_pass_at_1"]), "mcnemar_p": float(r["mcnemar_p"]),
+                         "sampled_diff": float(r["sampled_diff"]), "ci_low": float(lo), "ci_high": float(hi),
+                         "significant": bool(r["significant"]), "chosen": i == sel["chosen_index"]})
+    schema = {"setting": pl.Utf8, "seed": pl.Int64, "greedy_before": pl.Float64, "greedy_after": pl.Float64,
+              "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+              "significant": pl.Boolean, "chosen": pl.Boolean}
+    chosen = ", ".join(f"{k}={v}" for k, v in sel["chosen"].items())
+    note += f" Rule: {sel['rule']}. Chosen: **{chosen}**."
+    return pl.DataFrame(rows, schema=schema), note, [str(p)]
+
+
+def ci_chart(df: pl.DataFrame, *, x: str = "setting", title: str = "", width: int = 360, height: int = 220):
+    """Sampled pass@1 difference with its 95% CI per ``x`` value and seed, and the zero line: a CI
+    wholly above the line is an improvement."""
+    alt = _alt()
+    order = list(dict.fromkeys(df[x].to_list()))
+    base = alt.Chart(df).encode(x=alt.X(f"{x}:N", sort=order, title=x), xOffset="seed:N",
+                                color=alt.Color("seed:N"), tooltip=list(df.columns))
+    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("ci_low:Q", title="sampled pass@1 difference (95% CI)"),
+                                                y2="ci_high:Q")
+    pts = base.mark_point(filled=True, size=50).encode(y="sampled_diff:Q")
+    zero = alt.Chart(pl.DataFrame({"zero": [0.0]})).mark_rule(color="#999", strokeDash=[4, 4]).encode(y="zero:Q")
+    return (bars + pts + zero).properties(title=title, width=width, height=height)

@@ -23,6 +23,8 @@ def _():
     Inputs: `--run DIR` (repeatable; reads `DIR/metrics.jsonl`) or `--metrics FILE` (repeatable).
     Default: the bundled `data/examples/metrics.jsonl`. Study verdicts, both arms side by side:
     `--study DIR` (repeatable), else every `data/runs/*/verdict.json`, else the bundled measured ones.
+    How the study's settings were chosen: `--selection DIR` (a `codeself train select` directory),
+    else `data/runs/select/`, else the bundled `data/examples/selection.json`.
     """)
     return
 
@@ -111,8 +113,23 @@ def _():
 
 
 @app.cell
-def _(frames, last, runs, study_table):
+def _():
+    selection, _sel_note, selection_inputs = dashboard.selection_frame(dashboard.notebook_args())
+    mo.vstack([
+        mo.md("## How the study's settings were chosen\n\nOn the family's *validation* compositions, never on "
+              "the held-out split (`codeself train select`). " + _sel_note),
+        dashboard.ci_chart(selection, title="Validation: sampled pass@1 difference per setting and seed"),
+        selection,
+    ])
+    return selection, selection_inputs
+
+
+@app.cell
+def _(frames, last, runs, selection, study_table):
     key_numbers = {"runs": len(frames)}
+    _chosen = selection.filter(pl.col("chosen"))
+    if _chosen.height:
+        key_numbers["selection.chosen"] = _chosen["setting"][0]
     verdict_lines = []
     for _row in study_table.iter_rows(named=True):
         _k = f"study.seed{_row['seed']}.{_row['arm']}"
@@ -143,8 +160,8 @@ def _(frames, last, runs, study_table):
 
 
 @app.cell
-def _(metrics_inputs, study_inputs):
-    inputs_read = metrics_inputs + study_inputs
+def _(metrics_inputs, selection_inputs, study_inputs):
+    inputs_read = metrics_inputs + study_inputs + selection_inputs
     return (inputs_read,)
 
 
@@ -152,6 +169,13 @@ def _(metrics_inputs, study_inputs):
 def test_study_table_has_both_arms(study_table):
     assert study_table.height >= 1
     assert set(study_table.columns) >= {"seed", "arm", "greedy_before", "greedy_after", "mcnemar_p", "target_met"}
+    return
+
+
+@app.cell
+def test_selection_has_one_chosen_setting(selection):
+    assert selection.height >= 1
+    assert selection.filter(pl.col("chosen"))["setting"].n_unique() == 1
     return
 
 

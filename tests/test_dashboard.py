@@ -200,3 +200,31 @@ def test_study_verdicts_side_by_side_and_target(tmp_path):
         assert str(tmp_path / "s") in str(e)
     else:
         raise AssertionError("expected FileNotFoundError")
+
+
+def test_selection_frame_bundled_explicit_and_missing(tmp_path):
+    import json
+
+    from codeself.dashboard import EXAMPLES, ci_chart, selection_frame
+
+    df, note, read = selection_frame({}, root=tmp_path / "runs")
+    assert "bundled" in note and read == [str(EXAMPLES / "selection.json")]
+    bundled = json.loads((EXAMPLES / "selection.json").read_text())
+    assert df.height == sum(len(c["runs"]) for c in bundled["candidates"])
+    chosen = df.filter(df["chosen"])
+    assert chosen["setting"].n_unique() == 1 and set(chosen["seed"]) == set(bundled["seeds"])
+    assert ci_chart(df).to_dict()["layer"]  # CI rules, points and the zero line
+    # a selection directory given explicitly (a copy with another choice) wins, by dir or file
+    d = tmp_path / "sel"
+    d.mkdir()
+    (d / "selection.json").write_text(json.dumps({**bundled, "chosen_index": 0,
+                                                  "chosen": bundled["candidates"][0]["setting"]}))
+    df2, note2, read2 = selection_frame({"selection": str(d)})
+    assert "--selection" in note2 and read2 == [str(d / "selection.json")]
+    assert df2.filter(df2["chosen"])["setting"][0] == df2["setting"][0]
+    try:
+        selection_frame({"selection": str(tmp_path / "nope")})
+    except FileNotFoundError as e:
+        assert "nope" in str(e)
+    else:
+        raise AssertionError("expected FileNotFoundError")

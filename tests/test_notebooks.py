@@ -75,7 +75,10 @@ def test_training_notebook_reads_args_and_a_file_being_written(tmp_path, monkeyp
     assert len(defs["problems"]) == 1 and defs["problems"][0].line == 7
     assert defs["inputs_read"][0] == str((run / "metrics.jsonl").resolve())
     # the rest are the study verdicts shown side by side (runs found under data/runs, or the bundled ones)
-    assert all(p.endswith(("verdict.json", "study_verdicts.jsonl")) for p in defs["inputs_read"][1:])
+    # then how the settings were chosen (a selection.json)
+    assert all(p.endswith(("verdict.json", "study_verdicts.jsonl")) for p in defs["inputs_read"][1:-1])
+    assert defs["inputs_read"][-1].endswith("selection.json")
+    assert "selection.chosen" in defs["key_numbers"]
     assert defs["study_table"].height >= 1
 
 
