@@ -87,3 +87,11 @@ def page(browser):
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def isolated_data_dir(tmp_path, monkeypatch) -> Path:
+    """``CODESELF_DATA_DIR`` in a temp dir: the locked-test-split log never touches ``data/``."""
+    d = tmp_path / "datadir"
+    monkeypatch.setenv("CODESELF_DATA_DIR", str(d))
+    return d

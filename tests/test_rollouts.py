@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import EX_BASE, EX_CAND, EXAMPLES
+from helpers import run_cli as _cli
 
-from codeself.cli import main
 from codeself.generation import get_backend, static_completions
 from codeself.io import write_jsonl_atomic
 from codeself.rollouts import (
@@ -25,15 +25,7 @@ from codeself.rollouts import (
 )
 from codeself.tasks import load_task_map, load_tasks
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "data" / "tasks.example.jsonl"
-EX_BASE = ROOT / "data" / "examples" / "rollouts.baseline.jsonl"
-EX_CAND = ROOT / "data" / "examples" / "rollouts.candidate.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODESELF_DATA_DIR", str(tmp_path / "datadir"))
+pytestmark = pytest.mark.usefixtures("isolated_data_dir")
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +42,6 @@ def static_file(tmp_path, tasks):
 
 def _run(tasks, backend, out, n=3, **kw):
     return generate_rollouts(tasks, backend, out, samples_per_task=n, workers=2, timeout=10, progress=False, **kw)
-
-
-def _cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_generate_records_and_resume_never_duplicates(tmp_path, tasks, static_file):
