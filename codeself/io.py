@@ -39,7 +39,8 @@ class Problem:
         loc = f"{self.file}:{self.line}" if self.line is not None else self.file
         tid = f" task {self.task_id}" if self.task_id else ""
         fld = f" field '{self.field}'" if self.field else ""
-        return f"{loc}:{tid}{fld}: {self.message}"
+        where = f"{tid}{fld}".strip()
+        return f"{loc}: {where}: {self.message}" if where else f"{loc}: {self.message}"
 
 
 class DataError(ValueError):
