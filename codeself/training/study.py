@@ -192,10 +192,11 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     heldout = [t for t in tasks if t.split == cfg.holdout]
     write_tasks(d / "tasks.jsonl", tasks)
     train_comps = {t.metadata["composition"] for t in train_tasks}
-    assert not train_comps & {t.metadata["composition"] for t in heldout}, "evaluated composition leaked"
-    if cfg.holdout != "test":
-        assert not ({t.metadata["composition"] for t in tasks} & {"-".join(c) for c in fam.heldout}), \
-            "the validation protocol touched a held-out composition"
+    # explicit checks, not asserts: they must hold under `python -O` too
+    if train_comps & {t.metadata["composition"] for t in heldout}:
+        raise RuntimeError("an evaluated composition is also a train composition")
+    if cfg.holdout != "test" and {t.metadata["composition"] for t in tasks} & {"-".join(c) for c in fam.heldout}:
+        raise RuntimeError("the validation protocol generated a held-out composition")
 
     # 2. model
     t0 = time.time()
