@@ -42,6 +42,12 @@ def test_plan_sets_validation_protocol_and_refuses_bad_seeds(tmp_path):
         plan({"holdout": "test"}, {"lr": [1e-4]}, [1], tmp_path)
     with pytest.raises(TrainInputError, match="max_steps=0"):
         plan({}, {"max_steps": [0]}, [1], tmp_path)
+    # a study directory of the plan that holds a different run is refused before anything runs
+    other = tmp_path / "lr0.0002-seed12"
+    other.mkdir()
+    (other / "study.json").write_text(json.dumps({"identity": {"seed": 12, "lr": 0.5}}))
+    with pytest.raises(TrainInputError, match="lr0.0002-seed12 already holds another run"):
+        plan({"sft_steps": 7}, {"lr": [1e-4, 2e-4]}, [11, 12], tmp_path)
 
 
 def test_choose_follows_the_declared_rule():

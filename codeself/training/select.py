@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself.training.config import TrainInputError
-from codeself.training.study import StudyConfig, check_config
+from codeself.training.study import StudyConfig, check_config, check_run_dir
 
 #: Settings a grid may not vary: they define the protocol or the run, not the training recipe.
 FIXED = ("seed", "output_dir", "holdout", "arm", "family", "n_heldout", "eval_samples", "n_bootstrap",
@@ -95,7 +95,8 @@ def setting_name(setting: dict[str, Any]) -> str:
 
 
 def plan(base: dict[str, Any], grid: dict[str, list[Any]], seeds: list[int], output_dir: Path) -> list[StudyConfig]:
-    """Every (setting, seed) validation study, setting-major, each checked before any compute."""
+    """Every (setting, seed) validation study, setting-major, each checked before any compute
+    (settings, and that no study directory already holds a different run)."""
     if not seeds:
         raise TrainInputError("--seeds: give at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -115,6 +116,7 @@ def plan(base: dict[str, Any], grid: dict[str, list[Any]], seeds: list[int], out
             except TypeError as e:
                 raise TrainInputError(f"selection: {e}") from None
             check_config(cfg)
+            check_run_dir(cfg)  # a directory holding another run is refused now, not hours later
             cfgs.append(cfg)
     return cfgs
 

@@ -134,6 +134,26 @@ def _identity(cfg: StudyConfig) -> dict[str, Any]:
     return d
 
 
+def check_run_dir(cfg: StudyConfig) -> bool:
+    """``True`` if the run directory holds this same study (resume or report it), ``False`` if it is
+    new or empty; raises ``TrainInputError`` if it holds another run or unrelated files."""
+    d = cfg.resolved_output_dir()
+    study_json = d / "study.json"
+    if study_json.is_file():
+        old = json.loads(study_json.read_text())
+        # a study written before a setting existed ran with that setting's default
+        old_ident = {**_identity(StudyConfig()), **old.get("identity", {})}
+        ident = _identity(cfg)
+        if old_ident != ident:
+            diff = sorted(k for k in set(ident) | set(old_ident) if ident.get(k) != old_ident.get(k))
+            raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
+                                  f"choose a new --output-dir")
+        return True
+    if d.exists() and any(d.iterdir()):
+        raise TrainInputError(f"{d} is not empty and holds no study.json; choose a new --output-dir")
+    return False
+
+
 def _eval_record(ev: dict[str, Any]) -> dict[str, Any]:
     return {k: ev[k] for k in ("n_tasks", "greedy_pass_at_1", "sampled_pass_at_1", "statuses",
                                "n_infra_errors", "seconds", "greedy", "sampled", "greedy_completions")}
@@ -146,20 +166,10 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     """
     check_config(cfg)
     d = cfg.resolved_output_dir()
-    study_json = d / "study.json"
     ident = _identity(cfg)
-    if study_json.is_file():
-        old = json.loads(study_json.read_text())
-        # a study written before a setting existed ran with that setting's default
-        old_ident = {**_identity(StudyConfig()), **old.get("identity", {})}
-        if old_ident != ident:
-            diff = sorted(k for k in set(ident) | set(old_ident) if ident.get(k) != old_ident.get(k))
-            raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
-                                  f"choose a new --output-dir")
-        if (d / "verdict.json").is_file():  # finished: report it as measured, do not overwrite its timings
-            return json.loads((d / "verdict.json").read_text())
-    elif d.exists() and any(d.iterdir()):
-        raise TrainInputError(f"{d} is not empty and holds no study.json; choose a new --output-dir")
+    if check_run_dir(cfg) and (d / "verdict.json").is_file():
+        # finished: report it as measured, do not overwrite its timings
+        return json.loads((d / "verdict.json").read_text())
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -177,7 +187,7 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     d.mkdir(parents=True, exist_ok=True)
     cfg_dict = asdict(cfg)
     cfg_dict["output_dir"] = str(d)
-    atomic_write_json(study_json, {"identity": ident, "config": cfg_dict})
+    atomic_write_json(d / "study.json", {"identity": ident, "config": cfg_dict})
     timings: dict[str, float] = {}
     torch.set_num_threads(1)
 
