@@ -17,7 +17,7 @@ table; ``D/chosen.toml`` is the chosen setting, usable as ``codeself study --con
 Finished studies are reused (a study directory with the same configuration returns its verdict), so
 an interrupted selection resumes where it stopped.
 
-Guaranteed: the validation protocol generates no held-out composition (``run_study`` asserts it), so
+Guaranteed: the validation protocol generates no held-out composition (``run_study`` checks it and raises), so
 the selection never sees the held-out split. Not guaranteed: that a setting chosen on validation
 compositions with the validation protocol's smaller train set (482 instead of 600 ``arith``
 compositions) is the best one for the held-out protocol — that is what the held-out study then tests.
