@@ -372,12 +372,9 @@ def _run_sandbox(pairs: list[tuple[Task, str, Any]], tests: str, config: AgentCo
         return []
     from codeself.sandbox import run_many
 
-    kw: dict[str, Any] = {"tests": tests, "progress": False}
-    if config.workers is not None:
-        kw["workers"] = config.workers
-    if config.timeout_s is not None:
-        kw["timeout"] = config.timeout_s
-    return [r.to_dict() for r in run_many(pairs, **kw)]
+    # None leaves the sandbox's default (run_many/SandboxConfig.with_overrides ignore None overrides)
+    return [r.to_dict() for r in run_many(pairs, tests=tests, progress=False, workers=config.workers,
+                                          timeout=config.timeout_s)]
 
 
 def _trace_key(rec: dict[str, Any]) -> tuple[str, int]:

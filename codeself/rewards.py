@@ -191,12 +191,8 @@ def make_trl_reward(
         if jobs:
             from codeself.sandbox import run_many
 
-            kw: dict[str, Any] = {"workers": workers, "progress": progress, "tests": tests}
-            if timeout is not None:
-                kw["timeout"] = timeout
-            if config is not None:
-                kw["config"] = config
-            for (_, _, i), res in zip(jobs, run_many(jobs, **kw), strict=True):
+            ran = run_many(jobs, workers=workers, progress=progress, tests=tests, timeout=timeout, config=config)
+            for (_, _, i), res in zip(jobs, ran, strict=True):
                 results[i] = res
         sandbox_s = time.perf_counter() - t1
         out: list[float | None] = []

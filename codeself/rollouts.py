@@ -630,12 +630,8 @@ def generate_rollouts(
                 if jobs:
                     from codeself.sandbox import run_many
 
-                    kw: dict[str, Any] = {"workers": workers, "progress": False, "tests": tests}
-                    if timeout is not None:
-                        kw["timeout"] = timeout
-                    if sandbox_config is not None:
-                        kw["config"] = sandbox_config
-                    results_list = run_many(jobs, **kw)
+                    results_list = run_many(jobs, workers=workers, progress=False, tests=tests, timeout=timeout,
+                                            config=sandbox_config)
                 sb_s = time.perf_counter() - s0
                 res_iter = iter(results_list)
                 for t, k, c, pc in items:
