@@ -128,6 +128,20 @@ def _tname(typ: type | tuple[type, ...]) -> str:
     return typ.__name__
 
 
+def _read_task_file(p: str | os.PathLike, *, skip_invalid: bool) -> tuple[list[tuple[int, Task]], list[Problem]]:
+    """``([(line, task)], problems)`` of one task file: JSON problems from ``read_jsonl`` (which
+    raises ``DataError`` itself unless ``skip_invalid``) and schema problems of each record, each
+    record checked once (``Task.from_dict`` runs ``check_record``)."""
+    records, problems = read_jsonl(p, skip_invalid=skip_invalid)
+    located: list[tuple[int, Task]] = []
+    for line, obj in records:
+        try:
+            located.append((line, Task.from_dict(obj, file=str(p), line=line)))
+        except DataError as e:
+            problems.extend(e.problems)
+    return located, problems
+
+
 def load_tasks(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     *,
@@ -143,14 +157,9 @@ def load_tasks(
     tasks: list[Task] = []
     found: list[Problem] = []
     for p in paths:
-        records, bad = read_jsonl(p, skip_invalid=skip_invalid)
+        located, bad = _read_task_file(p, skip_invalid=skip_invalid)
         found.extend(bad)
-        for line, obj in records:
-            recp = check_record(obj, file=str(p), line=line)
-            if recp:
-                found.extend(recp)
-                continue
-            tasks.append(Task.from_dict(obj, file=str(p), line=line))
+        tasks.extend(t for _, t in located)
     if found and not skip_invalid:
         raise DataError(found)
     if problems is not None:
@@ -797,17 +806,13 @@ def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
     files: list[str] = []
     for p in paths:
         try:
-            records, bad = read_jsonl(p, skip_invalid=True)
-        except DataError as e:
+            located, bad = _read_task_file(p, skip_invalid=True)
+        except DataError as e:  # missing or empty file
             problems.extend(e.problems)
             continue
         problems.extend(bad)
-        for line, obj in records:
-            recp = check_record(obj, file=str(p), line=line)
-            if recp:
-                problems.extend(recp)
-                continue
-            all_tasks.append(Task.from_dict(obj))
+        for line, task in located:
+            all_tasks.append(task)
             all_lines.append(line)
             files.append(str(p))
     problems.extend(validate(all_tasks, lines=all_lines, files=files))
