@@ -78,7 +78,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
                         raise ValueError(raw)
                     out.append(raw.lower() == "true")
                 else:
-                    out.append(kind(raw) if kind is not float else float(raw))
+                    out.append(kind(raw))
             except ValueError:
                 raise TrainInputError(f"--grid {item!r}: {raw!r} is not a valid {kind.__name__} for {key!r}") from None
         if len(set(out)) != len(out):
@@ -127,9 +127,7 @@ def _run_one(cfg: StudyConfig, log_dir: Path, in_process: bool) -> dict[str, Any
     from codeself.training.study import run_study
 
     d = Path(cfg.output_dir)
-    if (d / "verdict.json").is_file() and (d / "study.json").is_file():
-        return run_study(cfg, progress=False, log=lambda m: None)  # checks identity, returns as measured
-    if in_process:
+    if in_process or (d / "verdict.json").is_file():  # a finished study is returned as measured
         return run_study(cfg, progress=False, log=lambda m: None)
     cfg_file = log_dir / f"{d.name}.json"
     atomic_write_json(cfg_file, {"config": asdict(cfg)})
