@@ -120,12 +120,13 @@ def test_tolerance_shapes_are_graded_in_the_parent():
     assert wrong.status == "failed" and wrong.public_passed == 0
 
 
-def test_other_test_shapes_run_in_the_child_and_are_marked():
-    task = T("f", ["for i in range(3):\n    assert f(i) == i * 2"], ["assert f(1) == 2"])
+def test_every_test_shape_is_graded_outside_the_program():
+    task = T("f", ["for i in range(3):\n    assert f(i) == i * 2", "def check(candidate):\n    assert candidate(2) == 4\ncheck(f)"],
+             ["assert f(1) == 2"])
     r = run(task, "def f(x):\n    return 2 * x\n")
-    assert r.passed
-    assert [o.graded_in_parent for o in r.tests] == [False, True]
-    assert r.tamper_proof_share == 0.5
+    assert r.passed, r.error
+    assert [o.graded_in_parent for o in r.tests] == [True, True, True]
+    assert r.tamper_proof_share == 1.0
     assert run(task, "def f(x):\n    return 3 * x\n").tests[0].status == "failed"
 
 

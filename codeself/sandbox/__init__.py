@@ -37,8 +37,9 @@
 
 from __future__ import annotations
 
+from codeself.sandbox.api import CallOutcome, evaluate_calls, imap, run, run_many
 from codeself.sandbox.config import SandboxConfig
-from codeself.sandbox.pool import CallOutcome, close_pools, evaluate_calls, imap, run, run_many
+from codeself.sandbox.pool import close_pools
 from codeself.sandbox.result import PHASES, STATUSES, Result, TestOutcome
 from codeself.sandbox.scan import scan
 

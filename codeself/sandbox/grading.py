@@ -1,70 +1,40 @@
-"""Tamper-proof grading: split each test into what the child must compute and what the parent checks.
+"""Parent-side preparation of a task's tests for the grader process (:mod:`codeself.sandbox.grader`).
 
-A test that is a single ``assert EXPR`` is rewritten in the parent (the trusted process that read
-the task file): every *program-dependent* sub-expression (a call of, or a reference to, a name the
-program or an unknown binds — ``add(2, 3)``, ``Solution().solve(x)``, ``list(gen(x))``) becomes a
-*unit* that the child evaluates and returns as a plain value; the rest of the expression — the
-expected value, ``abs(… - …) < 1e-6``, ``math.isclose(…)``, ``sorted(…)``, ``isinstance(…)`` — is
-evaluated in the parent on the decoded values, with ``==``, ``!=``, ``in`` and ``not in`` replaced
-by the exact-type comparisons of :mod:`codeself.sandbox.values`. The expected value never enters the
-child, a lying ``__eq__`` is never called, and a test passes only if the parent saw its value.
+Every test — a single ``assert``, a loop, a whole HumanEval ``check(candidate)`` body — is sent to
+the grader, which runs it with program names as remote handles; no test runs in the program's
+process, so ``Result.tamper_proof_share`` is 1.0 by construction. Here, once per task (cached):
 
-Names count as *trusted* (evaluated in the parent) when they are builtins the program does not
-rebind, or imports / plain assignments of the task's ``setup_code`` (run once in the parent; a
-function defined in ``setup_code`` is treated as program-side, since it may call the program).
-
-Anything else — several statements, loops, a comprehension over a program call, a unit that is not
-a direct use of the program's own names — runs as-is in the child and is marked
-``graded_in_parent=False``; ``Result.tamper_proof_share`` is the share of tests graded in the parent.
+* each ``==``, ``!=``, ``in`` and ``not in`` of a test becomes a call of the exact-type comparison
+  of :mod:`codeself.sandbox.values` (a chain such as ``a < f(x) == b`` keeps Python's
+  evaluate-once semantics through temporaries; where Python forbids those, the chain is left as
+  written and compared with Python's ``==``, which on decoded plain values differs only in
+  ``True == 1`` and ``1 == 1.0``);
+* the test's free names (used but never bound by the test) are listed, so that the grader resolves
+  each one once: task helper, builtin, standard module, or program handle;
+* the helpers the task's prompt defines (its imports and complete functions and classes other than
+  the entry point) are extracted, so that a test's ``poly(...)`` or ``encode_cyclic(...)`` is the
+  task's, never the program's.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 from dataclasses import dataclass, field
-from typing import Any
 
-from codeself.sandbox import values as V
-
-_BUILTIN_NAMES = frozenset(dir(builtins))
-#: builtins whose single argument may be computed together with it in the child (so that a
-#: generator or a view returned by the program becomes a plain value)
-_WRAPPERS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "dict", "len", "str", "reversed"})
-_TRANSPARENT = (ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.IfExp, ast.Compare, ast.Tuple, ast.List, ast.Set,
-                ast.Dict, ast.Call, ast.Starred, ast.Subscript, ast.Constant, ast.JoinedStr, ast.FormattedValue)
-_HELPERS = {
-    "__cs_eq": V.strict_eq, "__cs_ne": V.strict_ne, "__cs_in": V.strict_in, "__cs_not_in": V.strict_not_in,
-}
+_EQ_HELPERS = {ast.Eq: "__cs_eq", ast.NotEq: "__cs_ne", ast.In: "__cs_in", ast.NotIn: "__cs_not_in"}
 
 
-class _Unplannable(Exception):
-    pass
-
-
-@dataclass
-class TestPlan:
-    kind: str                 # public | hidden
-    index: int                # position in its list
-    source: str
-    mode: str                 # "parent" | "child"
-    steps: list[int] = field(default_factory=list)
-    expr: Any = None          # compiled parent expression (mode == "parent")
-    tamper_proof: bool = False
-    preamble: Any = None      # compiled leading imports/assignments, run in the parent before ``expr``
-    value_steps: list[int] = field(default_factory=list)
-
-
-@dataclass
-class JobPlan:
-    steps: list[list[str]]    # [kind, source] with kind "value" | "exec"
-    tests: list[TestPlan]
-    setup_ns: dict[str, Any]
+@dataclass(frozen=True)
+class PreparedTest:
+    kind: str        # public | hidden
+    index: int       # position in its list
+    src: str         # rewritten source sent to the grader
+    names: tuple[str, ...] = field(default=())
 
 
 def bound_names(tree: ast.AST) -> set[str]:
-    """Every name a program may bind at module level (over-approximated: any store anywhere)."""
+    """Every name a piece of code may bind (over-approximated: any store anywhere, any parameter)."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -74,199 +44,102 @@ def bound_names(tree: ast.AST) -> set[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for a in node.names:
                 names.add((a.asname or a.name).split(".")[0])
-        elif isinstance(node, ast.Global):
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
             names.update(node.names)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
     return names
 
 
-@functools.lru_cache(maxsize=256)
-def _setup(setup_code: str) -> tuple[dict[str, Any], frozenset[str]]:
-    """Run the (trusted) setup code in the parent; return its namespace and its trusted names."""
-    if not setup_code.strip():
-        return {}, frozenset()
-    try:
-        tree = ast.parse(setup_code)
-        ns: dict[str, Any] = {"__builtins__": builtins}
-        exec(compile(tree, "<setup_code>", "exec"), ns)
-    except Exception:  # noqa: BLE001 - then nothing from setup is trusted; tests still run in the child
-        return {}, frozenset()
-    trusted: set[str] = set()
-    untrusted: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                if a.name != "*":
-                    trusted.add((a.asname or a.name).split(".")[0])
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            if any(isinstance(n, ast.Lambda) for n in ast.walk(node)):
-                untrusted |= bound_names(node)
-            else:
-                trusted |= bound_names(node)
-        else:
-            untrusted |= bound_names(node)
-    return ns, frozenset(trusted - untrusted)
+def free_names(tree: ast.AST) -> tuple[str, ...]:
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return tuple(sorted(loaded - bound_names(tree)))
 
 
-@functools.lru_cache(maxsize=65536)
-def _parse_test(src: str) -> tuple[ast.Module | None, frozenset[str]]:
-    try:
-        tree = ast.parse(src)
-    except SyntaxError:
-        return None, frozenset()
-    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    return tree, names
+class _StrictCompare(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.temps = 0
 
-
-def _local_names(expr: ast.AST) -> set[str]:
-    out: set[str] = set()
-    for n in ast.walk(expr):
-        if isinstance(n, ast.comprehension):
-            out |= {x.id for x in ast.walk(n.target) if isinstance(x, ast.Name)}
-        elif isinstance(n, ast.Lambda):
-            a = n.args
-            out |= {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x}
-        elif isinstance(n, ast.NamedExpr):
-            out.add(n.target.id)
-    return out
-
-
-class _Rewriter:
-    def __init__(self, untrusted: frozenset[str], program_names: frozenset[str], locals_: set[str]) -> None:
-        self.untrusted = untrusted
-        self.program_names = program_names
-        self.locals = locals_
-        self.units: list[str] = []
-        self.all_direct = True
-
-    def needs(self, node: ast.AST) -> bool:
-        return any(isinstance(n, ast.Name) and n.id in self.untrusted and n.id not in self.locals
-                   for n in ast.walk(node))
-
-    def unit(self, node: ast.AST) -> ast.AST:
-        if not isinstance(node, (ast.Call, ast.Name, ast.Attribute, ast.Subscript)):
-            raise _Unplannable(type(node).__name__)
-        if any(isinstance(n, ast.Name) and n.id in self.locals for n in ast.walk(node)):
-            raise _Unplannable("unit uses a local name")
-        root = node
-        while isinstance(root, (ast.Call, ast.Attribute, ast.Subscript)):
-            root = root.func if isinstance(root, ast.Call) else root.value
-        if isinstance(root, ast.Call):  # pragma: no cover - loop above unwraps calls
-            root = root.func
-        inner = node.args[0] if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                                 and node.func.id in _WRAPPERS) else None
-        direct_root = root if inner is None else inner
-        while isinstance(direct_root, (ast.Call, ast.Attribute, ast.Subscript)):
-            direct_root = direct_root.func if isinstance(direct_root, ast.Call) else direct_root.value
-        if not (isinstance(direct_root, ast.Name) and direct_root.id in self.program_names):
-            self.all_direct = False
-        self.units.append(ast.unparse(node))
-        k = len(self.units) - 1
-        return ast.Subscript(value=ast.Name("__cs_v", ast.Load()), slice=ast.Constant(k), ctx=ast.Load())
-
-    def rw(self, node: ast.AST) -> ast.AST:
-        if not self.needs(node):
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if not any(type(op) in _EQ_HELPERS for op in node.ops):
             return node
-        if isinstance(node, ast.Compare):
-            operands = [self.rw(node.left), *[self.rw(c) for c in node.comparators]]
-            pieces = []
-            for op, a, b in zip(node.ops, operands, operands[1:], strict=False):
-                helper = {ast.Eq: "__cs_eq", ast.NotEq: "__cs_ne", ast.In: "__cs_in",
-                          ast.NotIn: "__cs_not_in"}.get(type(op))
-                if helper:
-                    pieces.append(ast.Call(ast.Name(helper, ast.Load()), [a, b], []))
-                else:
-                    pieces.append(ast.Compare(a, [op], [b]))
-            return pieces[0] if len(pieces) == 1 else ast.BoolOp(ast.And(), pieces)
-        if isinstance(node, ast.Call):
-            if self.needs(node.func):
-                return self.unit(node)
-            if (isinstance(node.func, ast.Name) and node.func.id in _WRAPPERS and len(node.args) == 1
-                    and not node.keywords and isinstance(node.args[0], (ast.Call, ast.Name, ast.Attribute))
-                    and self.needs(node.args[0])):
-                return self.unit(node)
-            return ast.Call(node.func, [self.rw(a) for a in node.args],
-                            [ast.keyword(k.arg, self.rw(k.value)) for k in node.keywords])
-        if isinstance(node, ast.Subscript):
-            if self.needs(node.value):
-                return self.unit(node)
-            return ast.Subscript(node.value, self.rw(node.slice), node.ctx)
-        if isinstance(node, (ast.Name, ast.Attribute)):
-            return self.unit(node)
-        if isinstance(node, _TRANSPARENT):
-            new = type(node)()
-            for name, value in ast.iter_fields(node):
-                if isinstance(value, list):
-                    setattr(new, name, [self.rw(v) if isinstance(v, ast.expr) else v for v in value])
-                elif isinstance(value, ast.expr):
-                    setattr(new, name, self.rw(value))
-                else:
-                    setattr(new, name, value)
-            return new
-        raise _Unplannable(type(node).__name__)
-
-
-def _stmt_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        operands = [node.left, *node.comparators]
+        if len(node.ops) > 1:  # evaluate each middle operand once, as Python does
+            for i in range(1, len(operands) - 1):
+                name = f"__cs_t{self.temps}"
+                self.temps += 1
+                operands[i] = ast.NamedExpr(ast.Name(name, ast.Store()), operands[i])
+        pieces = []
+        for i, op in enumerate(node.ops):
+            left = operands[i]
+            if isinstance(left, ast.NamedExpr):
+                left = ast.Name(left.target.id, ast.Load())
+            right = operands[i + 1]
+            helper = _EQ_HELPERS.get(type(op))
+            if helper:
+                pieces.append(ast.Call(ast.Name(helper, ast.Load()), [left, right], []))
+            else:
+                pieces.append(ast.Compare(left, [op], [right]))
+        return pieces[0] if len(pieces) == 1 else ast.BoolOp(ast.And(), pieces)
 
 
 @functools.lru_cache(maxsize=65536)
-def _plan_assert(src: str, untrusted: frozenset[str], program_names: frozenset[str]):
-    """Plan ``[imports / plain assignments …] assert EXPR``; None when the test must run in the child."""
-    tree, _ = _parse_test(src)
-    if tree is None or not tree.body or not isinstance(tree.body[-1], ast.Assert):
-        return None
-    preamble = tree.body[:-1]
-    bound: dict[str, ast.stmt] = {}
-    for st in preamble:
-        if not isinstance(st, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)):
-            return None
-        if isinstance(st, (ast.Assign, ast.AnnAssign)) and (_stmt_names(st) - bound_names(st)) & untrusted - set(bound):
-            return None  # the preamble computes something from the program: run it in the child
-        for name in bound_names(st):
-            bound[name] = st
-    test = tree.body[-1].test
-    rw = _Rewriter(untrusted - frozenset(bound), program_names, _local_names(test))
+def rewrite(src: str, mode: str = "exec") -> tuple[str, tuple[str, ...]]:
+    """(source with exact-type comparisons, free names). A test that does not parse is returned as
+    it is (the grader reports its SyntaxError as the test's error)."""
     try:
-        new = rw.rw(test)
-    except _Unplannable:
-        return None
-    expr = ast.Expression(new)
-    ast.fix_missing_locations(expr)
+        tree = ast.parse(src, mode=mode)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return src, ()
+    names = free_names(tree)
     try:
-        code = compile(expr, "<graded test>", "eval")
-        pre_code = compile(ast.Module(preamble, []), "<test preamble>", "exec") if preamble else None
-    except (SyntaxError, ValueError, TypeError):
-        return None
-    # the child needs the imports, and the assignments whose names the units use (inputs, not expectations)
-    need: set[str] = set()
-    for u in rw.units:
-        need |= _stmt_names(ast.parse(u, mode="eval"))
-    child_stmts: list[ast.stmt] = []
-    changed = True
-    chosen: set[int] = set()
-    while changed:
-        changed = False
-        for k, st in enumerate(preamble):
-            if k in chosen:
-                continue
-            if isinstance(st, (ast.Import, ast.ImportFrom)) or bound_names(st) & need:
-                chosen.add(k)
-                need |= _stmt_names(st)
-                changed = True
-    child_stmts = [st for k, st in enumerate(preamble) if k in chosen]
-    child_pre = "\n".join(ast.unparse(st) for st in child_stmts)
-    return code, tuple(rw.units), rw.all_direct, pre_code, child_pre
+        new = _StrictCompare().visit(tree)
+        ast.fix_missing_locations(new)
+        out = ast.unparse(new)
+        compile(out, "<test>", mode, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, TypeError):
+        out = src  # e.g. a chained comparison inside a comprehension's iterable: see the module doc
+    return out, names
 
 
-def plan(task, program_names: frozenset[str] | None, tests: str = "all") -> JobPlan:
-    """Build the child's step list and the parent's grading plan for one program and task.
+def _is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+               for s in body)
 
-    ``program_names``: :func:`bound_names` of the program (None when it does not parse).
-    """
-    setup_ns, setup_trusted = _setup(task.setup_code or "")
-    program_names = program_names or frozenset()
-    steps: list[list[str]] = []
-    plans: list[TestPlan] = []
+
+@functools.lru_cache(maxsize=4096)
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The task's own helper code from its prompt: imports and complete top-level functions and
+    classes other than the entry point (stubs the model must write are left out)."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
+    keep: list[ast.stmt] = []
+    for st in tree.body:
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            keep.append(st)
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.name != entry_point and not _is_stub(st):
+            keep.append(st)
+        elif isinstance(st, ast.ClassDef) and st.name != entry_point and not all(
+                isinstance(s, (ast.Pass, ast.Expr)) or (isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                                        and _is_stub(s)) for s in st.body):
+            keep.append(st)
+    return ast.unparse(ast.Module(keep, [])) if keep else ""
+
+
+def prepare(task, tests: str = "all") -> list[PreparedTest]:
+    """The task's selected tests, rewritten for the grader."""
+    out: list[PreparedTest] = []
     groups = []
     if tests in ("all", "public"):
         groups.append(("public", task.public_tests))
@@ -274,44 +147,14 @@ def plan(task, program_names: frozenset[str] | None, tests: str = "all") -> JobP
         groups.append(("hidden", task.hidden_tests))
     for kind, srcs in groups:
         for i, src in enumerate(srcs):
-            _, names = _parse_test(src)
-            trusted = (names & _BUILTIN_NAMES) - program_names | (names & setup_trusted)
-            untrusted = frozenset(names - trusted)
-            planned = _plan_assert(src, untrusted, program_names)
-            if planned is None:
-                tp = TestPlan(kind, i, src, "child", [len(steps)])
-                steps.append(["exec", src])
-            else:
-                code, units, direct, pre_code, child_pre = planned
-                tp = TestPlan(kind, i, src, "parent", [], code, tamper_proof=direct, preamble=pre_code)
-                if child_pre:
-                    tp.steps.append(len(steps))
-                    steps.append(["exec", child_pre])
-                tp.value_steps = list(range(len(steps), len(steps) + len(units)))
-                tp.steps.extend(tp.value_steps)
-                steps.extend(["value", u] for u in units)
-            plans.append(tp)
-    return JobPlan(steps, plans, setup_ns)
+            new, names = rewrite(src)
+            out.append(PreparedTest(kind, i, new, names))
+    return out
 
 
-def grade_parent(tp: TestPlan, values: list[Any], setup_ns: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """Evaluate a parent-graded test on decoded values -> (status, error_type, error_message)."""
-    ns = dict(setup_ns)
-    ns.update(_HELPERS)
-    ns["__builtins__"] = builtins
-    ns["__cs_v"] = values
-    try:
-        if tp.preamble is not None:
-            exec(tp.preamble, ns)
-        ok = eval(tp.expr, ns)
-        ok = bool(ok)
-    except TypeError as e:
-        if any(isinstance(v, V.Opaque) for v in values):
-            return "failed", "Mismatch", f"value not gradable: {e}"
-        return "error", "TypeError", str(e)[:500]
-    except Exception as e:  # noqa: BLE001 - the test itself raised on the program's values
-        return "error", type(e).__name__, str(e)[:500]
-    if ok:
-        return "passed", None, None
-    shown = ", ".join(V.short_repr(v) for v in values) if values else "(no program values)"
-    return "failed", "Mismatch", f"assertion failed; program value(s): {shown}"
+def prepare_calls(exprs) -> list[dict]:
+    out = []
+    for e in exprs:
+        new, names = rewrite(e, "eval")
+        out.append({"src": new, "names": list(names)})
+    return out

@@ -16,7 +16,7 @@ from codeself.sandbox.result import Result
 
 def _run_chunk(task_dicts: list[dict], items: list[tuple[int, str, Any]], tests: str,
                config: dict) -> list[dict]:
-    from codeself.sandbox.pool import run_many
+    from codeself.sandbox.api import run_many
     from codeself.tasks import Task
 
     cfg = SandboxConfig(**{**config, "hide_paths": tuple(config["hide_paths"]),

