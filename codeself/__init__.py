@@ -36,7 +36,7 @@ _LAZY = {
     "audit_tasks": "codeself.audit",
     "exclude_weak": "codeself.audit",
     # generation, rollouts, rewards, evaluation, statistics
-    "build_prompt": "codeself.generation",
+    "build_prompt": "codeself.prompts",
     "parse_code": "codeself.generation",
     "get_backend": "codeself.generation",
     "generate_rollouts": "codeself.rollouts",
