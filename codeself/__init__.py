@@ -18,9 +18,9 @@ __version__ = "0.1.0"
 # name -> module that defines it (imported on first access, so `import codeself` stays light)
 _LAZY = {
     # tasks
-    "from_humaneval": "codeself.tasks",
-    "from_mbpp": "codeself.tasks",
-    "from_evalplus": "codeself.tasks",
+    "from_humaneval": "codeself.datasets",
+    "from_mbpp": "codeself.datasets",
+    "from_evalplus": "codeself.datasets",
     "validate": "codeself.tasks",
     "validate_files": "codeself.tasks",
     "write_tasks": "codeself.tasks",

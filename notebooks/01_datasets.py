@@ -10,7 +10,8 @@ with app.setup:
     import polars as pl
 
     from codeself import dashboard
-    from codeself.tasks import assign_splits, from_humaneval, load_tasks
+    from codeself.datasets import from_humaneval
+    from codeself.tasks import assign_splits, load_tasks
     from codeself.widgets import TaskBrowser
 
 

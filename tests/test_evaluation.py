@@ -236,10 +236,10 @@ def test_cli_compare_intersect_reports_dropped(tmp_path, capsys):
 
 def test_humaneval_full_loop_static(tmp_path, capsys):
     """HumanEval (first 20 problems): canonical vs a corrupted copy, generate → evaluate → compare."""
+    from codeself.datasets import from_humaneval
     from codeself.generation import get_backend, static_completions
     from codeself.io import write_jsonl_atomic
     from codeself.rollouts import generate_rollouts
-    from codeself.tasks import from_humaneval
 
     tasks = from_humaneval(verify_examples=False)[:20]
     files = {}
