@@ -18,9 +18,9 @@ __version__ = "0.1.0"
 # name -> module that defines it (imported on first access, so `import codeself` stays light)
 _LAZY = {
     # tasks
-    "from_humaneval": "codeself.tasks",
-    "from_mbpp": "codeself.tasks",
-    "from_evalplus": "codeself.tasks",
+    "from_humaneval": "codeself.datasets",
+    "from_mbpp": "codeself.datasets",
+    "from_evalplus": "codeself.datasets",
     "validate": "codeself.tasks",
     "validate_files": "codeself.tasks",
     "write_tasks": "codeself.tasks",
@@ -36,7 +36,7 @@ _LAZY = {
     "audit_tasks": "codeself.audit",
     "exclude_weak": "codeself.audit",
     # generation, rollouts, rewards, evaluation, statistics
-    "build_prompt": "codeself.generation",
+    "build_prompt": "codeself.prompts",
     "parse_code": "codeself.generation",
     "get_backend": "codeself.generation",
     "generate_rollouts": "codeself.rollouts",

@@ -1,7 +1,7 @@
 """The self-debug agent: generate → parse → run the PUBLIC tests → feedback → revise, with full traces.
 
 The loop, per (task, sample)
-    1. Turn 0 asks the model with ``generation.build_prompt(task, template, show_public_tests)`` —
+    1. Turn 0 asks the model with ``prompts.build_prompt(task, template, show_public_tests)`` —
        the same prompt single-shot generation uses, so the first attempt *is* the single-shot
        baseline.
     2. The completion is parsed (``generation.parse_code``) and, when it holds code, run in the
@@ -97,7 +97,7 @@ class AgentConfig:
     samples_per_task: int = field(default=1, metadata={"help": "Independent loops per task (N)."})
     seed: int = field(default=0, metadata={"help": "Base seed; each request's seed is derived from (seed, task, sample, turn)."})
     policy: str = field(default="last", metadata={"help": "Final-submission policy: " + "; ".join(f"{k}: {v}" for k, v in POLICIES.items())})
-    template: str = field(default="completion", metadata={"help": "Prompt template of generation.build_prompt: completion | chat."})
+    template: str = field(default="completion", metadata={"help": "Prompt template of prompts.build_prompt: completion | chat."})
     revision_prompt: str = field(default="feedback", metadata={"help": (
         "'feedback': revise from the previous attempt and its feedback; 'retry': ask the first prompt again "
         "(a control arm: the same budget of public-test-filtered attempts without the feedback text; "
@@ -247,7 +247,7 @@ def build_revision_prompt(task: Task, first_prompt: str, previous: dict[str, Any
         return (f"{first_prompt.rstrip()}\n\n{shown}"
                 f"Feedback from running the public tests:\n{feedback}\n\n"
                 "Fix the problem. Reply with the corrected complete function in a single ```python code block.\n")
-    from codeself.generation import build_prompt
+    from codeself.prompts import build_prompt
 
     base = build_prompt(task, "completion")
     if include_attempt:
@@ -397,7 +397,8 @@ def run_agent(
     ``codeself.generation.get_backend``). Raises ``DataError`` for a trace file made with different
     settings or holding records for unknown tasks.
     """
-    from codeself.generation import GenerationRequest, build_prompt, parse_code
+    from codeself.generation import GenerationRequest, parse_code
+    from codeself.prompts import build_prompt
 
     config = config or AgentConfig()
     ids = [t.task_id for t in tasks]

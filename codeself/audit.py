@@ -1486,7 +1486,7 @@ def bench_audit(mutants: int = DEFAULT_MUTANTS, seed: int = 0, workers: int | No
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from codeself.tasks import from_humaneval
+    from codeself.datasets import from_humaneval
 
     n_workers = workers or os.cpu_count() or 1
     load_before = os.getloadavg()[0]

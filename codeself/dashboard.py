@@ -31,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from codeself.io import DataError, Problem, read_jsonl
+from codeself.training.verdict import is_significant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "data" / "examples"
@@ -995,19 +996,18 @@ def study_verdicts(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[dic
 def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """One row per study, arms side by side (``holdout``: ``test`` for the held-out study, ``validation``
     for a settings-selection study): greedy before/after with the exact McNemar p, the sampled
-    difference with its 95% cluster-bootstrap CI, and whether the issue's target is met (greedy
-    improves with p < 0.01 and the sampled CI excludes 0)."""
+    difference with its 95% cluster-bootstrap CI, and whether the target is met: the verdict's
+    ``significant`` flag (:func:`codeself.training.verdict.is_significant`)."""
     rows = []
     for v in verdicts:
         lo, hi = v["sampled_diff_ci"]
-        improved = v["trained_pass_at_1"] > v["baseline_pass_at_1"] and v["mcnemar_p"] < 0.01
         rows.append({
             "seed": int(v["seed"]), "arm": str(v.get("arm", "default")),
             "holdout": str(v.get("holdout", "test")), "n_tasks": int(v["n_tasks"]),
             "greedy_before": float(v["baseline_pass_at_1"]), "greedy_after": float(v["trained_pass_at_1"]),
             "mcnemar_p": float(v["mcnemar_p"]), "sampled_diff": float(v["sampled_diff"]),
             "ci_low": float(lo), "ci_high": float(hi),
-            "target_met": bool(improved and lo > 0),
+            "target_met": is_significant(v),
         })
     schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
@@ -1048,7 +1048,7 @@ def selection_frame(args: Mapping[str, Any], root: Path = RUNS) -> tuple[pl.Data
             rows.append({"setting": name, "seed": int(r["seed"]), "greedy_before": float(r["baseline_pass_at_1"]),
                          "greedy_after": float(r["trained_pass_at_1"]), "mcnemar_p": float(r["mcnemar_p"]),
                          "sampled_diff": float(r["sampled_diff"]), "ci_low": float(lo), "ci_high": float(hi),
-                         "significant": bool(r["significant"]), "chosen": i == sel["chosen_index"]})
+                         "significant": is_significant(r), "chosen": i == sel["chosen_index"]})
     schema = {"setting": pl.Utf8, "seed": pl.Int64, "greedy_before": pl.Float64, "greedy_after": pl.Float64,
               "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
               "significant": pl.Boolean, "chosen": pl.Boolean}

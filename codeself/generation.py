@@ -1,11 +1,5 @@
-"""Generation: prompt templates, code parsing, and model backends behind one interface.
-
-Templates
-    ``completion`` (HumanEval style): the task prompt followed by its starter code; the model
-    continues the function body. ``chat``: an instruction plus the signature in a fenced block,
-    asking for the complete function in a ```python block. Either can show the *public* tests as
-    examples (``show_public_tests=True``). Hidden tests are never put in a prompt — by construction
-    ``build_prompt`` only reads ``task.prompt``, ``task.starter_code`` and ``task.public_tests``.
+"""Generation: code parsing and model backends behind one interface (prompt templates live in the
+leaf module :mod:`codeself.prompts`, which codeself-nano's training uses too).
 
 Parsing
     ``parse_code`` turns a raw completion into a program: fenced blocks (```python / ``` / an
@@ -43,50 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from codeself.io import DataError, Problem, read_jsonl, sha256_file, sha256_text
+from codeself.prompts import build_prompt
 from codeself.tasks import Task
 
-TEMPLATES = ("completion", "chat")
 BACKENDS = ("hf", "nano", "vllm", "static", "mock")
 PARSE_STATUSES = ("ok", "empty", "no_code", "syntax_error")
 
 
 class BackendError(ValueError):
     """A backend cannot be built or used (missing model, missing extra, exhausted static file)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# templates
-# ---------------------------------------------------------------------------------------------
-
-CHAT_INSTRUCTION = (
-    "Complete the following Python function. Reply with the complete function (signature and "
-    "body, plus any imports it needs) in a single ```python code block."
-)
-
-
-def build_prompt(task: Task, template: str = "completion", show_public_tests: bool = False) -> str:
-    """The text a model is conditioned on for ``task``.
-
-    ``completion``: ``task.prompt + task.starter_code`` (exactly that when no tests are shown — the
-    format codeself-nano is trained on); with ``show_public_tests`` the public tests are prepended
-    as comment lines (``# Examples:``), which keeps the prompt a valid Python prefix.
-    ``chat``: an instruction, the signature/docstring in a fenced block and, optionally, the public
-    tests in a second fenced block. Hidden tests are never included.
-    """
-    if template not in TEMPLATES:
-        raise ValueError(f"unknown template {template!r} (use one of {TEMPLATES})")
-    code = task.prompt + (task.starter_code or "")
-    if template == "completion":
-        if show_public_tests and task.public_tests:
-            lines = ["# Examples (these tests must pass):"]
-            for t in task.public_tests:
-                lines.extend("# " + ln for ln in t.splitlines())
-            return "\n".join(lines) + "\n" + code
-        return code
-    parts = [CHAT_INSTRUCTION, "", "```python", code.rstrip("\n"), "```"]
-    if show_public_tests and task.public_tests:
-        parts += ["", "Your function must pass these tests:", "```python", *task.public_tests, "```"]
-    return "\n".join(parts) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,10 +384,8 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
     if spec is None:
         raise BackendError("no model given: pass --model nano or --model PATH (a local Hugging Face model directory)")
     if str(spec) == "nano":
-        try:
-            from codeself.training.nano import ensure_nano
-        except ImportError as e:  # pragma: no cover - depends on the training stage
-            raise BackendError(f"the nano model is not available ({e})") from e
+        from codeself.training.nano import ensure_nano
+
         return Path(ensure_nano())
     p = Path(spec)
     if not p.exists():

@@ -161,7 +161,8 @@ def make_trl_reward(
     "parse_statuses", "infra_errors", "reward_mean"}`` (trainers report ``sandbox_s`` as a share of
     step time) and ``fn.last_breakdowns`` the ``RewardBreakdown`` list.
     """
-    from codeself.generation import build_prompt, parse_code
+    from codeself.generation import parse_code
+    from codeself.prompts import build_prompt
 
     task_map = dict(tasks) if isinstance(tasks, Mapping) else {t.task_id: t for t in tasks}
 

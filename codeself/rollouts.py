@@ -560,7 +560,8 @@ def generate_rollouts(
     "seconds", "samples_per_s", "statuses", "output"}``.
     Refuses to resume into a file whose records were made with other run settings (``RUN_KEYS``).
     """
-    from codeself.generation import GenerationRequest, build_prompt, parse_code
+    from codeself.generation import GenerationRequest, parse_code
+    from codeself.prompts import build_prompt
     from codeself.rewards import reward_v0_correctness, unexecuted_result
 
     if samples_per_task < 1:

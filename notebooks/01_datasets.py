@@ -10,7 +10,8 @@ with app.setup:
     import polars as pl
 
     from codeself import dashboard
-    from codeself.tasks import assign_splits, from_humaneval, load_tasks
+    from codeself.datasets import from_humaneval
+    from codeself.tasks import assign_splits, load_tasks
     from codeself.widgets import TaskBrowser
 
 
@@ -221,10 +222,29 @@ def _(audit_df, leaks, moved, tasks_df):
 
 
 @app.cell
-def test_counts_consistent(key_numbers, tasks_df):
-    assert key_numbers["tasks"] == tasks_df.height
-    assert key_numbers["train"] + key_numbers["validation"] + key_numbers["test"] <= tasks_df.height
-    assert (tasks_df["n_tests"] == tasks_df["n_public"] + tasks_df["n_hidden"]).all()
+def test_counts_match_the_tasks(key_numbers, tasks):
+    # the report's numbers are those of the loaded tasks themselves, not just of the frame built from them
+    assert key_numbers["tasks"] == len(tasks) == len({t.task_id for t in tasks})
+    for _split in ("train", "validation", "test"):
+        assert key_numbers[_split] == sum(1 for t in tasks if t.split == _split), _split
+    assert key_numbers["sources"] == len({t.source for t in tasks})
+    _hidden = sorted(len(t.hidden_tests) for t in tasks)
+    _mid = len(_hidden) // 2
+    assert key_numbers["median_hidden_tests"] == (_hidden[_mid] if len(_hidden) % 2
+                                                  else (_hidden[_mid - 1] + _hidden[_mid]) / 2)
+    return
+
+
+@app.cell
+def test_moved_hidden_tests_no_longer_leak(key_numbers, leaks, tasks):
+    # a hidden assert visible in the prompt was moved to the public tests at conversion: the tasks it
+    # happened to are counted, hold those tests as public, and leak no hidden test any more
+    _moved = {t.task_id: t.metadata["hidden_moved_to_public"] for t in tasks
+              if t.metadata.get("hidden_moved_to_public")}
+    assert key_numbers["hidden_moved_to_public"] == len(_moved)
+    assert all(len(t.public_tests) >= _moved[t.task_id] for t in tasks if t.task_id in _moved)
+    _leaking = set(leaks.filter(pl.col("kind") == "leak")["task_id"].to_list())
+    assert not _leaking & set(_moved), sorted(_leaking & set(_moved))
     return
 
 

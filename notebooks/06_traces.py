@@ -114,9 +114,18 @@ def _(summary, tf):
 
 
 @app.cell
-def test_frame_matches_traces(tf, traces):
-    assert tf.height == len(traces)
-    assert (tf["turns"] >= 1).all()
+def test_frame_agrees_with_the_summary(outcomes, summary, tf, traces):
+    # the per-trace frame (dashboard.traces_frame) and the agent's own summary count the same traces,
+    # final outcomes and revisions, each from the raw records by its own path
+    assert tf.height == len(traces) == (summary["n_records"] if summary else 0)
+    if summary is not None:
+        assert dict(tf.group_by("final_status").len().iter_rows()) == summary["final_status"]
+        assert int((tf["turns"] - 1).sum()) == summary["n_revisions"] == int(outcomes["count"].sum())
+        _by_task = {}
+        for _r in tf.iter_rows(named=True):
+            if _r["final_status"] != "infra_error":
+                _by_task.setdefault(_r["task_id"], []).append(_r["passed"])
+        assert abs(summary["pass_at_1_final"] - sum(sum(v) / len(v) for v in _by_task.values()) / len(_by_task)) < 1e-12
     return
 
 

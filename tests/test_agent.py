@@ -404,7 +404,7 @@ def tiny_llama(tmp_path_factory):
 
 @pytest.mark.slow
 def test_humaneval_with_a_local_model_directory(tiny_llama, tmp_path):
-    from codeself.tasks import from_humaneval
+    from codeself.datasets import from_humaneval
 
     # the three shortest HumanEval prompts (so revision prompts can fit the 512-position model)
     tasks = sorted(from_humaneval(verify_examples=False), key=lambda t: len(t.prompt))[:3]

@@ -1,5 +1,5 @@
 """The curated public API: every name in ``codeself.__all__`` resolves, and importing the package
-(or the tasks, sandbox and stats stages) pulls in none of the heavy libraries."""
+(or the tasks, datasets, sandbox and stats stages) pulls in none of the heavy libraries."""
 
 import subprocess
 import sys
@@ -14,7 +14,7 @@ def test_every_public_name_resolves():
 
 def test_light_stages_do_not_import_heavy_libraries():
     code = (
-        "import sys, codeself, codeself.tasks, codeself.sandbox, codeself.stats, codeself.cli\n"
+        "import sys, codeself, codeself.tasks, codeself.datasets, codeself.sandbox, codeself.stats, codeself.cli\n"
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'ray', 'vllm') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

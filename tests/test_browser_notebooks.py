@@ -83,10 +83,14 @@ def test_marimo_dashboard_control_changes_number(page, artifacts_dir, tmp_path):
         picked = page.locator(".cs-task-browser li.cs-selected").get_attribute("data-task-id")
         page.get_by_text(f"Selected in the browser: {picked}").wait_for(timeout=30_000)
         page.screenshot(path=str(artifacts_dir / "marimo_01_datasets.png"))
+        # the server lived through the whole interaction (a crash would end it early)
+        assert proc.poll() is None, (tmp_path / "marimo.log").read_text()[-3000:]
     finally:
         stop(proc)
         log.close()
-    assert proc.returncode is not None
+    # and no cell raised on the server side while the controls were used
+    server_log = (tmp_path / "marimo.log").read_text()
+    assert "Traceback" not in server_log, server_log[-3000:]
 
 
 def test_marimo_training_dashboard_refreshes_live(page, artifacts_dir, tmp_path):

@@ -179,16 +179,18 @@ def test_study_verdicts_side_by_side_and_target(tmp_path):
     df = verdicts_frame(verdicts)
     assert "bundled" in note and read[0].endswith("study_verdicts.jsonl")
     assert set(df["arm"]) == {"default", "control"} and df.height == 6
-    # the target: greedy improves with p < 0.01 and the sampled CI excludes 0 (from below)
+    # the target is the verdict's flag: greedy improves with p < 0.01 and the sampled CI excludes 0 (from below)
     met = {(r["seed"], r["arm"]): r["target_met"] for r in df.iter_rows(named=True)}
+    assert sorted(met.values()) == [False] * 3 + [True] * 3
     for v in verdicts:
-        expect = (v["trained_pass_at_1"] > v["baseline_pass_at_1"] and v["mcnemar_p"] < 0.01
-                  and v["sampled_diff_ci"][0] > 0)
-        assert met[(v["seed"], v["arm"])] == expect
+        assert met[(v["seed"], v["arm"])] == v["significant"]
     base = {"seed": 9, "arm": "default", "n_tasks": 10, "baseline_pass_at_1": 0.5, "trained_pass_at_1": 0.9,
             "mcnemar_p": 0.001, "sampled_diff": 0.1, "sampled_diff_ci": [0.05, 0.15]}
+    worse = {"baseline_pass_at_1": 0.6, "trained_pass_at_1": 0.5, "sampled_diff": 0.03, "sampled_diff_ci": [0.01, 0.05]}
     cases = [({}, True), ({"sampled_diff_ci": [-0.01, 0.2]}, False), ({"mcnemar_p": 0.02}, False),
-             ({"baseline_pass_at_1": 0.95, "trained_pass_at_1": 0.5}, False)]  # significantly worse
+             ({"baseline_pass_at_1": 0.95, "trained_pass_at_1": 0.5}, False),  # significantly worse
+             ({**worse, "significant": True}, False),  # an old file's flag from the rule without the greedy direction
+             ({"mcnemar_p": 0.02, "alpha": 0.05, "significant": True}, True)]  # a stored flag is read as stored
     frame = verdicts_frame([{**base, **change, "seed": i} for i, (change, _) in enumerate(cases)])
     assert frame["target_met"].to_list() == [ok for _, ok in cases]
     assert frame["holdout"].to_list() == ["test"] * len(cases)

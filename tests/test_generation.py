@@ -10,12 +10,12 @@ import pytest
 from codeself.generation import (
     BackendError,
     GenerationRequest,
-    build_prompt,
     get_backend,
     parse_code,
     resolve_model,
 )
 from codeself.io import DataError
+from codeself.prompts import build_prompt
 from codeself.tasks import Task, load_tasks
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "tasks.example.jsonl"

@@ -112,15 +112,6 @@ def test_unexecuted_result_keeps_denominators():
     assert "parser returned no_code" in res.error
 
 
-def _sandbox_available() -> bool:
-    try:
-        from codeself.sandbox import run_many  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _sandbox_available(), reason="codeself.sandbox.run_many has not landed yet")
 def test_trl_reward_batches_through_sandbox():
     tasks = load_tasks(EXAMPLES)
     fn = make_trl_reward(tasks, workers=2, timeout=5)

@@ -11,7 +11,7 @@ from codeself.cli import main
 from codeself.families import FAMILIES
 from codeself.tasks import load_tasks
 from codeself.training.config import TrainInputError
-from codeself.training.select import choose, parse_grid, plan, run_selection, setting_name
+from codeself.training.select import choose, parse_grid, plan, run_selection, score, setting_name
 from codeself.training.study import StudyConfig, load_config, run_study
 
 
@@ -60,6 +60,16 @@ def test_choose_follows_the_declared_rule():
     assert choose([cand(2, 0.05, 0.1), cand(2, 0.10, 0.0)]) == 1
     assert choose([cand(2, 0.10, 0.1), cand(2, 0.10, 0.2)]) == 1
     assert choose([cand(2, 0.10, 0.2), cand(2, 0.10, 0.2)]) == 0
+
+
+def test_score_counts_seeds_by_the_verdict_rule():
+    run = {"baseline_pass_at_1": 0.5, "trained_pass_at_1": 0.7, "greedy_diff": 0.2, "mcnemar_p": 0.001,
+           "sampled_diff": 0.1, "sampled_diff_ci": [0.05, 0.15]}
+    # greedy significantly worse while sampled is better: an old flag saying significant is not counted
+    worse = {**run, "trained_pass_at_1": 0.4, "greedy_diff": -0.1, "significant": True}
+    stored = {**run, "mcnemar_p": 0.03, "alpha": 0.05, "significant": True}  # written under the rule: read as stored
+    s = score([run, worse, stored])
+    assert (s["n_significant"], s["n_seeds"]) == (2, 3)
 
 
 def test_old_study_without_holdout_setting_still_resumes(tmp_path):

@@ -7,7 +7,15 @@ import json
 import pytest
 
 from codeself.training.config import TrainInputError
-from codeself.training.study import StudyConfig, load_config, run_study, verdict_table
+from codeself.training.study import (
+    StudyConfig,
+    load_config,
+    plain_verdict,
+    run_study,
+    summarize_studies,
+    verdict_table,
+)
+from codeself.training.verdict import is_significant, judge, significant
 
 
 def test_config_layers_and_unknown_keys(tmp_path):
@@ -49,6 +57,53 @@ def test_verdict_table_formats_both_arms():
     assert "control" in table and "+0.200 [+0.150, +0.250]" in table
 
 
+# greedy significantly worse, sampled better: the two-sided McNemar p is small, but not for the better
+WORSE_GREEDY = {"seed": 7, "arm": "default", "holdout": "test", "n_tasks": 200, "baseline_pass_at_1": 0.600,
+                "trained_pass_at_1": 0.500, "mcnemar_p": 0.001, "baseline_sampled_pass_at_1": 0.50,
+                "trained_sampled_pass_at_1": 0.53, "sampled_diff": 0.03, "sampled_diff_ci": [0.01, 0.05]}
+
+
+def test_verdict_rule_needs_greedy_up_and_sampled_ci_above_zero():
+    assert significant(0.5, 0.6, 0.001, 0.03, 0.01)
+    assert not significant(0.6, 0.5, 0.001, 0.03, 0.01)     # greedy significantly worse
+    assert not significant(0.5, 0.5, 0.001, 0.03, 0.01)     # greedy unchanged
+    assert not significant(0.5, 0.6, 0.02, 0.03, 0.01)      # p not below alpha = 0.01
+    assert significant(0.5, 0.6, 0.02, 0.03, 0.01, alpha=0.05)
+    assert not significant(0.5, 0.6, 0.001, 0.03, -0.01)    # sampled CI reaches 0
+    assert not significant(0.5, 0.6, 0.001, 0.0, 0.0)       # sampled not better
+    assert not judge(WORSE_GREEDY)
+
+
+def test_greedy_significantly_worse_sampled_better_is_not_significant(tmp_path):
+    v = dict(WORSE_GREEDY)
+    text = plain_verdict(v)
+    assert "improved" not in text and "WORSE" in text and "0.600 → 0.500" in text
+    assert not is_significant(v)
+    # an old verdict.json whose flag came from the rule without the greedy direction is judged again
+    old = {**v, "significant": True, "verdict": "improved"}
+    assert not is_significant(old) and "improved" not in plain_verdict(old)
+    # a verdict written under the rule (it records alpha) is read as stored
+    assert is_significant({**v, "alpha": 0.01, "significant": True})
+    # `codeself bench study` reads the same flag
+    run = tmp_path / "study-seed7"
+    run.mkdir()
+    (run / "verdict.json").write_text(json.dumps(old))
+    assert summarize_studies([run])["rows"][0]["significant"] is False
+
+
+def test_plain_verdict_names_what_the_rule_missed():
+    better = {**WORSE_GREEDY, "trained_pass_at_1": 0.7}
+    assert plain_verdict(better).startswith("Seed 7, flawed-demonstration warm start: practice with sandbox "
+                                            "feedback improved held-out greedy pass@1 0.600 → 0.700")
+    no_ci = plain_verdict({**better, "sampled_diff_ci": [-0.01, 0.05]})
+    assert "NO significant improvement (the sampled CI does not lie above 0)" in no_ci
+    high_p = plain_verdict({**better, "mcnemar_p": 0.2})
+    assert "NO significant improvement (McNemar p is not below 0.01)" in high_p
+    same = plain_verdict({**better, "trained_pass_at_1": 0.6, "mcnemar_p": 1.0, "sampled_diff_ci": [-0.02, 0.01]})
+    assert "(greedy pass@1 did not go up; the sampled CI does not lie above 0)" in same
+    assert "improved" in plain_verdict({**better, "mcnemar_p": 0.02}, alpha=0.05)
+
+
 @pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     cfg = StudyConfig(seed=3, output_dir=str(tmp_path / "study"), model_root=str(tmp_path / "models"),
@@ -64,6 +119,8 @@ def test_tiny_study_end_to_end(tmp_path):
         assert k in saved
     assert saved["n_tasks"] == 6 and saved["seed"] == 3 and len(saved["sampled_diff_ci"]) == 2
     assert 0.0 <= saved["mcnemar_p"] <= 1.0
+    # the stored flag is the one rule, with the threshold it used
+    assert saved["alpha"] == cfg.alpha and saved["significant"] == judge(saved)
     # the resolved config is kept, and the study re-runs from its directory alone (resume: nothing redone)
     resolved = load_config(d / "study.json", {})
     assert resolved == cfg

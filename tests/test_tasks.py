@@ -1,4 +1,5 @@
-"""codeself.tasks: schema, loaders (canonical, humaneval, mbpp, evalplus), splits, validation."""
+"""codeself.tasks (schema, canonical loader, splits, validation) and codeself.datasets (the humaneval,
+mbpp and evalplus importers)."""
 
 import gzip
 import json
@@ -6,13 +7,11 @@ import random
 
 import pytest
 
+from codeself.datasets import extract_examples, from_evalplus, from_humaneval, from_mbpp
 from codeself.io import DataError
 from codeself.tasks import (
     Task,
     assign_splits,
-    extract_examples,
-    from_humaneval,
-    from_mbpp,
     load_tasks,
     split_for,
     summarize,
@@ -224,8 +223,6 @@ def test_summarize_counts():
 
 
 def test_evalplus_expected_values_come_from_the_reference_in_the_sandbox():
-    from codeself.tasks import from_evalplus
-
     tasks = from_evalplus("tests/fixtures/evalplus_small.jsonl")
     t0, t1 = tasks
     assert t0.source == "evalplus" and t0.metadata["base_inputs"] == 3 and t0.metadata["plus_inputs"] == 2
@@ -243,8 +240,6 @@ def test_evalplus_expected_values_come_from_the_reference_in_the_sandbox():
 
 
 def test_evalplus_bad_records(tmp_path):
-    from codeself.tasks import from_evalplus
-
     p = tmp_path / "e.jsonl"
     p.write_text('{"task_id": "x", "prompt": "", "entry_point": "f", "canonical_solution": "def f(a): return a"}\n')
     with pytest.raises(DataError) as e:

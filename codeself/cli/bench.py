@@ -170,7 +170,7 @@ def study(
     for row in r["rows"]:
         wall = row["wall_s"]
         share = row["reward_share_mean"]
-        out.print(f"{row['run_dir']}: wall {wall:.0f} s (target ≤ {r['target_wall_s']} s: "
+        out.print(f"{row['run_dir']}: {'significant' if row['significant'] else 'NOT significant'}; wall {wall:.0f} s (target ≤ {r['target_wall_s']} s: "
                   f"{'met' if wall <= r['target_wall_s'] else 'NOT met'}; {row['timings_s']}); GRPO step "
                   f"{row['grpo_step_s_mean']:.2f} s, reward share {share:.1%} (target ≤ 10%: "
                   f"{'met' if share <= r['target_reward_share'] else 'NOT met'})", markup=False)

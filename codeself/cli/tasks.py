@@ -37,19 +37,20 @@ def prepare(
     workers: Annotated[int | None, typer.Option(help="Sandbox workers for checking examples/expected values.")] = None,
 ) -> None:
     """Convert a task source to canonical tasks. Never writes a partial output file."""
+    from codeself import datasets as D
     from codeself import tasks as T
     from codeself.io import Problem, atomic_write_json
 
     skipped: list[Problem] = []
     if format is Format.humaneval:
-        tasks = T.from_humaneval(input, workers=workers)
+        tasks = D.from_humaneval(input, workers=workers)
     else:
         if input is None:
             raise CommandError(f"--input is required for --format {format.value}")
         if format is Format.mbpp:
-            tasks = T.from_mbpp(input, skip_invalid=skip_invalid, problems=skipped)
+            tasks = D.from_mbpp(input, skip_invalid=skip_invalid, problems=skipped)
         elif format is Format.evalplus:
-            tasks = T.from_evalplus(input, skip_invalid=skip_invalid, problems=skipped, workers=workers)
+            tasks = D.from_evalplus(input, skip_invalid=skip_invalid, problems=skipped, workers=workers)
         else:
             tasks = T.load_tasks(input, skip_invalid=skip_invalid, problems=skipped)
     for p in skipped:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself.io import atomic_write_json, atomic_write_text, sha256_file
+from codeself.training.verdict import is_significant
 
 KIT_DIR = Path(__file__).resolve().parents[2] / "reports" / "kit"
 TEMPLATES = {
@@ -53,6 +54,7 @@ def run_values(run_dir: Path) -> dict[str, Any]:
     if vp.is_file():
         verdict = json.loads(vp.read_text())
         vals.update(_flatten("verdict", verdict))
+        vals["verdict.significant"] = is_significant(verdict)
         model = verdict.get("model")
         if model and Path(model).is_dir():
             mdir = Path(model)

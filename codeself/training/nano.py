@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from codeself.prompts import build_prompt
+
 #: Default cache directory of ``ensure_nano`` (relative to the current directory).
 DEFAULT_NANO_DIR = Path("data/models/nano")
 ARMS = ("default", "control")
@@ -109,10 +111,6 @@ def format_prompt(task) -> str:
 
     This is the ``completion`` template (HumanEval style): the model continues with the body.
     """
-    try:
-        from codeself.generation import build_prompt
-    except ImportError:  # generation stage not installed yet: same completion template
-        return task.prompt + (task.starter_code or "")
     return build_prompt(task, template="completion")
 
 

@@ -5,9 +5,9 @@ default study protocol with ``holdout="validation"`` (:mod:`codeself.training.st
 combination of grid values and seeds, each in ``D/<setting>-seed<S>/``, and picks one setting by a
 rule fixed *before* any result is seen:
 
-1. the most seeds whose validation study is ``significant`` (greedy exact McNemar p < ``alpha``
-   **and** sampled-pass@1 difference with a 95% cluster-bootstrap CI above 0) — the study's own
-   success criterion;
+1. the most seeds whose validation study is ``significant`` by the study's own verdict rule
+   (:mod:`codeself.training.verdict`: greedy pass@1 up with exact McNemar p < ``alpha`` **and** the
+   sampled-pass@1 difference with its 95% cluster-bootstrap CI above 0);
 2. then the highest mean lower bound of that CI over seeds (a robust effect, not a lucky one);
 3. then the highest mean greedy pass@1 difference;
 4. then the first setting in grid order.
@@ -38,12 +38,14 @@ from typing import Any
 
 from codeself.training.config import TrainInputError
 from codeself.training.study import StudyConfig, check_config, check_run_dir
+from codeself.training.verdict import DEFAULT_ALPHA, is_significant
+from codeself.training.verdict import RULE as VERDICT_RULE
 
 #: Settings a grid may not vary: they define the protocol or the run, not the training recipe.
 FIXED = ("seed", "output_dir", "holdout", "arm", "family", "n_heldout", "eval_samples", "n_bootstrap",
          "alpha", "model_root", "workers", "temperature")
 
-RULE = ("most seeds significant (McNemar p < alpha and sampled CI > 0); then highest mean sampled-CI lower "
+RULE = (f"most seeds significant ({VERDICT_RULE}); then highest mean sampled-CI lower "
         "bound; then highest mean greedy difference; then first in grid order")
 
 
@@ -145,7 +147,7 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The rule's keys for one setting's validation verdicts."""
     n = len(runs)
     return {
-        "n_significant": sum(bool(v["significant"]) for v in runs),
+        "n_significant": sum(is_significant(v) for v in runs),
         "mean_ci_low": sum(v["sampled_diff_ci"][0] for v in runs) / n,
         "mean_greedy_diff": sum(v["greedy_diff"] for v in runs) / n,
         "n_seeds": n,
@@ -225,7 +227,8 @@ def run_selection(
                 v = verdicts[cfg.output_dir]
                 runs.append({"seed": cfg.seed, "run_dir": cfg.output_dir, **{k: v[k] for k in (
                     "n_tasks", "n_train", "baseline_pass_at_1", "trained_pass_at_1", "greedy_diff", "mcnemar_p",
-                    "sampled_diff", "sampled_diff_ci", "significant", "reward_share_mean")},
+                    "sampled_diff", "sampled_diff_ci", "reward_share_mean")},
+                    "alpha": v.get("alpha", DEFAULT_ALPHA), "significant": is_significant(v),
                     "wall_s": v.get("wall_s_this_invocation")})
         candidates.append({"setting": setting, "runs": runs, "score": score(runs)})
     best = choose(candidates)
@@ -265,7 +268,7 @@ def selection_table(sel: dict[str, Any]) -> str:
             lo, hi = r["sampled_diff_ci"]
             rows.append(f"| {name} | {r['seed']} | {r['baseline_pass_at_1']:.3f} → {r['trained_pass_at_1']:.3f} "
                         f"| {r['mcnemar_p']:.2g} | {r['sampled_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
-                        f"| {'yes' if r['significant'] else 'no'} |")
+                        f"| {'yes' if is_significant(r) else 'no'} |")
     s = sel["candidates"][sel["chosen_index"]]["score"]
     rows.append("")
     rows.append(f"Rule: {sel['rule']}. Chosen: {', '.join(f'{k}={v}' for k, v in sel['chosen'].items())} "

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself.training.config import TrainInputError
+from codeself.training.verdict import DEFAULT_ALPHA, is_significant, judge, significant
 
 
 @dataclass
@@ -69,7 +70,7 @@ class StudyConfig:
     save_every: int = 25
     workers: int | None = None
     n_bootstrap: int = 10000
-    alpha: float = 0.01                # McNemar threshold named in the verdict
+    alpha: float = DEFAULT_ALPHA       # McNemar threshold of the verdict rule (codeself.training.verdict)
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
@@ -299,32 +300,44 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
         "reward_share_mean": sum(shares) / len(shares) if shares else None,
         "sandbox_share_mean": sum(sb) / len(sb) if sb else None,
         "infra_errors": base["n_infra_errors"] + trained["n_infra_errors"],
-        "significant": bool(p < cfg.alpha and lo > 0 and diff > 0),
+        "alpha": cfg.alpha,
+        "significant": significant(base["greedy_pass_at_1"], trained["greedy_pass_at_1"], p, diff, lo, cfg.alpha),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "wall_s_this_invocation": round(time.time() - t_start, 1),
         "model": str(nano),
     }
-    verdict["verdict"] = plain_verdict(verdict, cfg.alpha)
+    verdict["verdict"] = plain_verdict(verdict)
     atomic_write_json(d / "verdict.json", verdict)
     atomic_write_text(d / "verdict.md", verdict_table([verdict]) + "\n\n" + verdict["verdict"] + "\n")
     return verdict
 
 
-def plain_verdict(v: dict[str, Any], alpha: float = 0.01) -> str:
+def plain_verdict(v: dict[str, Any], alpha: float | None = None) -> str:
+    """One sentence for a verdict: improved only if :func:`codeself.training.verdict.is_significant`
+    (or, with an explicit ``alpha``, the rule at that threshold) says so; a significant greedy drop
+    says WORSE; anything else says no significant improvement, naming what the rule missed."""
+    a = v.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha
+    ok = is_significant(v) if alpha is None else judge(v, alpha)
     arm = "control arm (clean demonstrations)" if v["arm"] == "control" else "flawed-demonstration warm start"
     where = "held-out" if v.get("holdout", "test") == "test" else v["holdout"]
     lo, hi = v["sampled_diff_ci"]
-    if v["significant"]:
+    before, after, p = v["baseline_pass_at_1"], v["trained_pass_at_1"], v["mcnemar_p"]
+    sampled = f"sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]"
+    if ok:
         return (f"Seed {v['seed']}, {arm}: practice with sandbox feedback improved {where} greedy pass@1 "
-                f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g} "
-                f"< {alpha}); sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}] excludes 0.")
-    if v["mcnemar_p"] < alpha and v["trained_pass_at_1"] < v["baseline_pass_at_1"]:
+                f"{before:.3f} → {after:.3f} (exact McNemar p = {p:.2g} < {a}); {sampled} excludes 0.")
+    if p < a and after < before:
         return (f"Seed {v['seed']}, {arm}: training made {where} greedy pass@1 significantly WORSE — "
-                f"{v['baseline_pass_at_1']:.3f} → {v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}); "
-                f"sampled pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
-    return (f"Seed {v['seed']}, {arm}: NO significant improvement — greedy pass@1 {v['baseline_pass_at_1']:.3f} → "
-            f"{v['trained_pass_at_1']:.3f} (exact McNemar p = {v['mcnemar_p']:.2g}, threshold {alpha}); sampled "
-            f"pass@1 {v['sampled_diff']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}].")
+                f"{before:.3f} → {after:.3f} (exact McNemar p = {p:.2g}); {sampled}.")
+    missed = []
+    if not after > before:
+        missed.append("greedy pass@1 did not go up")
+    elif not p < a:
+        missed.append(f"McNemar p is not below {a}")
+    if not (v["sampled_diff"] > 0 and lo > 0):
+        missed.append("the sampled CI does not lie above 0")
+    return (f"Seed {v['seed']}, {arm}: NO significant improvement ({'; '.join(missed) or 'rule not met'}) — "
+            f"greedy pass@1 {before:.3f} → {after:.3f} (exact McNemar p = {p:.2g}, threshold {a}); {sampled}.")
 
 
 def verdict_table(verdicts: list[dict[str, Any]]) -> str:
@@ -363,6 +376,6 @@ def summarize_studies(run_dirs: list[str | os.PathLike]) -> dict[str, Any]:
     verdicts.sort(key=lambda v: (v["arm"] != "default", v["seed"]))
     rows = [{"run_dir": v["run_dir"], "seed": v["seed"], "arm": v["arm"], "wall_s": v.get("wall_s_this_invocation"),
              "timings_s": v.get("timings_s"), "reward_share_mean": v.get("reward_share_mean"),
-             "grpo_step_s_mean": v.get("grpo_step_s_mean"), "significant": v.get("significant")} for v in verdicts]
+             "grpo_step_s_mean": v.get("grpo_step_s_mean"), "significant": is_significant(v)} for v in verdicts]
     return {"table": verdict_table(verdicts), "rows": rows, "verdicts": verdicts,
             "target_wall_s": 15 * 60, "target_reward_share": 0.10}
