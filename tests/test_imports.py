@@ -26,13 +26,7 @@ PKG = ROOT / "codeself"
 
 #: Edges left out of the cycle check, each with the reason and what removes it. A waiver that is no
 #: longer needed (the edge is gone, or no longer closes a cycle) fails ``test_waivers_are_still_needed``.
-WAIVED: dict[tuple[str, str], str] = {
-    ("codeself.sandbox.pool", "codeself.sandbox.ray_executor"): (
-        "pool.imap dispatches executor='ray' to ray_executor, whose Ray task runs pool.run_many; the "
-        "sandbox is being rewritten elsewhere (files under codeself/sandbox/ are not edited here). "
-        "Removed when the executor choice moves out of pool.py into the sandbox's public API module."
-    ),
-}
+WAIVED: dict[tuple[str, str], str] = {}
 
 #: Modules at the bottom of the flow and the only codeself modules each may import: the data layer
 #: never imports the sandbox (or anything that runs code), and the prompt templates stay a leaf.

@@ -218,7 +218,7 @@ def test_cli_run_writes_results_and_rejects_bad_input(tmp_path):
 
 
 def test_humaneval_canonical_all_pass_and_broken_versions_all_fail():
-    from codeself.tasks import from_humaneval
+    from codeself.datasets import from_humaneval
 
     tasks = from_humaneval(verify_examples=False)
     good = run_many([(t, t.canonical_solution) for t in tasks], tests="hidden", workers=2, progress=False)

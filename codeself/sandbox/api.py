@@ -89,6 +89,17 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
     return result
 
 
+def run_chunk(task_dicts: list[dict], items: list[tuple[int, str, Any]], tests: str,
+               config: dict) -> list[dict]:
+    from codeself.tasks import Task
+
+    cfg = SandboxConfig(**{**config, "hide_paths": tuple(config["hide_paths"]),
+                           "preimport": tuple(config["preimport"])})
+    tasks = [Task.from_dict(d) for d in task_dicts]
+    pairs = [(tasks[ti], code, sid) for ti, code, sid in items]
+    return [r.to_dict() for r in run_many(pairs, workers=1, progress=False, tests=tests, config=cfg)]
+
+
 def _normalize_pairs(pairs: Iterable[Sequence[Any]]) -> list[tuple[Any, str, Any]]:
     out = []
     for k, p in enumerate(pairs):
@@ -127,7 +138,8 @@ def imap(pairs: Iterable[Sequence[Any]], *, workers: int | None = None, timeout:
     if executor == "ray":
         from codeself.sandbox.ray_executor import ray_imap
 
-        yield from ray_imap(items, workers=workers, tests=tests, config=cfg, progress=progress)
+        yield from ray_imap(items, run_chunk=run_chunk, workers=workers, tests=tests, config=cfg,
+                            progress=progress)
         return
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")

@@ -14,27 +14,17 @@ from codeself.sandbox.config import SandboxConfig
 from codeself.sandbox.result import Result
 
 
-def _run_chunk(task_dicts: list[dict], items: list[tuple[int, str, Any]], tests: str,
-               config: dict) -> list[dict]:
-    from codeself.sandbox.api import run_many
-    from codeself.tasks import Task
-
-    cfg = SandboxConfig(**{**config, "hide_paths": tuple(config["hide_paths"]),
-                           "preimport": tuple(config["preimport"])})
-    tasks = [Task.from_dict(d) for d in task_dicts]
-    pairs = [(tasks[ti], code, sid) for ti, code, sid in items]
-    return [r.to_dict() for r in run_many(pairs, workers=1, progress=False, tests=tests, config=cfg)]
-
-
-def ray_imap(items: list[tuple[Any, str, Any]], *, workers: int | None, tests: str, config: SandboxConfig,
-             progress: bool = False, chunk_size: int | None = None) -> Iterator[Result]:
+def ray_imap(items: list[tuple[Any, str, Any]], *, run_chunk, workers: int | None, tests: str,
+             config: SandboxConfig, progress: bool = False, chunk_size: int | None = None) -> Iterator[Result]:
+    """``run_chunk(task_dicts, items, tests, config_dict) -> [result dicts]`` runs inside a Ray task
+    (it is :func:`codeself.sandbox.api.run_chunk`, passed in so that this module imports no API)."""
     try:
         import ray
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise RuntimeError("executor='ray' needs ray: pip install 'codeself[ray]'") from e
     if not ray.is_initialized():
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1)(_run_chunk)
+    remote = ray.remote(num_cpus=1)(run_chunk)
     # tasks are shipped once per chunk, as dicts
     n = max(1, workers or int(ray.available_resources().get("CPU", 1)))
     size = chunk_size or max(1, min(64, -(-len(items) // (n * 4))))

@@ -22,7 +22,7 @@ from typing import Any
 
 
 def _humaneval_pairs(repeats: int):
-    from codeself.tasks import from_humaneval
+    from codeself.datasets import from_humaneval
 
     tasks = from_humaneval()
     return tasks, [(t, t.canonical_solution, r) for r in range(repeats) for t in tasks]
