@@ -59,6 +59,7 @@ class Channel:
         self.left = cap
         self.buf = bytearray()
         self.broken: str | None = None
+        self.ended = False  # the channel broke because the process ended (else: it sent garbage)
         self.seen: list[str] = []
         self.raised: str | None = None
         self.names: dict[str, object] = {}
@@ -77,15 +78,16 @@ class Channel:
             except OSError:
                 chunk = b""
             if not chunk:
-                self.fail("the program's process ended")
+                self.fail("the program's process ended", ended=True)
             self.left -= len(chunk)
             if self.left < 0:
                 self.fail("result channel overflow (the program's answers exceed result_cap_bytes)")
             self.buf += chunk
 
-    def fail(self, why: str):
+    def fail(self, why: str, ended: bool = False):
         if self.broken is None:
             self.broken = why
+            self.ended = ended
         raise ProgramGone(self.broken)
 
     def first_event(self) -> dict:
@@ -121,7 +123,7 @@ class Channel:
             while len(view):
                 view = view[os.write(self.req_fd, view):]
         except OSError:
-            self.fail("the program's process ended")
+            self.fail("the program's process ended", ended=True)
         line = self.readline()
         try:
             rep = json.loads(line)
@@ -292,7 +294,7 @@ def run_job(job: dict, ch: Channel, emit) -> None:
         ch.raised = None
         rec: dict = {"t": k}
         if ch.broken is not None:
-            rec.update(s="gone", em=ch.broken, d=0.0)
+            rec.update(s="gone", em=ch.broken, d=0.0, ended=ch.ended)
             emit(rec)
             continue
         ns = dict(base)
@@ -316,7 +318,7 @@ def run_job(job: dict, ch: Channel, emit) -> None:
                 exec(compile(t["src"], f"<test {k}>", "exec", dont_inherit=True), ns)
                 rec["s"] = "passed"
         except ProgramGone as e:
-            rec.update(s="gone", em=V.clean_text(str(e), 300))
+            rec.update(s="gone", em=V.clean_text(str(e), 300), ended=ch.ended)
         except BaseException as e:  # noqa: BLE001 - the test (or the program through it) raised
             st, et, em = _status_of(e, ch)
             rec.update(s=st, et=et, em=em)
@@ -325,7 +327,7 @@ def run_job(job: dict, ch: Channel, emit) -> None:
                 emit(rec)
                 raise
         if ch.broken is not None and rec.get("s") in ("passed", "value"):
-            rec.update(s="gone", em=ch.broken)  # the program died under a test that swallowed it
+            rec.update(s="gone", em=ch.broken, ended=ch.ended)  # it died under a test that swallowed that
             rec.pop("v", None)
         rec["d"] = time.perf_counter() - t0
         emit(rec)

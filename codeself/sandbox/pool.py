@@ -178,6 +178,7 @@ class LocalPool:
         self._load: dict[int, int] = {}
         self._closed = False
         self._starting = 0
+        self.started = 0  # servers started over the pool's life (a test checks --workers 1 starts one)
         self._cond = threading.Condition(self._lock)
         self.mode: str | None = None
 
@@ -203,6 +204,7 @@ class LocalPool:
                     self._load[id(srv)] = self._load.get(id(srv), 0) + 1
                     return srv
             self._starting += 1
+            self.started += 1
             used = {s.index for s in self._servers}
             index = next(i for i in range(self.n + 1) if i not in used) % max(1, self.n)
         try:

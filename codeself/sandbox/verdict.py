@@ -127,6 +127,8 @@ def assemble(task, sample_id, prepared, findings, replies: list[dict], config: S
             outcomes.append(TestOutcome(p.index, p.kind, True, "passed", None, None, d, True))
         elif s == "gone":
             st, msg = deaths[id(rep)]
+            if rec.get("ended") is False:  # the process was alive but its answers broke the channel
+                st, msg = "crashed", clean_text(rec.get("em"), 300) or "the program's answers broke the channel"
             outcomes.append(TestOutcome(p.index, p.kind, False, st, "Timeout" if st == "timeout" else "Crashed",
                                         msg, d, True))
             missing_kind = missing_kind or p.kind
