@@ -149,10 +149,8 @@ def build_page(title: str, blocks: list[dict[str, Any]], manifest: dict[str, Any
     git = manifest.get("git") or {}
     warn = ""
     if git.get("dirty"):
-        n_mod, n_new = len(git.get("modified_files", [])), len(git.get("untracked_files", []))
         warn = (f'<div class="warning" id="dirty-warning"><strong>Warning: the git tree was dirty</strong> '
-                f"when this report was made ({n_mod} modified, {n_new} untracked files; diff sha256 "
-                f"<code>{html.escape(_short(git.get('diff_sha256')))}</code>). The commit alone does not "
+                f"when this report was made ({html.escape(mf.dirty_summary(git))}). The commit alone does not "
                 "reproduce it.</div>")
     elif not git:
         warn = '<div class="warning" id="dirty-warning"><strong>Warning:</strong> not made from a git checkout.</div>'
