@@ -380,7 +380,7 @@ def test_cli_run_report_and_bad_input(scripted, tmp_path, capsys):
                       str(outs[1])], capsys)
     assert code == 1 and "missing.jsonl" in err and "does not exist" in err
     code, err = _cli(args[:2] + ["--tasks", str(tasks_path), "--backend", "telepathy", *args[6:]], capsys)
-    assert code == 1 and "unknown backend" in err
+    assert code == 2 and "--backend" in err and "'telepathy' is not one of" in err  # refused while parsing
     code, err = _cli(args + ["--tasks", str(tasks_path), "--policy", "oracle"], capsys)
     assert code == 2
     code, err = _cli(args[:6] + ["--tasks", str(tasks_path), "--trace-output", str(trace), "--report-output",

@@ -363,7 +363,7 @@ def test_cli_splits_notebooks_from_notebook_args_and_rejects_missing_files(capsy
     with pytest.raises(SystemExit) as e:
         main(["report", "verify", str(tmp_path / "missing.manifest.json")])
     err = capsys.readouterr().err
-    assert e.value.code == 1 and "missing.manifest.json:" in err and "manifest file does not exist" in err
+    assert e.value.code == 2 and "missing.manifest.json" in err and "does not exist" in err  # refused while parsing
 
 
 def test_an_unrenderable_output_becomes_a_visible_note(tmp_path, monkeypatch):
