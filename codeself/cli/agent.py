@@ -73,6 +73,8 @@ def run(
     batch_tasks: Annotated[int, typer.Option("--batch-tasks", min=1, help="Tasks per generation chunk.")] = 8,
     task_ids: Annotated[list[str] | None, typer.Option("--task", help="Only this task id (repeatable).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N tasks.")] = None,
+    final: Annotated[bool, typer.Option(
+        "--final", help="Allow test-split tasks (logged to the access log), as for rollouts generate.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Run the self-debug loop and write traces plus the strategy report.
@@ -81,6 +83,7 @@ def run(
     (task, sample) pairs already in --trace-output are skipped, and the report covers them all.
     """
     from codeself.agent import AgentConfig, render_report, run_agent
+    from codeself.evaluation import LockedSplitError, guard_test_split
     from codeself.io import atomic_write_text
     from codeself.tasks import load_tasks
 
@@ -103,6 +106,11 @@ def run(
             template=template.value, revision_prompt=revision_prompt.value, show_public_tests=show_public_tests, temperature=temperature,
             max_new_tokens=max_new_tokens, timeout_s=timeout, workers=workers, batch_tasks=batch_tasks)
     except ValueError as e:
+        raise CommandError(str(e)) from None
+    try:  # the locked test split: the same guard (and access log) as generate / evaluate / compare
+        guard_test_split("agent run", {t.task_id: t.split for t in task_list}, final=final,
+                         run=str(trace_output.resolve()))
+    except LockedSplitError as e:
         raise CommandError(str(e)) from None
     be = _backend(backend.value, model, task_list)
     records = run_agent(task_list, be, config, trace_path=trace_output, progress=progress)
