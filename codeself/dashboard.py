@@ -70,6 +70,11 @@ RUN_FILES = {
     "tasks": "tasks.jsonl",
 }
 
+#: The range of ``codeself.rewards.reward_v0_correctness``: 1.0 for a pass down to -1.0 for a parse
+#: failure or a rejected program (syntax errors -0.5). Reward charts and filters cover at least this;
+#: they widen to the data when a total goes further (a quality term can take it below -1).
+REWARD_RANGE = (-1.0, 1.0)
+
 STATUS_ORDER = (
     "passed", "failed", "syntax_error", "import_error", "runtime_error", "timeout", "memory",
     "crashed", "infra_error", "rejected",
@@ -233,7 +238,7 @@ def histogram(values: pl.Series | Sequence[float], *, bins: int = 20, lo: float 
         hi = lo + 1.0
     width = (hi - lo) / bins
     frame = s.to_frame().filter((pl.col(name) >= lo) & (pl.col(name) <= hi))
-    idx = ((pl.col(name) - lo) / width).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin")
+    idx = _bin_index(pl.col(name), lo, width, bins).alias("bin")
     counts = frame.select(idx).group_by("bin").agg(pl.len().alias("count"))
     full = pl.DataFrame({"bin": list(range(bins))}).join(counts, on="bin", how="left")
     return (full.with_columns(pl.col("count").fill_null(0).cast(pl.UInt32),
@@ -418,23 +423,54 @@ class DashboardView:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def reward_range(values: pl.Series | Sequence[float | None] | None = None) -> tuple[float, float]:
+    """``REWARD_RANGE`` widened to include every non-null value given (the x range of reward charts
+    and the bounds of a reward filter)."""
+    lo, hi = REWARD_RANGE
+    if values is None:
+        return lo, hi
+    s = values if isinstance(values, pl.Series) else pl.Series("reward", list(values), dtype=pl.Float64)
+    s = s.drop_nulls()
+    if s.len():
+        lo, hi = min(lo, float(s.min())), max(hi, float(s.max()))  # type: ignore[arg-type]
+    return lo, hi
+
+
+#: decimals the bin position is rounded to before flooring, so a value on a bin edge (0.1 on a 0.1
+#: grid starting at -1) lands in the bin it starts, whatever the last bit of the division says
+BIN_DECIMALS = 9
+
+
+def _bin_index(col: pl.Expr, lo: float, width: float, bins: int) -> pl.Expr:
+    """Equal-width bin of ``col`` on ``[lo, lo + bins * width]``; the last bin is closed on the right."""
+    return ((col - lo) / width).round(BIN_DECIMALS).floor().clip(0, bins - 1).cast(pl.Int64)
+
+
+def _bin_index_py(value: float, lo: float, width: float, bins: int) -> int:
+    """``_bin_index`` for one Python float (the pure-Python benchmark baseline)."""
+    return min(bins - 1, max(0, math.floor(round((value - lo) / width, BIN_DECIMALS))))
+
+
 def dashboard_view(df: pl.DataFrame, *, statuses: Sequence[str] | None = None, task_query: str | None = None,
                    reward_min: float | None = None, reward_max: float | None = None,
                    bins: int = 20) -> DashboardView:
     """Filter a rollout frame and aggregate everything a dashboard shows, in one polars pass.
 
     Needs columns ``task_id, status, passed, reward``. ``compute_ms`` is the wall time of this call.
+    The reward histogram has ``bins`` equal bins over ``reward_range`` of the whole frame (so the
+    x axis does not move while the filters change): every scored reward is counted, negative ones too.
     """
     t0 = time.perf_counter()
+    lo, hi = reward_range(df["reward"])
+    width = (hi - lo) / bins
     lf = df.lazy().filter(_filter_expr(statuses, task_query, reward_min, reward_max, True))
-    width = 1.0 / bins
     summary, status, hist = pl.collect_all([
         lf.select(pl.len().alias("n"), pl.col("task_id").n_unique().alias("tasks"),
                   pl.col("passed").cast(pl.Float64).mean().alias("pass_rate"),
                   pl.col("reward").mean().alias("mean_reward")),
         lf.group_by("status").agg(pl.len().alias("count")),
         lf.filter(pl.col("reward").is_not_null())
-          .select((pl.col("reward").clip(0.0, 1.0) / width).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin"))
+          .select(_bin_index(pl.col("reward"), lo, width, bins).alias("bin"))
           .group_by("bin").agg(pl.len().alias("count")),
     ])
     s = summary.row(0, named=True)
@@ -444,8 +480,8 @@ def dashboard_view(df: pl.DataFrame, *, statuses: Sequence[str] | None = None, t
                                                                   return_dtype=pl.Int64).alias("_o"))
               .sort("_o").drop("_o"))
     hist = (pl.DataFrame({"bin": list(range(bins))}).join(hist, on="bin", how="left")
-            .with_columns(pl.col("count").fill_null(0), (pl.col("bin") * width).alias("bin_start"),
-                          ((pl.col("bin") + 1) * width).alias("bin_end"))
+            .with_columns(pl.col("count").fill_null(0), (lo + pl.col("bin") * width).alias("bin_start"),
+                          (lo + (pl.col("bin") + 1) * width).alias("bin_end"))
             .select("bin_start", "bin_end", "count"))
     ms = (time.perf_counter() - t0) * 1000
     return DashboardView(n_rows=int(s["n"]), n_tasks=int(s["tasks"]),
@@ -464,6 +500,8 @@ def naive_dashboard_view(rows: Sequence[Mapping[str, Any]], *, statuses=None, ta
     tasks: set[str] = set()
     status: dict[str, int] = {}
     hist = [0] * bins
+    lo, hi = reward_range([r["reward"] for r in rows])
+    width = (hi - lo) / bins
     for r in rows:
         if keep is not None and r["status"] not in keep:
             continue
@@ -480,7 +518,7 @@ def naive_dashboard_view(rows: Sequence[Mapping[str, Any]], *, statuses=None, ta
         if rew is not None:
             rsum += rew
             rn += 1
-            hist[min(bins - 1, max(0, int(math.floor(min(max(rew, 0.0), 1.0) * bins))))] += 1
+            hist[_bin_index_py(rew, lo, width, bins)] += 1
     return {"n_rows": n, "n_tasks": len(tasks), "pass_rate": passed / n if n else None,
             "mean_reward": rsum / rn if rn else None, "status": status, "reward_hist": hist}
 
@@ -567,11 +605,15 @@ def reward_summary(df: pl.DataFrame, by: Sequence[str] = ("backend",)) -> pl.Dat
     return out.sort(by) if by else out
 
 
-def reward_histograms(df: pl.DataFrame, by: str, *, bins: int = 10) -> pl.DataFrame:
-    """Reward histograms per group on [0, 1] (long: ``group, bin_start, bin_end, count``)."""
+def reward_histograms(df: pl.DataFrame, by: str, *, bins: int = 20,
+                      value_range: tuple[float, float] | None = None) -> pl.DataFrame:
+    """Reward histograms per group (long: ``group, bin_start, bin_end, count``), every group on the
+    same bins over ``value_range`` (default ``reward_range`` of ``df``: [-1, 1] or wider), so each
+    scored reward — negative ones included — is counted once."""
+    lo, hi = value_range or reward_range(df["reward"])
     parts = []
     for (g,), sub in df.group_by([by], maintain_order=True):
-        h = histogram(sub["reward"], bins=bins, lo=0.0, hi=1.0, name="reward")
+        h = histogram(sub["reward"], bins=bins, lo=lo, hi=hi, name="reward")
         parts.append(h.with_columns(pl.lit(str(g)).alias("group")))
     if not parts:
         return pl.DataFrame(schema={"group": pl.String, "bin_start": pl.Float64, "bin_end": pl.Float64,
@@ -908,6 +950,20 @@ def resolve_many(args: Mapping[str, Any], name: str) -> list[NotebookInput]:
             raise FileNotFoundError(f"--run {d}: no {RUN_FILES[name]} in that directory")
         out.append(inp)
     return out or [resolve_input({}, name)]
+
+
+def example_rollouts(flags: str) -> list[NotebookInput]:
+    """The bundled baseline and candidate rollouts, for a notebook given none of its ``flags``
+    (e.g. ``"--rollouts FILE / --run DIR"``); the note names those flags, not another notebook's."""
+    out = []
+    for name in ("baseline", "candidate"):
+        inp = resolve_input({}, name)
+        if inp.path is not None:
+            inp = NotebookInput("rollouts", inp.path, "example",
+                                f"No {flags} given: showing the bundled example `{_rel(inp.path)}`. Make a "
+                                f"real one with `{MAKE_COMMANDS['rollouts']}`.")
+        out.append(inp)
+    return out
 
 
 def run_label(inp: NotebookInput) -> str:

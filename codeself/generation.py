@@ -417,11 +417,11 @@ class HFBackend(Backend):
 
     def __init__(self, model: str | os.PathLike, *, device: str = "auto", batch_size: int = 8,
                  dtype: str | None = None, name: str = "hf"):
+        self.path = resolve_model(model)  # a wrong path fails here, before torch is imported (seconds)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.name = name
-        self.path = resolve_model(model)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device

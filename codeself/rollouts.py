@@ -156,6 +156,9 @@ def read_rollouts(
         if with_lines:
             obj["_line"] = line
         out.append(obj)
+    kind = _other_file_kind(records[0][1]) if records and not out else None
+    if kind is not None:  # one clear sentence instead of every missing rollout field of every line
+        raise RolloutError(Problem(name, records[0][0], None, f"this is {kind[0]}, not rollouts; {kind[1]}"))
     for p in tail:
         warnings.warn(f"{p} — ignored; {len(out)} valid records kept", UserWarning, stacklevel=2)
     if problems is not None:
@@ -165,6 +168,19 @@ def read_rollouts(
     if not out and not allow_empty:
         raise RolloutError(Problem(name, None, None, "no valid rollout records"))
     return out
+
+
+def _other_file_kind(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """What a JSONL record that is not a rollout belongs to, and what to do with it (None: unknown)."""
+    if "result" in obj:
+        return None
+    if str(obj.get("schema", "")).startswith("codeself.agent.trace"):
+        return "an agent trace file", "read it with `codeself agent report --traces FILE`"
+    if "prompt" in obj and "entry_point" in obj and ("hidden_tests" in obj or "public_tests" in obj):
+        return "a task file", "make rollouts from it with `codeself rollouts generate --tasks FILE`"
+    if "completion" in obj and "task_id" in obj:
+        return "a completions file", "replay it with `codeself rollouts generate --backend static --model FILE`"
+    return None
 
 
 def check_single_backend(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> dict[str, Any]:

@@ -22,6 +22,8 @@ def _():
     Rewards of one or more rollout files: histograms by backend / model / phase, the
     partial-credit structure, the public-vs-hidden gap (passing every visible test but failing a
     hidden one), parser failures, and a per-task drill-down with the rollout explorer.
+    Rewards run from −1 (no program, or a rejected one) through −0.5 (a syntax error) and partial
+    credit below 0.5 to 1 (every test passed); the charts and the reward filter cover that whole range.
     `infra_error` rollouts have no reward: they are counted as excluded, never as 0.
 
     Inputs: `--rollouts FILE` (repeatable) or `--run DIR` (repeatable; its `rollouts.jsonl`),
@@ -38,7 +40,7 @@ def _():
     if _given:
         sources = dashboard.resolve_many(args, "rollouts")
     else:
-        sources = [dashboard.resolve_input({}, "baseline"), dashboard.resolve_input({}, "candidate")]
+        sources = dashboard.example_rollouts("`--rollouts FILE` / `--run DIR`")
     sources = [s for s in sources if s.exists] or sources[:1]
     tasks_input = dashboard.resolve_input(args, "tasks")
     tasks = load_task_map(tasks_input.path)
@@ -68,19 +70,21 @@ def _(df):
                                 value="file", label="group by")
     status_pick = mo.ui.multiselect(options=sorted(df["status"].unique().to_list()), label="statuses (empty = all)")
     task_pick = mo.ui.text(value="", label="task id contains")
-    reward_pick = mo.ui.range_slider(start=0.0, stop=1.0, step=0.05, value=[0.0, 1.0], label="reward",
-                                     show_value=True)
+    reward_bounds = dashboard.reward_range(df["reward"])  # [-1, 1], wider if the data go further
+    reward_pick = mo.ui.range_slider(start=reward_bounds[0], stop=reward_bounds[1], step=0.05,
+                                     value=list(reward_bounds), label="reward", show_value=True)
     mo.vstack([mo.hstack([group_pick, status_pick], justify="start"),
                mo.hstack([task_pick, reward_pick], justify="start")])
-    return group_pick, reward_pick, status_pick, task_pick
+    return group_pick, reward_bounds, reward_pick, status_pick, task_pick
 
 
 @app.cell
-def _(df, reward_pick, status_pick, task_pick):
+def _(df, reward_bounds, reward_pick, status_pick, task_pick):
     # one filter update = dashboard.dashboard_view (what `codeself bench notebooks` times at 1M rows)
     _lo, _hi = reward_pick.value
     _filters = dict(statuses=status_pick.value or None, task_query=task_pick.value or None,
-                    reward_min=None if _lo <= 0.0 else _lo, reward_max=None if _hi >= 1.0 else _hi)
+                    reward_min=None if _lo <= reward_bounds[0] else _lo,
+                    reward_max=None if _hi >= reward_bounds[1] else _hi)
     view = dashboard.dashboard_view(df, **_filters)
     shown = dashboard.filter_rollouts(df, **_filters)
     mo.vstack([
@@ -98,16 +102,17 @@ def _(df, reward_pick, status_pick, task_pick):
 
 
 @app.cell
-def _(group_pick, shown):
+def _(group_pick, reward_bounds, shown):
     summary = dashboard.reward_summary(shown, by=[group_pick.value])
-    hists = dashboard.reward_histograms(shown.filter(pl.col("reward").is_not_null()), group_pick.value, bins=10)
+    hists = dashboard.reward_histograms(shown.filter(pl.col("reward").is_not_null()), group_pick.value,
+                                        value_range=reward_bounds)
     mo.vstack([
         mo.md(f"**{shown.height} rollouts shown**, mean reward "
               f"{shown['reward'].mean() if shown.height else float('nan'):.3f}"),
         summary,
         dashboard.hist_chart(hists, x_title="reward", title=f"Reward by {group_pick.value}", color="group"),
     ])
-    return (summary,)
+    return hists, summary
 
 
 @app.cell
@@ -186,6 +191,16 @@ def test_filter_view_agrees_with_rows(shown, view):
     assert view.n_rows == shown.height
     assert int(view.status["count"].sum()) == shown.height
     assert int(view.reward_hist["count"].sum()) == shown["reward"].drop_nulls().len()
+    return
+
+
+@app.cell
+def test_reward_histograms_count_every_scored_rollout(hists, shown, view):
+    # negative rewards included: nothing outside the charts' range, nothing piled into one bin
+    _scored = shown["reward"].drop_nulls()
+    assert int(hists["count"].sum()) == _scored.len() == int(view.reward_hist["count"].sum())
+    if _scored.len():
+        assert hists["bin_start"].min() <= _scored.min() and hists["bin_end"].max() >= _scored.max()
     return
 
 

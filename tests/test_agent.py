@@ -380,7 +380,7 @@ def test_cli_run_report_and_bad_input(scripted, tmp_path, capsys):
                       str(outs[1])], capsys)
     assert code == 1 and "missing.jsonl" in err and "does not exist" in err
     code, err = _cli(args[:2] + ["--tasks", str(tasks_path), "--backend", "telepathy", *args[6:]], capsys)
-    assert code == 1 and "unknown backend" in err
+    assert code == 2 and "--backend" in err and "'telepathy' is not one of" in err  # refused while parsing
     code, err = _cli(args + ["--tasks", str(tasks_path), "--policy", "oracle"], capsys)
     assert code == 2
     code, err = _cli(args[:6] + ["--tasks", str(tasks_path), "--trace-output", str(trace), "--report-output",
@@ -458,3 +458,58 @@ def test_retry_arm_asks_the_first_prompt_again(scripted):
     assert "revision prompt = `retry`" in render_report(recs) and "not sent: retry arm" in render_traces(recs)
     with pytest.raises(ValueError, match="revision_prompt"):
         AgentConfig(revision_prompt="hint")
+
+
+def test_cli_run_refuses_the_test_split_without_final_and_logs_it_with(scripted, tmp_path, capsys, monkeypatch):
+    """The same locked-split guard as `rollouts generate`: refused without --final (nothing written,
+    nothing logged); with --final the access is logged through evaluation.guard_test_split."""
+    from codeself.evaluation import read_test_access_log
+
+    _, static = scripted
+    monkeypatch.setenv("CODESELF_DATA_DIR", str(tmp_path / "data"))
+    locked = tmp_path / "locked.jsonl"
+    write_tasks(locked, [TASKS[0], Task(**{**TASKS[1].to_dict(), "split": "test"})])
+    trace, report = tmp_path / "runs" / "tr.jsonl", tmp_path / "runs" / "rep.md"
+    args = ["agent", "run", "--tasks", str(locked), "--backend", "static", "--model", str(static),
+            "--trace-output", str(trace), "--report-output", str(report), "--no-progress"]
+    code, err = _cli(args, capsys)
+    assert code == 1 and "locked test split" in err and "--final" in err and "t/broke" in err
+    assert not trace.exists() and not report.exists() and read_test_access_log() == []
+    _ok([*args, "--final"])
+    log = read_test_access_log()
+    assert [(r["action"], r["task_ids"], r["run"]) for r in log] == [("agent run", ["t/broke"], str(trace.resolve()))]
+    assert len(trace.read_text().splitlines()) == 2
+
+
+def test_readme_agent_commands_run_on_a_fresh_copy_and_write_only_under_data_runs(tmp_path, monkeypatch, capsys):
+    """The README's agent block, run as written in a copy of the files it names: every command exits
+    0 and nothing outside the git-ignored data/runs/ (and the ignored access log) is written."""
+    import re
+    import shlex
+    import shutil
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Self-debug agent"):]
+    block = section[section.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")]
+    commands = [shlex.split(c.split("   #")[0]) for c in block.replace("\\\n", " ").strip().splitlines()]
+    assert [c[:3] for c in commands] == [["codeself", "agent", "run"], ["codeself", "agent", "view"],
+                                         ["codeself", "agent", "report"]]
+    for c in commands:
+        for flag in ("--trace-output", "--report-output", "--output"):
+            if flag in c:
+                assert c[c.index(flag) + 1].startswith("data/runs/"), c
+    inputs = {a for c in commands for a in c if re.match(r"data/(?!runs/)", a)}
+    for rel in inputs:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODESELF_DATA_DIR", raising=False)
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    for c in commands:
+        _ok([*c[1:], "--no-progress"] if c[2] == "run" else c[1:])
+    new = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()} - {
+        str(p.relative_to(tmp_path)) for p in before}
+    assert new and all(n.startswith("data/runs/") or n == "data/test_access_log.jsonl" for n in new), new
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "data/runs/" in ignored and "data/test_access_log.jsonl" in ignored

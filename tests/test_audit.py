@@ -311,7 +311,7 @@ def test_cli_audits_the_example_tasks_and_writes_records_and_report(tmp_path, ca
 
 def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
     out = tmp_path / "audit.jsonl"
-    assert _cli(["tasks", "audit", "--tasks", str(tmp_path / "nope.jsonl"), "--output", str(out)]) == 1
+    assert _cli(["tasks", "audit", "--tasks", str(tmp_path / "nope.jsonl"), "--output", str(out)]) == 2
     assert "nope.jsonl" in capsys.readouterr().err and not out.exists()
 
     noref = tmp_path / "noref.jsonl"
@@ -320,11 +320,8 @@ def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "canonical_solution" in err and "noref.jsonl" in err and not out.exists()
 
-    assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(out), "--mutants", "0"]) == 1
+    assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(out), "--mutants", "0"]) == 2
     assert "--mutants" in capsys.readouterr().err and not out.exists()
-
-    assert _cli(["tasks", "audit", "--tasks", str(EXAMPLE), "--output", str(tmp_path / "no" / "a.jsonl")]) == 1
-    assert "does not exist" in capsys.readouterr().err
 
     dup = tmp_path / "dup.jsonl"
     write_tasks(dup, [WEAK, WEAK])
@@ -337,6 +334,17 @@ def test_cli_bad_input_fails_clearly_without_output(tmp_path, capsys):
     assert _cli(["tasks", "audit", "--tasks", str(bad), "--output", str(out)]) == 1
     err = capsys.readouterr().err
     assert "bad.jsonl:1" in err and "hidden_tests" in err and not out.exists()
+
+
+def test_cli_creates_a_missing_output_folder(tmp_path, capsys):
+    """Like every other command, `tasks audit` creates the folder of --output / --report."""
+    one = tmp_path / "one.jsonl"
+    write_tasks(one, [WEAK])
+    out, rep = tmp_path / "new" / "deeper" / "audit.jsonl", tmp_path / "other" / "audit.md"
+    assert _cli(["tasks", "audit", "--tasks", str(one), "--output", str(out), "--report", str(rep),
+                 "--mutants", "2", "--workers", "1", "--no-progress"]) in (0, None)
+    assert [json.loads(x)["task_id"] for x in out.read_text().splitlines()] == [WEAK.task_id]
+    assert rep.read_text().startswith("# Test-strength audit")
 
 
 def test_confirmation_uses_the_graders_equality():

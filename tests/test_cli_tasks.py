@@ -59,7 +59,7 @@ def test_prepare_missing_file_and_existing_output_untouched(tmp_path, capsys):
     out.write_text("previous\n")
     code, text = run(["tasks", "prepare", "--format", "canonical", "--input", str(tmp_path / "nope.jsonl"),
                       "--output", str(out)], capsys)
-    assert code == 1 and "does not exist" in text
+    assert code == 2 and "--input" in text and "does not exist" in text  # refused while parsing
     assert out.read_text() == "previous\n"
 
 
@@ -111,4 +111,4 @@ def test_family_holdout_validation(tmp_path, capsys):
     assert {t.split for t in load_tasks(out)} == {"train", "validation"}
     code, text = run(["tasks", "family", "arith", "--n", "5", "--holdout", "dev", "--output", str(tmp_path / "x")],
                      capsys)
-    assert code == 1 and "--holdout 'dev'" in text and not (tmp_path / "x").exists()
+    assert code == 2 and "--holdout" in text and "'dev'" in text and not (tmp_path / "x").exists()

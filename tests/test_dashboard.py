@@ -230,3 +230,92 @@ def test_selection_frame_bundled_explicit_and_missing(tmp_path):
         assert "nope" in str(e)
     else:
         raise AssertionError("expected FileNotFoundError")
+
+
+def _negative_rows() -> pl.DataFrame:
+    # rewards as codeself.rewards gives them: parse failure -1, syntax error -0.5, import error 0,
+    # partial credit < 0.5, pass 1; one infra_error (no reward)
+    rewards = [-1.0, -1.0, -0.5, 0.0, 0.25, 1.0, 1.0, None]
+    statuses = ["failed", "failed", "syntax_error", "import_error", "failed", "passed", "passed", "infra_error"]
+    return pl.DataFrame({
+        "task_id": [f"t/{i % 3}" for i in range(8)], "status": statuses,
+        "passed": [s == "passed" for s in statuses], "reward": rewards,
+        "file": ["base"] * 4 + ["cand"] * 4,
+    })
+
+
+def test_reward_charts_count_negative_rewards_in_their_own_bins():
+    df = _negative_rows()
+    v = dashboard.dashboard_view(df, bins=20)
+    h = v.reward_hist
+    assert h["bin_start"][0] == pytest.approx(-1.0) and h["bin_end"][-1] == pytest.approx(1.0)
+    counts = dict(zip((round(x, 2) for x in h["bin_start"]), h["count"], strict=True))
+    assert counts == {**{round(-1 + 0.1 * i, 2): 0 for i in range(20)}, -1.0: 2, -0.5: 1, 0.0: 1, 0.2: 1, 0.9: 2}
+    assert v.reward_hist["count"].to_list() == dashboard.naive_dashboard_view(df.to_dicts(), bins=20)["reward_hist"]
+
+    by_file = dashboard.reward_histograms(df.filter(pl.col("reward").is_not_null()), "file", bins=4)
+    got = {g: sub["count"].to_list() for (g,), sub in by_file.group_by(["group"], maintain_order=True)}
+    assert got == {"base": [2, 1, 1, 0], "cand": [0, 0, 1, 2]}  # bins [-1,-.5) [-.5,0) [0,.5) [.5,1]
+    assert int(by_file["count"].sum()) == 7
+
+    # the filter's bounds are the reward range: [-1, 0] keeps the four non-positive rewards
+    assert dashboard.reward_range(df["reward"]) == (-1.0, 1.0)
+    assert dashboard.filter_rollouts(df, reward_min=-1.0, reward_max=0.0, keep_null_reward=False).height == 4
+    # a total below -1 (a quality term) widens the range instead of falling off the chart
+    wide = df.with_columns(pl.when(pl.col("reward") == -1.0).then(-1.05).otherwise(pl.col("reward")).alias("reward"))
+    assert dashboard.reward_range(wide["reward"])[0] == pytest.approx(-1.05)
+    assert int(dashboard.dashboard_view(wide).reward_hist["count"][0]) == 2
+
+
+def test_example_rollouts_note_names_the_notebooks_own_flags():
+    notes = [i.note for i in dashboard.example_rollouts("`--rollouts FILE` / `--run DIR`")]
+    assert len(notes) == 2 and all(n.startswith("No `--rollouts FILE` / `--run DIR` given") for n in notes)
+    assert not any("--baseline" in n or "--candidate" in n for n in notes)
+
+
+def test_notebook_03_on_rollouts_with_negative_rewards(tmp_path):
+    """Notebook 03, run and exported as `codeself report export` does, on a rollout file whose
+    rewards go down to -1: its histograms count every scored rollout in the right bin."""
+    import subprocess
+    import sys
+
+    from codeself.reports.export import export_notebook
+
+    root = dashboard.REPO_ROOT
+    recs = [json.loads(x) for x in (root / "data/examples/rollouts.baseline.jsonl").read_text().splitlines()][:12]
+    for r, (reward, status) in zip(recs, [(-1.0, "failed"), (-1.0, "failed"), (-0.5, "syntax_error"),
+                                          (-0.5, "syntax_error"), (0.0, "import_error")], strict=False):
+        r["reward"], r["result"]["status"], r["result"]["passed"] = reward, status, False
+    rollouts = tmp_path / "neg.jsonl"
+    rollouts.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    expected = sorted(r["reward"] for r in recs)
+    assert expected[0] == -1.0
+
+    code = ("import json, sys; from pathlib import Path; from codeself.reports.runner import load_app\n"
+            "nb = Path(sys.argv[1]); sys.argv = [str(nb), '--rollouts', sys.argv[2]]\n"
+            "_, d = load_app(nb).run()\n"
+            "print(json.dumps({'hists': d['hists'].to_dicts(), 'view': d['view'].reward_hist.to_dicts(),"
+            " 'notes': [s.note for s in d['sources']]}))\n")
+    p = subprocess.run([sys.executable, "-c", code, str(root / "notebooks/03_rewards.py"), str(rollouts)],
+                       capture_output=True, text=True, cwd=root, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    for rows in (got["hists"], got["view"]):
+        assert rows[0]["bin_start"] == pytest.approx(-1.0) and rows[-1]["bin_end"] == pytest.approx(1.0)
+        assert sum(r["count"] for r in rows) == len(expected) == 12
+        for value in set(expected):
+            in_bin = [r for r in rows if r["bin_start"] <= value < r["bin_end"] or (value == 1.0 == r["bin_end"])]
+            assert sum(r["count"] for r in in_bin) == expected.count(value), value
+
+    res = export_notebook(root / "notebooks/03_rewards.py", tmp_path / "reports", ["--rollouts", str(rollouts)])
+    assert res.manifest["key_numbers"]["neg.rollouts"] == 12
+    assert res.manifest["key_numbers"]["neg.mean_reward"] == pytest.approx(round(sum(expected) / 12, 4))
+
+
+def test_bench_views_agree_on_bin_edges():
+    """Rewards on bin edges (0.1, 0.2, … on a 0.1 grid from -1) fall in the same bin in polars and in
+    the pure-Python baseline; bench_notebooks raises if any filter setting disagrees."""
+    assert dashboard.bench_notebooks(5000, repeats=1)["rows"] == 5000
+    h = dashboard.dashboard_view(pl.DataFrame({"task_id": ["a"] * 3, "status": ["failed"] * 3,
+                                               "passed": [False] * 3, "reward": [0.1, 0.3, 0.7]})).reward_hist
+    assert [round(x, 2) for x, c in zip(h["bin_start"], h["count"], strict=True) if c] == [0.1, 0.3, 0.7]

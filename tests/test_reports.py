@@ -363,7 +363,7 @@ def test_cli_splits_notebooks_from_notebook_args_and_rejects_missing_files(capsy
     with pytest.raises(SystemExit) as e:
         main(["report", "verify", str(tmp_path / "missing.manifest.json")])
     err = capsys.readouterr().err
-    assert e.value.code == 1 and "missing.manifest.json:" in err and "manifest file does not exist" in err
+    assert e.value.code == 2 and "missing.manifest.json" in err and "does not exist" in err  # refused while parsing
 
 
 def test_an_unrenderable_output_becomes_a_visible_note(tmp_path, monkeypatch):
@@ -407,3 +407,20 @@ def test_dirty_warning_only_for_a_dirty_tree(exported):
     assert 'id="dirty-warning"' not in clean and m["git"]["commit"][:12] in clean
     m["git"] = None
     assert "not made from a git checkout" in build_page("t", [], m)
+
+
+def test_dirty_tree_without_a_diff_names_the_untracked_files(exported):
+    """Only an untracked file made the fixture tree dirty, so there is no diff to hash: the page and
+    `report verify` name the file instead of pointing at a null diff_sha256."""
+    from codeself.reports.export import build_page
+
+    _, res = exported
+    m = json.loads(res.manifest_path.read_text())
+    assert m["git"]["dirty"] and m["git"]["diff_sha256"] is None
+    page = build_page("t", [], m)
+    assert "diff sha256" not in page and "sha256 )" not in page
+    assert "scratch.txt" in page.split('id="dirty-warning"')[1].split("</div>")[0]
+    notes = " ".join(verify_manifest(res.manifest_path).notes)
+    assert "dirty git tree" in notes and "scratch.txt" in notes and "diff_sha256" not in notes
+    m["git"] = {**m["git"], "modified_files": ["a.py"], "diff_sha256": "ab" * 32}
+    assert "git diff HEAD sha256 abababababab" in build_page("t", [], m)

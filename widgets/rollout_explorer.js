@@ -17,8 +17,8 @@ function render({ model, el }) {
   const root = h("div", { class: "cs-widget cs-rollout-explorer" });
   const statusBox = h("span", { class: "cs-bar", "data-testid": "status-filters" });
   const taskInput = h("input", { type: "search", placeholder: "task id contains…", "data-testid": "task-filter" });
-  const rmin = h("input", { type: "number", step: "0.05", min: "0", max: "1", "data-testid": "reward-min", title: "reward ≥" });
-  const rmax = h("input", { type: "number", step: "0.05", min: "0", max: "1", "data-testid": "reward-max", title: "reward ≤" });
+  const rmin = h("input", { type: "number", step: "0.05", "data-testid": "reward-min", title: "reward ≥" });
+  const rmax = h("input", { type: "number", step: "0.05", "data-testid": "reward-max", title: "reward ≤" });
   const count = h("span", { class: "cs-muted", "data-testid": "match-count" });
   const table = h("table", { class: "cs-table", "data-testid": "rollout-rows" });
   const detail = h("div", { class: "cs-detail", "data-testid": "rollout-detail" });

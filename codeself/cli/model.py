@@ -7,39 +7,36 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import OUTPUT_DIR, CommandError, choices, console, out
+from codeself.families import FAMILIES
+from codeself.training.nano import ARMS
+
+Arm = choices("Arm", ARMS)
+FamilyName = choices("FamilyName", sorted(FAMILIES))
 
 app = typer.Typer(help="Build and inspect models (codeself-nano).", no_args_is_help=True)
 
 
 @app.command("build-nano")
 def build_nano_cmd(
-    output: Annotated[Path, typer.Option("--output", help="Model directory to write (replaced atomically).")] = Path(
-        "data/models/nano"),
-    seed: Annotated[int, typer.Option(help="Seed of data order, flawed-demonstration draw and initial weights.")] = 0,
-    arm: Annotated[str, typer.Option(
+    output: Annotated[Path, typer.Option("--output", help="Model directory to write (replaced atomically).",
+                                         **OUTPUT_DIR)] = Path("data/models/nano"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of data order, flawed-demonstration draw and initial weights.")] = 0,
+    arm: Annotated[Arm, typer.Option(
         help="'default': 60% of parenthesis-needing demonstrations drop their parentheses (the documented "
              "flaw); 'control': clean demonstrations.")] = "default",
-    sft_steps: Annotated[int, typer.Option(help="Supervised warm-start steps (batch 64).")] = 200,
-    flaw_share: Annotated[float, typer.Option(help="Share of parenthesis-needing demonstrations made flawed.")] = 0.6,
-    family: Annotated[str, typer.Option(help="Declared task family whose train split is the SFT data.")] = "arith",
+    sft_steps: Annotated[int, typer.Option(min=1, help="Supervised warm-start steps (batch 64).")] = 200,
+    flaw_share: Annotated[float, typer.Option(min=0.0, max=1.0,
+                                              help="Share of parenthesis-needing demonstrations made flawed.")] = 0.6,
+    family: Annotated[FamilyName, typer.Option(help="Declared task family whose train split is the SFT data.")] = "arith",
 ) -> None:
     """Build codeself-nano: a ~0.8M-parameter Llama with a character tokenizer, warm-started on the
     family's train split. Deterministic for a seed; a few minutes on 2 cores."""
-    from codeself.families import FAMILIES
-    from codeself.training.nano import ARMS, NanoConfig, build_nano
+    from codeself.training.nano import NanoConfig, build_nano
 
-    if arm not in ARMS:
-        raise CommandError(f"--arm {arm!r}: use one of {', '.join(ARMS)}")
-    if family not in FAMILIES:
-        raise CommandError(f"--family {family!r}: known families: {', '.join(sorted(FAMILIES))}")
-    if sft_steps < 1:
-        raise CommandError(f"--sft-steps {sft_steps}: must be >= 1")
-    if not 0.0 <= flaw_share <= 1.0:
-        raise CommandError(f"--flaw-share {flaw_share}: must be in [0, 1]")
     if output.exists() and not (output / "config.json").is_file() and any(output.iterdir()):
         raise CommandError(f"{output} exists and is not a model directory; refusing to replace it")
-    cfg = NanoConfig(seed=seed, arm=arm, sft_steps=sft_steps, flaw_share=flaw_share, family=family)
+    cfg = NanoConfig(seed=seed, arm=arm.value, sft_steps=sft_steps, flaw_share=flaw_share, family=family.value)
     path = build_nano(output, config=cfg)
     from codeself.training.nano import read_card
 

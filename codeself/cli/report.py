@@ -15,7 +15,16 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import (
+    INPUT_DIR,
+    INPUT_FILE,
+    OUTPUT_DIR,
+    OUTPUT_FILE,
+    CommandError,
+    console,
+    out,
+    positive,
+)
 
 app = typer.Typer(help="Export notebooks to offline HTML reports with frozen manifests; verify and archive them.",
                   no_args_is_help=True)
@@ -28,15 +37,32 @@ def _split(tokens: list[str]) -> tuple[list[str], list[str]]:
     return tokens, []
 
 
+def _check_notebook(nb: Path) -> None:
+    """A notebook argument must be an existing marimo notebook (``.py`` defining ``marimo.App``)."""
+    if nb.is_dir():
+        raise CommandError(f"{nb}: is a directory, not a notebook file")
+    if not nb.is_file():
+        raise CommandError(f"{nb}: notebook file does not exist")
+    try:
+        text = nb.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"{nb}: cannot be read as a notebook ({e})") from None
+    if nb.suffix != ".py" or "marimo.App(" not in text:
+        raise CommandError(f"{nb}: not a marimo notebook (expected a .py file that defines marimo.App, "
+                           "like notebooks/NN_name.py)")
+
+
 @app.command()
 def export(
     items: Annotated[list[str] | None, typer.Argument(
         help="Notebooks (default: every notebooks/NN_*.py), then `--` and the notebook arguments.",
         metavar="[NOTEBOOK]... [-- NOTEBOOK_ARGS]")] = None,
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where NAME.html, NAME.manifest.json and index.html go.")] = Path("reports"),
-    jobs: Annotated[int, typer.Option(help="Notebooks exported in parallel (each in its own process).")] = 2,
-    max_mb: Annotated[float, typer.Option(help="Fail a report larger than this many MB (1 MB = 2**20 bytes).")] = 2.0,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed per notebook.")] = 900.0,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where NAME.html, NAME.manifest.json and index.html go.",
+                                             **OUTPUT_DIR)] = Path("reports"),
+    jobs: Annotated[int, typer.Option(min=1, help="Notebooks exported in parallel (each in its own process).")] = 2,
+    max_mb: Annotated[float, typer.Option(min=0.0, callback=positive,
+                                          help="Fail a report larger than this many MB (1 MB = 2**20 bytes).")] = 2.0,
+    timeout: Annotated[float, typer.Option(min=0.0, callback=positive, help="Seconds allowed per notebook.")] = 900.0,
 ) -> None:
     """Run notebooks and write self-contained offline HTML reports, frozen manifests and an index."""
     from codeself.reports import ReportError, discover_notebooks, export_notebooks
@@ -46,13 +72,14 @@ def export(
     if not notebooks:
         raise CommandError("no notebooks given and none found as notebooks/NN_*.py")
     for nb in notebooks:
-        if not nb.is_file():
-            raise CommandError(f"{nb}: notebook file does not exist")
+        _check_notebook(nb)
     try:
         results = export_notebooks(notebooks, output_dir, nb_args, command_line=["codeself", *sys.argv[1:]],
                                    max_bytes=int(max_mb * 2**20), jobs=jobs, timeout=timeout, progress=True)
-    except ReportError as e:
-        raise CommandError(str(e)) from None
+    except ReportError as e:  # one line per failed notebook; the notebook's traceback stays out of it
+        for line in str(e).splitlines():
+            console.print(f"error: {line}", markup=False)
+        raise SystemExit(1) from None
     for r in results:
         dirty = "  [dirty git tree]" if (r.manifest.get("git") or {}).get("dirty") else ""
         for note in r.manifest["outputs"]["notes"]:
@@ -65,12 +92,13 @@ def export(
 
 @app.command()
 def verify(
-    manifest: Annotated[Path, typer.Argument(help="reports/NAME.manifest.json")],
+    manifest: Annotated[Path, typer.Argument(help="reports/NAME.manifest.json", **INPUT_FILE)],
     args: Annotated[list[str] | None, typer.Argument(help="With --rerun: notebook arguments to use instead of the recorded ones (after `--`).")] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Re-execute the notebook with the recorded arguments and compare key numbers.")] = False,
-    root: Annotated[Path | None, typer.Option(help="Directory the manifest's relative paths start from (default: the git root of the manifest, else cwd).")] = None,
-    rtol: Annotated[float, typer.Option(help="Relative tolerance for float key numbers on --rerun.")] = 1e-9,
-    atol: Annotated[float, typer.Option(help="Absolute tolerance for float key numbers on --rerun.")] = 0.0,
+    root: Annotated[Path | None, typer.Option(help="Directory the manifest's relative paths start from (default: the git root of the manifest, else cwd).",
+                                              **INPUT_DIR)] = None,
+    rtol: Annotated[float, typer.Option(min=0.0, help="Relative tolerance for float key numbers on --rerun.")] = 1e-9,
+    atol: Annotated[float, typer.Option(min=0.0, help="Absolute tolerance for float key numbers on --rerun.")] = 0.0,
 ) -> None:
     """Re-hash the report and every input; exit 1 and list each difference if anything changed."""
     from codeself.reports import ReportError
@@ -94,10 +122,11 @@ def verify(
 
 @app.command()
 def archive(
-    output: Annotated[Path, typer.Option("--output", "-o", help="The tar.gz to write.")] = Path("codeself-repro.tar.gz"),
-    reports_dir: Annotated[Path, typer.Option(help="Directory with the exported reports and manifests.")] = Path("reports"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="The tar.gz to write.", **OUTPUT_FILE)] = Path("codeself-repro.tar.gz"),
+    reports_dir: Annotated[Path, typer.Option(help="Directory with the exported reports and manifests.",
+                                              **INPUT_DIR)] = Path("reports"),
     with_models: Annotated[bool, typer.Option("--with-models", help="Also include model weights named by the runs.")] = False,
-    root: Annotated[Path | None, typer.Option(help="Project root the manifests' paths are relative to.")] = None,
+    root: Annotated[Path | None, typer.Option(help="Project root the manifests' paths are relative to.", **INPUT_DIR)] = None,
 ) -> None:
     """Bundle reports, manifests, notebooks, the task files and run metrics they name (with its own manifest)."""
     from codeself.reports.archive import build_archive
@@ -114,7 +143,7 @@ def archive(
 
 @app.command()
 def index(
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Reports directory.")] = Path("reports"),
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Reports directory.", **OUTPUT_DIR)] = Path("reports"),
 ) -> None:
     """Rewrite reports/index.html from the manifests present (manifests are never modified)."""
     from codeself.reports import write_index_page
@@ -124,10 +153,14 @@ def index(
 
 @app.command()
 def kit(
-    reports_dir: Annotated[Path, typer.Option(help="Exported reports whose manifests fill the checklist.")] = Path("reports"),
-    run: Annotated[Path | None, typer.Option(help="A study/training run directory (verdict.json, metrics.jsonl, config).")] = None,
-    tasks: Annotated[list[Path] | None, typer.Option("--tasks", help="Task file(s) for the dataset card (repeatable).")] = None,
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where the filled documents go.")] = Path("reports/kit-filled"),
+    reports_dir: Annotated[Path, typer.Option(help="Exported reports whose manifests fill the checklist.",
+                                              **OUTPUT_DIR)] = Path("reports"),
+    run: Annotated[Path | None, typer.Option(help="A study/training run directory (verdict.json, metrics.jsonl, config).",
+                                             **INPUT_DIR)] = None,
+    tasks: Annotated[list[Path] | None, typer.Option("--tasks", help="Task file(s) for the dataset card (repeatable).",
+                                                     **INPUT_FILE)] = None,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where the filled documents go.",
+                                             **OUTPUT_DIR)] = Path("reports/kit-filled"),
 ) -> None:
     """Fill the reproducibility kit (checklist, model card, dataset card, methodology numbers) from a run."""
     from codeself.reports.kit import fill_kit
@@ -139,10 +172,10 @@ def kit(
 
 @app.command()
 def serve(
-    notebook: Annotated[Path, typer.Argument(help="A marimo notebook to serve interactively.")],
+    notebook: Annotated[Path, typer.Argument(help="A marimo notebook to serve interactively.", **INPUT_FILE)],
     args: Annotated[list[str] | None, typer.Argument(help="Notebook arguments (after `--`).")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean to share it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 2718,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 2718,
 ) -> None:
     """Serve the interactive notebook locally (`marimo run`; its JS/CSS come from the installed marimo package).
 
@@ -150,8 +183,7 @@ def serve(
     """
     import subprocess
 
-    if not notebook.is_file():
-        raise CommandError(f"{notebook}: notebook file does not exist")
+    _check_notebook(notebook)
     cmd = [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", host, "--port", str(port),
            "--no-token"]
     if args:

@@ -8,8 +8,25 @@ from typing import Any
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
+    WORKERS_HELP,
+    CommandError,
+    check_backend_model,
+    check_output_paths,
+    choices,
+    console,
+    out,
+    positive,
+)
+from codeself.generation import BACKENDS, TEMPLATES
 from codeself.io import DataError
+
+Backend = choices("Backend", BACKENDS)
+Template = choices("Template", TEMPLATES)
+Pairing = choices("Pairing", ("auto", "greedy", "sample"))
+Direction = choices("Direction", ("two-sided", "improvement"))
 
 app = typer.Typer(help="Generate rollouts (sample, parse, execute, score), evaluate them, export them.",
                   no_args_is_help=True)
@@ -48,25 +65,29 @@ def _load_records(path: Path, skip_invalid: bool) -> list[dict[str, Any]]:
 
 @app.command("generate")
 def generate(
-    tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL."),
-    backend: str = typer.Option(..., "--backend", help="hf | nano | vllm | static | mock (mock: test aid only)."),
+    tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL.", **INPUT_FILE),
+    backend: Backend = typer.Option(..., "--backend", help="hf | nano | vllm | static | mock (mock: test aid only)."),
     model: str = typer.Option(None, "--model", help="hf/vllm: model directory or 'nano'; static: completions JSONL."),
     samples_per_task: int = typer.Option(1, "--samples-per-task", "-n", min=1, help="Samples per task."),
-    output: Path = typer.Option(..., "--output", "-o", help="Rollouts JSONL (appended; re-run to resume)."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed (recorded in every record)."),
-    template: str = typer.Option("completion", "--template", help="completion | chat"),
+    output: Path = typer.Option(..., "--output", "-o", help="Rollouts JSONL (appended; re-run to resume).",
+                                **OUTPUT_FILE),
+    seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed (recorded in every record)."),
+    template: Template = typer.Option("completion", "--template", help="completion | chat"),
     show_public_tests: bool = typer.Option(False, "--show-public-tests", help="Show public tests in the prompt."),
-    temperature: float = typer.Option(None, "--temperature", help="Default: 0 for one sample, 0.8 for several."),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
-    batch_size: int = typer.Option(8, "--batch-size", help="Tasks per generation + sandbox batch."),
-    workers: int = typer.Option(None, "--workers", help="Sandbox workers (default: CPU count)."),
-    timeout: float = typer.Option(None, "--timeout", help="Sandbox wall-clock limit per program, s."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N tasks."),
-    exclude_tasks: Path = typer.Option(None, "--exclude-tasks", help="audit.jsonl: drop tasks it flags weak."),
+    temperature: float = typer.Option(None, "--temperature", min=0.0,
+                                      help="Default: 0 for one sample, 0.8 for several."),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, callback=positive, help="Nucleus mass, in (0, 1]."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tasks per generation + sandbox batch."),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    timeout: float = typer.Option(None, "--timeout", min=0.0, callback=positive,
+                                  help="Sandbox wall-clock limit per program, s (> 0)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+    exclude_tasks: Path = typer.Option(None, "--exclude-tasks", help="audit.jsonl: drop tasks it flags weak.",
+                                       **INPUT_FILE),
     final: bool = typer.Option(False, "--final", help="Allow test-split tasks (logged to the access log)."),
     device: str = typer.Option("auto", "--device", help="hf/nano: auto | cpu | cuda | cuda:N."),
-    mock_correctness: float = typer.Option(0.5, "--mock-correctness", help="mock backend only."),
+    mock_correctness: float = typer.Option(0.5, "--mock-correctness", min=0.0, max=1.0, help="mock backend only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Sample completions, parse, execute in the sandbox, score; one JSONL record per sample."""
@@ -75,6 +96,9 @@ def generate(
     from codeself.rollouts import generate_rollouts
     from codeself.tasks import load_tasks
 
+    backend = backend.value  # type: ignore[assignment]
+    check_output_paths((output, "--output"), inputs=[tasks, exclude_tasks, Path(model) if model else None])
+    check_backend_model(backend, model)
     task_list = load_tasks(tasks)
     if limit is not None:
         task_list = task_list[:limit]
@@ -96,7 +120,7 @@ def generate(
                 console.print(f"warning: {model}: {len(unknown)} task id(s) not in {tasks} are ignored "
                               f"(e.g. {unknown[:3]})", markup=False)
         summary = generate_rollouts(
-            task_list, b, output, samples_per_task=samples_per_task, seed=seed, template=template,
+            task_list, b, output, samples_per_task=samples_per_task, seed=seed, template=template.value,
             show_public_tests=show_public_tests, temperature=temperature, top_p=top_p,
             max_new_tokens=max_new_tokens, batch_size=batch_size, workers=workers, timeout=timeout,
             progress=progress,
@@ -111,19 +135,23 @@ def generate(
 
 @app.command("evaluate")
 def evaluate(
-    rollouts: Path = typer.Option(..., "--rollouts", "-r", help="Rollouts JSONL."),
-    output: Path = typer.Option(..., "--output", "-o", help="Markdown report."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON."),
-    power_output: Path = typer.Option(None, "--power-output", help="Power-planning table as JSON."),
-    tasks_file: Path = typer.Option(None, "--tasks", help="Tasks JSONL: check task ids and take splits from it."),
-    task_table: Path = typer.Option(None, "--task-table", help="Per-task Parquet (default: <output>.tasks.parquet)."),
-    exclude_tasks: Path = typer.Option(None, "--exclude-tasks", help="audit.jsonl: drop tasks it flags weak."),
+    rollouts: Path = typer.Option(..., "--rollouts", "-r", help="Rollouts JSONL.", **INPUT_FILE),
+    output: Path = typer.Option(..., "--output", "-o", help="Markdown report.", **OUTPUT_FILE),
+    json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON.", **OUTPUT_FILE),
+    power_output: Path = typer.Option(None, "--power-output", help="Power-planning table as JSON.", **OUTPUT_FILE),
+    tasks_file: Path = typer.Option(None, "--tasks", help="Tasks JSONL: check task ids and take splits from it.",
+                                    **INPUT_FILE),
+    task_table: Path = typer.Option(None, "--task-table", help="Per-task Parquet (default: <output>.tasks.parquet).",
+                                    **OUTPUT_FILE),
+    exclude_tasks: Path = typer.Option(None, "--exclude-tasks", help="audit.jsonl: drop tasks it flags weak.",
+                                       **INPUT_FILE),
     final: bool = typer.Option(False, "--final", help="Allow test-split tasks (logged to the access log)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Use the valid records of a file with bad lines."),
-    alpha: float = typer.Option(0.05, "--alpha"),
-    power: float = typer.Option(0.8, "--power"),
-    discordant: float = typer.Option(None, "--discordant", help="Assumed share of discordant tasks (default: independence)."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, callback=positive, help="Significance level, in (0, 1)."),
+    power: float = typer.Option(0.8, "--power", min=0.0, max=1.0, callback=positive, help="Target power, in (0, 1)."),
+    discordant: float = typer.Option(None, "--discordant", min=0.0, max=1.0,
+                                     help="Assumed share of discordant tasks (default: independence)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
 ) -> None:
     """pass@k, parser failures, status per phase, reward stats, public-vs-hidden gap, power planning."""
     from codeself.evaluation import (
@@ -138,6 +166,9 @@ def evaluate(
     from codeself.rollouts import check_known_tasks, check_single_backend, write_parquet
     from codeself.tasks import Task, load_task_map
 
+    table_path = task_table or output.with_name(output.name + ".tasks.parquet")
+    check_output_paths((output, "--output"), (json_out, "--json"), (power_output, "--power-output"),
+                       (table_path, "--task-table"), inputs=[rollouts, tasks_file, exclude_tasks])
     recs = _load_records(rollouts, skip_invalid)
     try:
         meta = check_single_backend(recs, rollouts)
@@ -166,7 +197,6 @@ def evaluate(
         frame = task_frame(per_task_counts(recs))
     except (ValueError, RuntimeError) as e:
         _user_error(e)
-    table_path = task_table or output.with_name(output.name + ".tasks.parquet")
     md = evaluation_markdown(ev, dropped=dropped, power=plan)
     md += f"\nPer-task table: `{table_path}`\n"
     write_parquet(table_path, frame)
@@ -185,13 +215,15 @@ def evaluate(
 @app.command("power")
 def power_cmd(
     baseline_rate: float = typer.Option(..., "--baseline-rate", min=0.0, max=1.0, help="Baseline pass rate p0."),
-    improvement: list[float] = typer.Option([0.05, 0.1, 0.15, 0.2], "--improvement",
-                                            help="Improvement(s) to detect (repeat the option)."),
-    discordant: float = typer.Option(None, "--discordant", help="Share of tasks the systems disagree on (default: independence)."),
-    alpha: float = typer.Option(0.05, "--alpha"),
-    power: float = typer.Option(0.8, "--power"),
-    direction: str = typer.Option("two-sided", "--direction", help="two-sided | improvement"),
-    json_out: Path = typer.Option(None, "--json", help="Write the plan as JSON."),
+    improvement: list[float] = typer.Option([0.05, 0.1, 0.15, 0.2], "--improvement", min=0.0, max=1.0,
+                                            callback=lambda v: [positive(x) for x in v] if v else v,
+                                            help="Improvement(s) to detect, each in (0, 1] (repeat the option)."),
+    discordant: float = typer.Option(None, "--discordant", min=0.0, max=1.0,
+                                     help="Share of tasks the systems disagree on (default: independence)."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, callback=positive, help="Significance level, in (0, 1)."),
+    power: float = typer.Option(0.8, "--power", min=0.0, max=1.0, callback=positive, help="Target power, in (0, 1)."),
+    direction: Direction = typer.Option("two-sided", "--direction", help="two-sided | improvement"),
+    json_out: Path = typer.Option(None, "--json", help="Write the plan as JSON.", **OUTPUT_FILE),
 ) -> None:
     """Tasks needed to detect an improvement with an exact McNemar test (exact enumeration)."""
     from codeself.evaluation import power_plan
@@ -199,7 +231,7 @@ def power_cmd(
 
     try:
         plan = power_plan(baseline_rate, improvements=improvement, discordant=discordant, alpha=alpha,
-                          power=power, direction=direction)
+                          power=power, direction=direction.value)
     except ValueError as e:
         _user_error(e)
     out.print(f"exact McNemar, alpha {alpha}, power {power}, baseline {baseline_rate}, discordance: "
@@ -216,12 +248,14 @@ def power_cmd(
 
 @app.command("export")
 def export(
-    rollouts: Path = typer.Option(..., "--rollouts", "-r", help="Rollouts JSONL."),
-    output: Path = typer.Option(..., "--output", "-o", help="Parquet file (flat columns, one row per record)."),
+    rollouts: Path = typer.Option(..., "--rollouts", "-r", help="Rollouts JSONL.", **INPUT_FILE),
+    output: Path = typer.Option(..., "--output", "-o", help="Parquet file (flat columns, one row per record).",
+                                **OUTPUT_FILE),
 ) -> None:
     """Export a rollout file to Parquet (the flat columns of ``rollouts_frame``)."""
     from codeself.rollouts import rollouts_frame, write_parquet
 
+    check_output_paths((output, "--output"), inputs=[rollouts])
     problems: list = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -234,18 +268,19 @@ def export(
 
 @app.command("static-file")
 def static_file(
-    tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (tasks need canonical_solution)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Completions JSONL for --backend static."),
+    tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (tasks need canonical_solution).", **INPUT_FILE),
+    output: Path = typer.Option(..., "--output", "-o", help="Completions JSONL for --backend static.", **OUTPUT_FILE),
     samples: int = typer.Option(1, "--samples", "-n", min=1, help="Completions per task."),
     corrupt: float = typer.Option(0.0, "--corrupt", min=0.0, max=1.0,
                                   help="Share of completions replaced by a corrupted copy (one changed token)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
 ) -> None:
     """Write a static-backend completions file from canonical solutions (optionally corrupted)."""
     from codeself.generation import static_completions
     from codeself.io import write_jsonl_atomic
     from codeself.tasks import load_tasks
 
+    check_output_paths((output, "--output"), inputs=[tasks])
     task_list = load_tasks(tasks)
     rows = static_completions(task_list, samples, corrupt=corrupt, seed=seed)
     if not rows:
@@ -257,17 +292,18 @@ def static_file(
 
 
 def compare(
-    baseline: Path = typer.Option(..., "--baseline", "-a", help="Baseline rollouts JSONL."),
-    candidate: Path = typer.Option(..., "--candidate", "-b", help="Candidate rollouts JSONL."),
-    output: Path = typer.Option(..., "--output", "-o", help="Markdown report."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+    baseline: Path = typer.Option(..., "--baseline", "-a", help="Baseline rollouts JSONL.", **INPUT_FILE),
+    candidate: Path = typer.Option(..., "--candidate", "-b", help="Candidate rollouts JSONL.", **INPUT_FILE),
+    output: Path = typer.Option(..., "--output", "-o", help="Markdown report.", **OUTPUT_FILE),
+    json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON.", **OUTPUT_FILE),
     intersect: bool = typer.Option(False, "--intersect", help="Compare only the common tasks (reports what is dropped)."),
-    pairing: str = typer.Option("auto", "--pairing", help="auto | greedy (one outcome per task) | sample"),
-    tasks_file: Path = typer.Option(None, "--tasks", help="Tasks JSONL: check task ids and take splits from it."),
+    pairing: Pairing = typer.Option("auto", "--pairing", help="auto | greedy (one outcome per task) | sample"),
+    tasks_file: Path = typer.Option(None, "--tasks", help="Tasks JSONL: check task ids and take splits from it.",
+                                    **INPUT_FILE),
     final: bool = typer.Option(False, "--final", help="Allow test-split tasks (logged to the access log)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Use the valid records of files with bad lines."),
-    n_resamples: int = typer.Option(10000, "--n-resamples"),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap / permutation seed."),
+    n_resamples: int = typer.Option(10000, "--n-resamples", min=100, help="Bootstrap / permutation resamples (≥ 100)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap / permutation seed."),
 ) -> None:
     """Paired comparison of two rollout files: 2×2 table, exact McNemar, CI of the difference."""
     from codeself.evaluation import compare_markdown, compare_rollouts, guard_test_split, read_test_access_log
@@ -275,6 +311,7 @@ def compare(
     from codeself.rollouts import check_known_tasks, check_single_backend
     from codeself.tasks import load_task_map
 
+    check_output_paths((output, "--output"), (json_out, "--json"), inputs=[baseline, candidate, tasks_file])
     a = _load_records(baseline, skip_invalid)
     b = _load_records(candidate, skip_invalid)
     try:
@@ -286,7 +323,7 @@ def compare(
             check_known_tasks(a, tmap, baseline)
             check_known_tasks(b, tmap, candidate)
             splits = {t: tmap[t].split for t in splits}
-        cmp = compare_rollouts(a, b, intersect=intersect, pairing=pairing, n_resamples=n_resamples, seed=seed,
+        cmp = compare_rollouts(a, b, intersect=intersect, pairing=pairing.value, n_resamples=n_resamples, seed=seed,
                                base_name=str(baseline), cand_name=str(candidate))
         used = set(splits) - set(cmp["dropped"]["only_in_baseline"]) - set(cmp["dropped"]["only_in_candidate"])
         guard_test_split("compare", {t: splits[t] for t in used}, final=final,

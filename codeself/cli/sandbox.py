@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import INPUT_FILE, OUTPUT_FILE, WORKERS_HELP, CommandError, console, out
 
 app = typer.Typer(help="Run programs against task tests in the sandbox; scan code.", no_args_is_help=True)
 
@@ -69,11 +69,12 @@ def read_solutions(path: Path, task_ids: set[str]) -> list[tuple[str, str, objec
 
 @app.command("run")
 def run_cmd(
-    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.")],
-    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]}.')],
+    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.", **INPUT_FILE)],
+    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]}.',
+                                            **INPUT_FILE)],
     output: Annotated[Path, typer.Option("--output", help="Results JSONL (one Result per solution, input order; "
-                                                          "written atomically).")],
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Fork servers (default: CPU count).")] = None,
+                                                          "written atomically).", **OUTPUT_FILE)],
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help=WORKERS_HELP)] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Wall-clock seconds per program "
                                                                         "(also the CPU-time limit).")] = 10.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Address-space limit, MiB.")] = 1024,
@@ -114,7 +115,7 @@ def run_cmd(
 
 @app.command("scan")
 def scan_cmd(
-    path: Annotated[Path, typer.Argument(help="A Python file, or a solutions JSONL (scans each 'code').")],
+    path: Annotated[Path, typer.Argument(help="A Python file, or a solutions JSONL (scans each 'code').", **INPUT_FILE)],
 ) -> None:
     """Print security-scan findings (rule, line, severity). Diagnostic only; exit 0."""
     from codeself.io import read_jsonl

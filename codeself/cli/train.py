@@ -7,17 +7,34 @@ from typing import Annotated
 
 import typer
 
-from codeself.cli._common import CommandError, console, out
+from codeself.cli._common import (
+    INPUT_DIR,
+    INPUT_FILE,
+    OUTPUT_DIR,
+    OUTPUT_FILE,
+    WORKERS_HELP,
+    CommandError,
+    check_backend_model,
+    choices,
+    console,
+    out,
+    positive,
+)
+from codeself.families import HOLDOUTS
+from codeself.training.nano import ARMS
+
+Arm = choices("Arm", ARMS)
+Holdout = choices("Holdout", HOLDOUTS)
 
 app = typer.Typer(help="Train with sandbox rewards (GRPO, RLOO via TRL; PPO) and compare runs.",
                   no_args_is_help=True)
 
 TasksOpt = Annotated[Path, typer.Option("--tasks", help="Task JSONL; its 'train' split is practised on, "
-                                         "its 'test' split is the periodic held-out evaluation.")]
+                                         "its 'test' split is the periodic held-out evaluation.", **INPUT_FILE)]
 ModelOpt = Annotated[str, typer.Option("--model", help="'nano' (built on first use, cached in data/models/nano) "
                                         "or a local Hugging Face causal-LM directory.")]
 OutOpt = Annotated[Path, typer.Option("--output-dir", help="Run directory (metrics.jsonl, checkpoints, final/). "
-                                       "Re-running the same command resumes; another run's directory is refused.")]
+                                       "Re-running the same command resumes; another run's directory is refused.", **OUTPUT_DIR)]
 
 
 def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int, batch_size: int | None,
@@ -27,6 +44,7 @@ def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int
     from codeself.training.config import TrainConfig, TrainInputError
     from codeself.training.runner import run_training
 
+    check_backend_model("hf", model)
     cfg = TrainConfig(
         algo=algo, tasks=str(tasks), model=model, output_dir=str(output_dir), group_size=group_size,
         batch_size=batch_size if batch_size is not None else 16 * group_size, max_steps=max_steps,
@@ -48,24 +66,26 @@ def _make(algo: str, doc: str):
         tasks: TasksOpt,
         output_dir: OutOpt,
         model: ModelOpt = "nano",
-        group_size: Annotated[int, typer.Option(help="Completions per prompt (the group).")] = 8,
+        group_size: Annotated[int, typer.Option(min=2, help="Completions per prompt (the group, at least 2).")] = 8,
         batch_size: Annotated[int | None, typer.Option(
-            help="Completions per optimiser step; a multiple of --group-size (default 16 x group size).")] = None,
-        max_steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 100,
-        lr: Annotated[float | None, typer.Option(
+            min=1, help="Completions per optimiser step; a multiple of --group-size (default 16 x group size).")] = None,
+        max_steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 100,
+        lr: Annotated[float | None, typer.Option(min=0.0, callback=positive,
             help="Constant learning rate (default 2e-4 for GRPO/RLOO, 5e-5 for PPO, which takes several "
                  "minibatch updates per batch and collapsed at 2e-4 in a 10-step run on codeself-nano).")] = None,
         lora: Annotated[bool, typer.Option(help="Train LoRA adapters (PEFT) instead of all weights.")] = False,
         use_vllm: Annotated[bool, typer.Option(help="Generate with vLLM (TRL; GPU only).")] = False,
-        seed: Annotated[int, typer.Option(help="Seed of data order and sampling.")] = 0,
-        beta: Annotated[float, typer.Option(help="KL coefficient to the initial policy (0: none).")] = 0.0,
-        temperature: Annotated[float, typer.Option(help="Sampling temperature of rollouts and sampled eval.")] = 1.0,
-        eval_every: Annotated[int, typer.Option(help="Held-out evaluation every N steps (and at the end); 0: end only.")] = 25,
-        eval_samples: Annotated[int, typer.Option(help="Sampled completions per held-out task per evaluation.")] = 8,
-        eval_tasks: Annotated[int, typer.Option(help="Evaluate on the first N held-out tasks (0: all).")] = 0,
-        save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 10,
-        workers: Annotated[int | None, typer.Option(help="Sandbox workers.")] = None,
-        max_completion_length: Annotated[int, typer.Option(help="Max new tokens per completion.")] = 48,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of data order and sampling.")] = 0,
+        beta: Annotated[float, typer.Option(min=0.0, help="KL coefficient to the initial policy (0: none).")] = 0.0,
+        temperature: Annotated[float, typer.Option(min=0.0, callback=positive,
+                                                   help="Sampling temperature of rollouts and sampled eval (> 0).")] = 1.0,
+        eval_every: Annotated[int, typer.Option(
+            min=0, help="Held-out evaluation every N steps (and at the end); 0: end only.")] = 25,
+        eval_samples: Annotated[int, typer.Option(min=1, help="Sampled completions per held-out task per evaluation.")] = 8,
+        eval_tasks: Annotated[int, typer.Option(min=0, help="Evaluate on the first N held-out tasks (0: all).")] = 0,
+        save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 10,
+        workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+        max_completion_length: Annotated[int, typer.Option(min=1, help="Max new tokens per completion.")] = 48,
     ) -> None:
         _train(algo, tasks, model, output_dir, group_size, batch_size, max_steps, lr, lora, use_vllm, seed, beta,
                temperature, eval_every, eval_samples, eval_tasks, save_every, workers, max_completion_length)
@@ -82,14 +102,15 @@ app.command("ppo")(_make("ppo", "PPO (codeself's own: value head, GAE, clipped s
 @app.command("compare")
 def compare(
     runs: Annotated[list[Path], typer.Option("--runs", help="Run directories (each with metrics.jsonl): "
-                                             "--runs D1 D2 D3 (or --runs D1 --runs D2).")],
-    output: Annotated[Path, typer.Option("--output", help="Markdown report to write.")],
+                                             "--runs D1 D2 D3 (or --runs D1 --runs D2).", **INPUT_DIR)],
+    output: Annotated[Path, typer.Option("--output", help="Markdown report to write.", **OUTPUT_FILE)],
     more_runs: Annotated[list[Path] | None, typer.Argument(
-        help="Further run directories (what follows --runs D1).", show_default=False)] = None,
+        help="Further run directories (what follows --runs D1).", show_default=False, **INPUT_DIR)] = None,
     tasks: Annotated[Path | None, typer.Option(
-        "--tasks", help="Held-out tasks for the final paired comparison (default: each run's --tasks).")] = None,
-    samples: Annotated[int, typer.Option(help="Sampled completions per held-out task for the final comparison.")] = 8,
-    seed: Annotated[int, typer.Option(help="Sampling seed of the final comparison (same for every run).")] = 0,
+        "--tasks", help="Held-out tasks for the final paired comparison (default: each run's --tasks).",
+        **INPUT_FILE)] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Sampled completions per held-out task for the final comparison.")] = 8,
+    seed: Annotated[int, typer.Option(min=0, help="Sampling seed of the final comparison (same for every run).")] = 0,
 ) -> None:
     """Curves side by side and the final held-out comparison with exact paired tests."""
     from codeself.training.compare import compare_runs
@@ -108,12 +129,13 @@ def select(
         "--grid", help="KEY=V1,V2,… over StudyConfig settings (repeatable; the grid is their product), "
                        "e.g. --grid lr=5e-5,1e-4,2e-4,4e-4.")],
     output_dir: Annotated[Path, typer.Option("--output-dir", help="Selection directory (one study per "
-                                             "setting and seed, selection.json/.md, chosen.toml).")],
+                                             "setting and seed, selection.json/.md, chosen.toml).", **OUTPUT_DIR)],
     seeds: Annotated[str, typer.Option(help="Comma-separated study seeds; keep them apart from the seeds you "
                                        "report held-out results for.")] = "101,102",
     config: Annotated[Path | None, typer.Option(
-        "--config", help="TOML of base study settings the grid varies around (arm, sft_steps, …).")] = None,
-    jobs: Annotated[int, typer.Option(help="Studies run at once, each in its own process (2 suits 2 cores).")] = 1,
+        "--config", help="TOML of base study settings the grid varies around (arm, sft_steps, …).",
+        **INPUT_FILE)] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Studies run at once, each in its own process (2 suits 2 cores).")] = 1,
 ) -> None:
     """Choose study settings on the family's validation compositions (never the held-out split).
 
@@ -150,21 +172,24 @@ def select(
 
 
 def study(
-    seed: Annotated[int | None, typer.Option(help="Study seed (tasks, warm start, training, sampling). Default 1.")] = None,
+    seed: Annotated[int | None, typer.Option(
+        min=0, help="Study seed (tasks, warm start, training, sampling). Default 1.")] = None,
     output_dir: Annotated[Path | None, typer.Option(
-        "--output-dir", help="Run directory (default data/runs/study-seed{S}[-control]).")] = None,
+        "--output-dir", help="Run directory (default data/runs/study-seed{S}[-control]).", **OUTPUT_DIR)] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", help="TOML file of study settings (or a run directory's study.json).")] = None,
-    arm: Annotated[str | None, typer.Option(
+        "--config", help="TOML file of study settings (or a run directory's study.json).", exists=True)] = None,
+    arm: Annotated[Arm | None, typer.Option(
         help="'default' (warm start with flawed demonstrations) or 'control' (clean demonstrations).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="GRPO steps (default 50).")] = None,
-    n_heldout: Annotated[int | None, typer.Option(help="Held-out tasks (default 155: every held-out composition).")] = None,
-    holdout: Annotated[str | None, typer.Option(
+    max_steps: Annotated[int | None, typer.Option(min=1, help="GRPO steps (default 50).")] = None,
+    n_heldout: Annotated[int | None, typer.Option(
+        min=1, help="Held-out tasks (default 155: every held-out composition).")] = None,
+    holdout: Annotated[Holdout | None, typer.Option(
         help="'test' (default): evaluate on the held-out compositions. 'validation': train outside the family's "
              "validation compositions and evaluate on them, never touching the held-out split (for choosing "
              "settings; see `codeself train select`).")] = None,
-    lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: StudyConfig.lr).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Sandbox workers.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, callback=positive,
+                                             help="GRPO learning rate (> 0; default: StudyConfig.lr).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
 ) -> None:
     """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
     GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap)."""
@@ -174,9 +199,10 @@ def study(
     if config is not None and config.is_dir():
         config = config / "study.json"
     try:
-        cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None, "arm": arm,
-                                   "max_steps": max_steps, "n_heldout": n_heldout, "workers": workers,
-                                   "holdout": holdout, "lr": lr})
+        cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None,
+                                   "arm": arm.value if arm else None, "max_steps": max_steps,
+                                   "n_heldout": n_heldout, "workers": workers,
+                                   "holdout": holdout.value if holdout else None, "lr": lr})
         v = run_study(cfg, log=lambda m: console.print(m, markup=False))
     except TrainInputError as e:
         raise CommandError(str(e)) from None

@@ -44,7 +44,12 @@ DEFAULT_NOTEBOOK_DIR = Path("notebooks")
 
 
 class ReportError(RuntimeError):
-    """A notebook could not be exported (message names the notebook and the cause)."""
+    """A notebook could not be exported. ``str(e)`` names the notebook and the cause in one line per
+    failed notebook; ``detail`` holds the notebook's traceback (for a log or a debugger, not the user)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass
@@ -149,10 +154,8 @@ def build_page(title: str, blocks: list[dict[str, Any]], manifest: dict[str, Any
     git = manifest.get("git") or {}
     warn = ""
     if git.get("dirty"):
-        n_mod, n_new = len(git.get("modified_files", [])), len(git.get("untracked_files", []))
         warn = (f'<div class="warning" id="dirty-warning"><strong>Warning: the git tree was dirty</strong> '
-                f"when this report was made ({n_mod} modified, {n_new} untracked files; diff sha256 "
-                f"<code>{html.escape(_short(git.get('diff_sha256')))}</code>). The commit alone does not "
+                f"when this report was made ({html.escape(mf.dirty_summary(git))}). The commit alone does not "
                 "reproduce it.</div>")
     elif not git:
         warn = '<div class="warning" id="dirty-warning"><strong>Warning:</strong> not made from a git checkout.</div>'
@@ -227,7 +230,7 @@ def run_notebook(notebook: Path, args: list[str], *, max_rows: int = 100, timeou
     if result is None or not result.get("ok"):
         detail = (result or {}).get("traceback") or proc.stderr[-4000:]
         msg = (result or {}).get("error") or f"exit code {proc.returncode}"
-        raise ReportError(f"{notebook}: notebook failed: {msg}\n{detail.rstrip()}")
+        raise ReportError(f"{notebook}: notebook failed: {msg}", detail=detail.rstrip())
     result["stderr_tail"] = proc.stderr[-2000:]
     return result
 
@@ -350,9 +353,10 @@ def export_notebooks(notebooks: list[Path], output_dir: str | Path = "reports", 
             except (ReportError, DataError) as e:
                 errors.append(str(e))
             bar.advance(task)
-    write_index_page(Path(output_dir))
+    if results or Path(output_dir).is_dir():  # a failed first export leaves no new directory behind
+        write_index_page(Path(output_dir))
     if errors:
-        raise ReportError("\n\n".join(errors))
+        raise ReportError("\n".join(errors))
     return [results[nb] for nb in notebooks]
 
 

@@ -156,6 +156,21 @@ def git_info(path: str | Path) -> dict[str, Any] | None:
     }
 
 
+def dirty_summary(git: dict[str, Any]) -> str:
+    """One plain sentence on what made a recorded git tree dirty, for notes and report pages.
+
+    Names the counts, the sha256 of ``git diff HEAD`` only when there was a diff (it is null when the
+    tree was dirty only through untracked files), and the first untracked/modified files."""
+    mod, new = list(git.get("modified_files") or []), list(git.get("untracked_files") or [])
+    parts = [f"{len(mod)} modified, {len(new)} untracked file(s)"]
+    if git.get("diff_sha256"):
+        parts.append(f"git diff HEAD sha256 {git['diff_sha256'][:12]}")
+    files = [*mod, *new]
+    if files:
+        parts.append("e.g. " + ", ".join(files[:3]) + (" …" if len(files) > 3 else ""))
+    return "; ".join(parts)
+
+
 def _cpu_model() -> str | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -179,7 +179,7 @@ def verify_manifest(manifest_path: str | Path, *, root: str | Path | None = None
     if git.get("commit") and now_git.get("commit") and git["commit"] != now_git["commit"]:
         v.notes.append(f"git commit {git['commit'][:12]} recorded, {now_git['commit'][:12]} checked out now")
     if git.get("dirty"):
-        v.notes.append("the report was made from a dirty git tree (see git.diff_sha256)")
+        v.notes.append(f"the report was made from a dirty git tree ({mf.dirty_summary(git)})")
 
     # 4. re-run
     if rerun:
