@@ -146,21 +146,26 @@ def test_a_program_finds_nothing_of_the_previous_job_in_memory():
     hunt = (
         "import gc, sys\n"
         "def probe():\n"
+        "    keys = ('previous-sample-' + 'source', '355' + '79', 'MARKER_' + 'SOURCE')\n"  # not literally here
         "    hits = []\n"
+        "    def look(x):\n"
+        "        if isinstance(x, (bytes, bytearray)):\n"
+        "            x = bytes(x).decode('latin-1')\n"
+        "        if isinstance(x, str) and x not in keys and any(k in x for k in keys):\n"
+        "            hits.append(x[:80])\n"
         "    for o in gc.get_objects():\n"
+        "        if o is hits or o is keys:\n"
+        "            continue\n"
         "        try:\n"
-        "            text = o if isinstance(o, str) else (o.decode('latin-1') if isinstance(o, (bytes, bytearray)) else None)\n"
-        "            if text is None and isinstance(o, dict):\n"
-        "                text = ' '.join(str(v)[:2000] for v in list(o.values())[:50] if isinstance(v, (str, bytes)))\n"
+        "            items = list(o.values()) + list(o.keys()) if isinstance(o, dict) else (list(o) if isinstance(o, (list, tuple)) else [])\n"
         "        except Exception:\n"
         "            continue\n"
-        "        if text and ('previous-sample-source' in text or '35579' in text or 'MARKER_SOURCE' in text):\n"
-        "            hits.append(text[:80])\n"
-        "    f = sys._getframe()\n"
+        "        for x in items:\n"
+        "            look(x)\n"
+        "    f = sys._getframe(1)\n"
         "    while f is not None:\n"
-        "        for v in list(f.f_locals.values()) + list(f.f_globals.values()):\n"
-        "            if isinstance(v, str) and ('previous-sample' in v or '35579' in v):\n"
-        "                hits.append(v[:80])\n"
+        "        for v in list(f.f_globals.values()) + list(f.f_code.co_consts):\n"
+        "            look(v)\n"
         "        f = f.f_back\n"
         "    return hits\n"
     )
@@ -225,13 +230,14 @@ def test_hostile_bytes_cost_only_their_own_verdict():
 
 
 def test_reward_function_survives_a_hostile_batch():
-    from codeself.rewards import reward_v0
+    from codeself.rewards import reward_v0_correctness
 
     task = T("f", ["assert f(5) == 5"], ["assert f(6) == 6"])
     rs = run_many([(task, HOSTILE_OUTPUT["lone_surrogate_message"]), (task, "def f(x):\n    return x\n"),
                    (task, HOSTILE_OUTPUT["hash_collisions"])], progress=False)
-    rewards = [reward_v0(r) for r in rs]
-    assert rewards[1] == max(rewards) and all(isinstance(x, float) for x in rewards)
+    rewards = [reward_v0_correctness(r).total for r in rs]
+    assert all(isinstance(x, float) for x in rewards), rewards
+    assert rewards[1] == 1.0 and max(rewards[0], rewards[2]) < 1.0, rewards
 
 
 # ---- 6. a program's own failure is never an excluded infra_error -------------------------------------
@@ -401,11 +407,11 @@ def test_tasks_file_under_tmp_keeps_full_containment(tmp_path):
     tasks.write_text(json.dumps({"task_id": "t/1", "prompt": "", "entry_point": "f",
                                  "public_tests": ["assert f(1) == 1"], "hidden_tests": ["assert f(2) == 2"]}) + "\n")
     sols = tmp_path / "sols.jsonl"
-    reader = ("def f(x):\n    try:\n        return x if 'hidden' not in open(%r).read() else -1\n"
-              "    except OSError:\n        return x\n" % str(tasks))
+    reader = (f"def f(x):\n    try:\n        return x if 'hidden' not in open({str(tasks)!r}).read() else -1\n"
+              "    except OSError:\n        return x\n")
     sols.write_text(json.dumps({"task_id": "t/1", "code": reader}) + "\n")
     out = tmp_path / "res.jsonl"
-    p = subprocess.run([sys.executable, "-m", "codeself", "sandbox", "run", "--tasks", str(tasks), "--solutions",
+    p = subprocess.run([sys.executable, "-m", "codeself.cli", "sandbox", "run", "--tasks", str(tasks), "--solutions",
                         str(sols), "--output", str(out)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     [res] = [json.loads(x) for x in out.read_text().splitlines()]
@@ -417,3 +423,64 @@ def test_mountpoint_choice_avoids_python_under_tmp():
 
     chosen = _choose_mountpoint(["/tmp/venv/lib/python3.11", "/usr"])
     assert chosen != "/tmp" and not "/tmp/venv".startswith(chosen + "/")
+
+
+# ---- HumanEval: no import-free program that solves nothing earns reward 1.0 --------------------------
+
+LIAR = (
+    "class _Liar(list):\n"
+    "    def __eq__(self, o):\n        return True\n"
+    "    def __ne__(self, o):\n        return False\n"
+    "    def __lt__(self, o):\n        return True\n"
+    "    __le__ = __gt__ = __ge__ = __lt__\n"
+    "    def __bool__(self):\n        return True\n"
+    "    def __hash__(self):\n        return 0\n"
+    "    def __abs__(self):\n        return 0\n"
+    "    def __sub__(self, o):\n        return self\n"
+    "    __rsub__ = __add__ = __radd__ = __mul__ = __rmul__ = __truediv__ = __mod__ = __sub__\n"
+    "    def __contains__(self, o):\n        return True\n"
+    "    def __float__(self):\n        return 0.0\n"
+    "    def __int__(self):\n        return 0\n"
+)
+
+
+def _forgeries(task) -> dict[str, str]:
+    import ast
+
+    helpers = []
+    try:
+        for st in ast.parse(task.prompt).body:
+            if isinstance(st, ast.FunctionDef) and st.name != task.entry_point:
+                helpers.append(st.name)
+    except SyntaxError:
+        pass
+    entry = task.entry_point
+    rebind = "".join(f"{b} = lambda *a, **k: _Liar()\n"
+                     for b in ("abs", "sorted", "tuple", "float", "max", "min", "range", "list", "len", "round",
+                               "set", "all", "any", "sum", "str", "int", "isinstance", "type"))
+    identity_helpers = "".join(f"def {h}(*a, **k):\n    return a[0] if a else None\n" for h in helpers)
+    return {
+        "always_equal": LIAR + f"def {entry}(*a, **k):\n    return _Liar()\n",
+        "rebound_builtins": LIAR + rebind + f"def {entry}(*a, **k):\n    return _Liar()\n",
+        "identity_helpers": identity_helpers + f"def {entry}(*a, **k):\n    return a[0] if a else None\n",
+        "patched_builtins_module": LIAR + "b = __builtins__ if isinstance(__builtins__, dict) else __builtins__.__dict__\n"
+        "b['AssertionError'] = type('Nope', (Exception,), {})\nb['abs'] = lambda x: 0\n"
+        f"def {entry}(*a, **k):\n    return _Liar()\n",
+        "exit_before_answering": f"def {entry}(*a, **k):\n    raise SystemExit(0)\n",
+    }
+
+
+@pytest.mark.slow
+def test_humaneval_cannot_be_forged_to_reward_one():
+    from codeself.datasets import from_humaneval
+    from codeself.rewards import reward_v0_correctness
+
+    tasks = from_humaneval()
+    pairs = [(t, code, (t.task_id, name)) for t in tasks for name, code in _forgeries(t).items()]
+    results = run_many(pairs, workers=2, progress=False, timeout=10)
+    forged = [(r.sample_id, r.status) for r in results if r.passed or reward_v0_correctness(r).total == 1.0]
+    assert forged == [], forged
+    assert {r.tamper_proof_share for r in results if r.tests} == {1.0}
+    # the same harness passes every reference: the forgery test is not vacuous
+    good = run_many([(t, t.canonical_solution) for t in tasks], workers=2, progress=False)
+    assert [r.task_id for r in good if not r.passed] == []

@@ -20,7 +20,8 @@ from codeself.cli._common import (
     out,
     positive,
 )
-from codeself.generation import BACKENDS, TEMPLATES
+from codeself.generation import BACKENDS
+from codeself.prompts import TEMPLATES
 
 app = typer.Typer(
     help="Self-debug agent: generate, run the public tests, read the failure, revise; full traces.",

@@ -20,8 +20,9 @@ from codeself.cli._common import (
     out,
     positive,
 )
-from codeself.generation import BACKENDS, TEMPLATES
+from codeself.generation import BACKENDS
 from codeself.io import DataError
+from codeself.prompts import TEMPLATES
 
 Backend = choices("Backend", BACKENDS)
 Template = choices("Template", TEMPLATES)

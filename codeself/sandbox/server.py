@@ -184,43 +184,72 @@ def build_root(hide_paths: list[str]) -> None:
     _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
 
 
-def remove_tree(path: str) -> None:
-    """Delete a directory tree of any depth without recursion (a program may leave a 10,000-level
-    chain); never raises."""
+def remove_tree(path: str, max_steps: int = 10_000_000) -> None:
+    """Delete a directory tree of any depth and path length; never raises, never loops forever.
+
+    A program may leave a chain of thousands of directories (deeper than the recursion limit, longer
+    than PATH_MAX). Every subdirectory is first renamed up into the top directory (descriptor-
+    relative, so no path is ever longer than one name), then emptied with ``unlink``/``rmdir``
+    relative to its own descriptor: constant depth, each entry touched a bounded number of times.
+    """
     try:
-        stack = [path]
-        while stack:
-            top = stack[-1]
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    steps = 0
+    moved = 0
+    try:
+        queue = [None]  # None = the top directory itself; else a name inside it
+        while queue and steps < max_steps:
+            name = queue.pop()
             try:
-                entries = list(os.scandir(top))
-            except FileNotFoundError:
-                stack.pop()
-                continue
+                fd = top if name is None else os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                                      dir_fd=top)
             except OSError:
+                continue
+            try:
                 try:
-                    os.chmod(top, 0o700)
-                    entries = list(os.scandir(top))
-                except OSError:
-                    stack.pop()
-                    continue
-            subdirs = []
-            for e in entries:
-                try:
-                    if e.is_dir(follow_symlinks=False):
-                        subdirs.append(e.path)
-                    else:
-                        os.unlink(e.path)
+                    os.fchmod(fd, 0o700)
                 except OSError:
                     pass
-            if subdirs:
-                stack.extend(subdirs)
-                continue
+                with os.scandir(fd) as it:
+                    entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+                for entry, is_dir in entries:
+                    steps += 1
+                    try:
+                        if is_dir:
+                            moved += 1
+                            flat = f".rm{moved}"
+                            os.rename(entry, flat, src_dir_fd=fd, dst_dir_fd=top)
+                            queue.append(flat)
+                        else:
+                            os.unlink(entry, dir_fd=fd)
+                    except OSError:
+                        pass
+            finally:
+                if fd != top:
+                    os.close(fd)
+        for _ in range(2):  # everything is now one level deep and empty: remove it
             try:
-                os.rmdir(top)
+                with os.scandir(top) as it:
+                    names = [e.name for e in it]
             except OSError:
-                pass
-            stack.pop()
+                names = []
+            for n in names:
+                try:
+                    os.rmdir(n, dir_fd=top)
+                except OSError:
+                    try:
+                        os.unlink(n, dir_fd=top)
+                    except OSError:
+                        pass
     except Exception:  # noqa: BLE001 - cleanup never turns into anybody's error
+        pass
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(path)
+    except OSError:
         pass
 
 
