@@ -18,6 +18,7 @@ import time
 import pytest
 
 from codeself.sandbox import SandboxConfig, evaluate_calls, run, run_many
+from codeself.sandbox.config import FULL_CONTAINMENT
 from codeself.sandbox.pool import get_pool
 from codeself.tasks import Task
 
@@ -415,7 +416,7 @@ def test_tasks_file_under_tmp_keeps_full_containment(tmp_path):
                         str(sols), "--output", str(out)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     [res] = [json.loads(x) for x in out.read_text().splitlines()]
-    assert res["passed"] and res["containment"] == "namespaces+fs+uid+seccomp", res
+    assert res["passed"] and res["containment"] == FULL_CONTAINMENT, res
 
 
 def test_mountpoint_choice_avoids_python_under_tmp():

@@ -53,6 +53,13 @@ def _procs_with(token: str) -> list[int]:
 
 # ---- forgery ----------------------------------------------------------------------------------------
 
+def test_full_containment_is_in_place_as_root():
+    from codeself.sandbox.config import FULL_CONTAINMENT
+
+    r = run(ADD, GOOD)
+    assert r.passed and r.containment == FULL_CONTAINMENT, r.containment
+
+
 def test_lying_eq_object_fails():
     code = ("class Liar:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
             "    def __ne__(self, other):\n        return False\n"

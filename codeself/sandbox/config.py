@@ -6,6 +6,11 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+#: ``Result.containment`` when every layer is in place (root on Linux x86_64 with cgroups v1): PID,
+#: network, mount and IPC namespaces; the minimal filesystem view; a uid per program; memory and pids
+#: cgroups; the seccomp filter. Anything less names what is missing (see the README's sandbox section).
+FULL_CONTAINMENT = "namespaces+fs+uid+cgroups+seccomp"
+
 #: Standard-library modules imported once by each warm fork server, so that programs importing
 #: them pay nothing. Only the standard library: the server stays small and fast to fork.
 DEFAULT_PREIMPORT = (

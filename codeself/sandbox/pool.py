@@ -149,17 +149,35 @@ class _ServerProc:
             self.proc.wait()
         self._remove_cgroups()
 
-    def _remove_cgroups(self) -> None:
-        """A server that was killed cannot remove its own cgroups: do it once its programs are gone."""
-        for path in getattr(self, "cgroups", []):
-            for _ in range(100):
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+    def _remove_cgroups(self, wait_s: float = 10.0) -> None:
+        """Remove the server's cgroups once its last program process is gone (the server cannot: its
+        filesystem view has no /sys). Programs killed with the server may take a moment to leave."""
+        paths = list(getattr(self, "cgroups", []))
+        if not paths:
+            return
+
+        def remove() -> None:
+            deadline = time.monotonic() + wait_s
+            left = list(paths)
+            while left and time.monotonic() < deadline:
+                for path in list(left):
+                    try:
+                        os.rmdir(path)
+                        left.remove(path)
+                    except FileNotFoundError:
+                        left.remove(path)
+                    except OSError:
+                        pass
+                if left:
+                    time.sleep(0.05)
+            if left and os.environ.get("CODESELF_CGROUP_DEBUG"):
+                with open(os.environ["CODESELF_CGROUP_DEBUG"], "a") as f:
+                    for p in left:
+                        f.write(f"left {p} {open(p + '/tasks').read().split()}\n")
+
+        remove_fast = threading.Thread(target=remove, name="codeself-cgroup-cleanup", daemon=True)
+        remove_fast.start()
+        remove_fast.join(None if _EXITING else 0.5)  # usually done at once; else it finishes in the background
 
 
 class LocalPool:
@@ -186,9 +204,19 @@ class LocalPool:
     def _idle(self) -> list[_ServerProc]:  # the live servers (name kept for the bench's CPU accounting)
         return list(self._servers)
 
+    def _drop_dead(self) -> None:
+        """Forget servers that died (closing them removes their cgroups). Called with the lock held."""
+        dead = [s for s in self._servers if not s.alive()]
+        if dead:
+            self._servers = [s for s in self._servers if s.alive()]
+            for s in dead:
+                if self._load.get(id(s), 0) <= 0:
+                    self._load.pop(id(s), None)
+                    threading.Thread(target=s.close, name="codeself-server-close", daemon=True).start()
+
     def _acquire(self) -> _ServerProc:
         with self._lock:
-            self._servers = [s for s in self._servers if s.alive()]
+            self._drop_dead()
             live = sorted(self._servers, key=lambda s: self._load.get(id(s), 0))
             # a server being started counts against n: two threads never both start the last one
             if live and (len(live) + self._starting >= self.n or self._load.get(id(live[0]), 0) == 0):
@@ -197,7 +225,7 @@ class LocalPool:
                 return srv
             while not live and self._starting >= self.n:
                 self._cond.wait(1.0)
-                self._servers = [s for s in self._servers if s.alive()]
+                self._drop_dead()
                 live = list(self._servers)
                 if live:
                     srv = live[0]
@@ -284,7 +312,18 @@ def get_pool(config: SandboxConfig, workers: int | None = None) -> LocalPool:
         return pool
 
 
-@atexit.register
+_EXITING = False
+
+
+def _at_exit() -> None:
+    global _EXITING
+    _EXITING = True  # daemon threads die with the interpreter: wait for the cgroup cleanup instead
+    close_pools()
+
+
+atexit.register(_at_exit)
+
+
 def close_pools() -> None:
     """Stop every warm server (also registered at exit)."""
     with _POOLS_LOCK:

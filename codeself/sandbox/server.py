@@ -277,8 +277,14 @@ def zygote_main(sock: socket.socket, pid_ns_fd: int | None, namespaces: bool) ->
             try:
                 data, fds, _f, _a = socket.recv_fds(sock, 1 << 16, 16)
             except OSError:
-                os._exit(0)
-            if not data:
+                data = b""
+            if not data:  # the supervisor is done: kill and reap every child, so none outlives us
+                for kfd, pid in kids.items():
+                    try:
+                        signal.pidfd_send_signal(kfd, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                    except (OSError, ChildProcessError):
+                        pass
                 os._exit(0)
             req = json.loads(data)
             role = req["role"]
@@ -387,6 +393,8 @@ class Server:
             parts.append("fs")
         if self.uid_block is not None:
             parts.append("uid")
+        if len(self.cg_paths) == 2:
+            parts.append("cgroups")
         if not self.fs:
             parts.append("rlimits")
         if self.seccomp:
@@ -406,7 +414,7 @@ class Server:
                 root = f"/sys/fs/cgroup/{ctrl}"
                 if ctrl not in own or not os.path.isdir(root):
                     continue
-                path = f"{root}{own[ctrl].rstrip('/')}/codeself-sbx-{os.getpid()}"
+                path = f"{root}{own[ctrl].rstrip('/')}/codeself-sbx-{os.getpid()}-{random.SystemRandom().randrange(1 << 30):x}"
                 os.mkdir(path)
                 self.cg_paths[ctrl] = path
                 self.cg_procs.append(os.open(f"{path}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
@@ -688,6 +696,29 @@ class Server:
             "containment": self.mode if (c["in_ns"] or not self.ns) else "degraded",
         }
 
+    def shutdown(self) -> None:
+        """Stop the program process, the grader and the zygote, and wait for them: nothing is left
+        holding the cgroups, which the pool then removes."""
+        try:
+            if self.ready is not None:
+                self._finish_program(self.ready, time.perf_counter() + 2.0)
+            g = self.grader
+            self._close_grader()
+            if g is not None:
+                self._wait_exit(g["pid"], time.perf_counter() + 2.0)
+        except Exception:  # noqa: BLE001
+            pass
+        if self.zsock is not None:
+            self.zsock.close()
+            deadline = time.perf_counter() + 5.0
+            while time.perf_counter() < deadline:
+                try:
+                    if os.waitpid(self.zpid, os.WNOHANG)[0]:
+                        break
+                except ChildProcessError:
+                    break
+                time.sleep(0.01)
+
     def _finish_program(self, c: dict, until: float | None) -> int | None:
         """Make sure the program's process is gone; close its descriptors; remove its scratch."""
         status = None
@@ -718,8 +749,9 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool owns our lifetime (EOF on stdin = exit)
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # the pool owns our lifetime: EOF on stdin = exit. (No PR_SET_PDEATHSIG here: it fires when the
+    # *thread* that started us ends, and pools start servers from short-lived worker threads.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for k in [k for k in os.environ if k not in ("PATH", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE")]:
         del os.environ[k]
     try:
@@ -732,7 +764,8 @@ def main() -> None:
         os.write(proto, (json.dumps({"ready": False, "error": f"{type(e).__name__}: {e}"}) + "\n").encode())
         return
     os.write(proto, (json.dumps({"ready": True, "mode": server.mode, "uid_block": server.uid_block,
-                                 "pid": os.getpid(), "cgroups": list(server.cg_paths.values()),
+                                 "pid": os.getpid(), "zygote_pid": server.zpid,
+                                 "grader_pid": (server.grader or {}).get("pid"), "cgroups": list(server.cg_paths.values()),
                                  "notes": server.notes}) + "\n").encode())
     buf = bytearray()
     start = 0
@@ -742,9 +775,7 @@ def main() -> None:
             start = len(buf)
             chunk = job_in.read(1 << 20)
             if not chunk:
-                if server.ready is not None:
-                    server._finish_program(server.ready, time.perf_counter() + 2.0)
-                server._close_grader()
+                server.shutdown()
                 return
             buf += chunk
             k = buf.find(b"\n", start)
