@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,16 +45,44 @@ def _analyze(code: str) -> tuple[tuple, str | None, bool]:
     return tuple(scan_tree(tree)), None, True
 
 
-def _job(task, code: str, prepared, config: SandboxConfig, start: int = 0) -> dict:
-    return {"program": code, "setup": task.setup_code or "", "limits": config.job_limits(), "start": start,
-            "tests": [{"src": p.src, "names": list(p.names)} for p in prepared],
-            "helpers": grading.prompt_helpers(task.prompt or "", task.entry_point or ""),
-            "entry_point": task.entry_point, "mode": "tests"}
+_TAILS: dict[tuple, tuple[list, bytes]] = {}
+_TAILS_LOCK = threading.Lock()
+
+
+def _prepared(task, tests: str) -> tuple[list, bytes]:
+    """The task's prepared tests and the serialized, sample-independent part of its grader job
+    (cached: the same task comes back sample after sample)."""
+    key = (task.task_id, task.prompt, task.entry_point, task.setup_code, tuple(task.public_tests),
+           tuple(task.hidden_tests), tests)
+    hit = _TAILS.get(key)
+    if hit is not None:
+        return hit
+    prepared = grading.prepare(task, tests)
+    tail = json.dumps({"tests": [{"src": p.src, "names": list(p.names)} for p in prepared],
+                       "setup": task.setup_code or "",
+                       "helpers": grading.prompt_helpers(task.prompt or "", task.entry_point or ""),
+                       "entry_point": task.entry_point, "mode": "tests"}, separators=(",", ":"))
+    out = (prepared, tail[1:].encode())
+    with _TAILS_LOCK:
+        if len(_TAILS) > 4096:
+            _TAILS.clear()
+        _TAILS[key] = out
+    return out
+
+
+def wire_job(program: str, setup: str, limits: dict, grader_tail: bytes, start: int = 0) -> dict:
+    """A job as the pool sends it: the limits, the program's part and the grader's part, each
+    serialized once (the server forwards both parts without parsing them)."""
+    lim = json.dumps(limits, separators=(",", ":"))
+    return {"limits": limits,
+            "program": json.dumps({"program": program, "setup": setup, "limits": limits}).encode(),
+            "grader": b'{"start":' + str(int(start)).encode() + b',"limits":' + lim.encode() + b"," + grader_tail
+            + b"\n"}
 
 
 def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, sample_id) -> Result:
     t0 = time.perf_counter()
-    prepared = grading.prepare(task, tests)
+    prepared, tail = _prepared(task, tests)
     found, syntax, parsed = _analyze(code)
     findings = [dict(f) for f in found]
     if config.scan_policy == "block" and (blocking(findings) or not parsed):
@@ -65,7 +95,7 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
         return finalize(task, sample_id, "syntax_error", "syntax",
                         not_run(prepared, "not_run", "SyntaxError", "not run: syntax error"), findings, error=syntax,
                         duration=time.perf_counter() - t0)
-    job = _job(task, code, prepared, config)
+    job = wire_job(code, task.setup_code or "", config.job_limits(), tail)
     t_prep = time.perf_counter() - t0
     reply = pool_exec(job)
     if "infra_error" in reply:
@@ -79,7 +109,7 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
         first_hidden = next((k for k, p in enumerate(prepared) if p.kind == "hidden"), None)
         public_lost = any(p.kind == "public" and k not in graded for k, p in enumerate(prepared))
         if first_hidden is not None and public_lost and first_hidden not in graded:
-            rep2 = pool_exec(dict(job, start=first_hidden))
+            rep2 = pool_exec(wire_job(code, task.setup_code or "", config.job_limits(), tail, first_hidden))
             if "infra_error" not in rep2 and (start_event(rep2) or {}).get("ev") == "imported":
                 rep2["start"] = first_hidden
                 replies.append(rep2)
@@ -200,9 +230,9 @@ class CallOutcome:
 def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
     program, setup, exprs = job_t
     exprs = list(exprs)
-    job = {"program": program, "setup": setup or "", "limits": cfg.job_limits(), "start": 0,
-           "tests": grading.prepare_calls(exprs), "helpers": "", "entry_point": None, "mode": "calls"}
-    rep = pool_exec(job)
+    tail = json.dumps({"tests": grading.prepare_calls(exprs), "setup": setup or "", "helpers": "",
+                       "entry_point": None, "mode": "calls"}, separators=(",", ":"))[1:].encode()
+    rep = pool_exec(wire_job(program, setup or "", cfg.job_limits(), tail))
     if "infra_error" in rep:
         return [CallOutcome(False, None, "InfraError", rep["infra_error"]) for _ in exprs]
     ev = start_event(rep) or {"ev": "no_start"}

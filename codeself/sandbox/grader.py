@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import random
 import socket
 import sys
 import time
@@ -246,12 +247,27 @@ class Remote:
 _HELPERS = {"__cs_eq": V.strict_eq, "__cs_ne": V.strict_ne, "__cs_in": V.strict_in, "__cs_not_in": V.strict_not_in}
 
 
+_CODE: dict[tuple[str, str, str], object] = {}
+
+
+def _compile(src: str, label: str, mode: str):
+    """Compiled task code, cached for the grader's life (the same tasks come back sample after sample)."""
+    key = (src, label, mode)
+    code = _CODE.get(key)
+    if code is None:
+        code = compile(src, label, mode, dont_inherit=True)
+        if len(_CODE) > 20000:
+            _CODE.clear()
+        _CODE[key] = code
+    return code
+
+
 def _base_namespace(setup: str, helpers: str) -> tuple[dict, str | None]:
     ns: dict = {"__builtins__": builtins, "__name__": "__codeself_tests__"}
     for label, src in (("setup_code", setup), ("the prompt's helpers", helpers)):
         if src:
             try:
-                exec(compile(src, f"<{label}>", "exec", dont_inherit=True), ns)
+                exec(_compile(src, f"<{label}>", "exec"), ns)
             except Exception as e:  # noqa: BLE001 - a task problem: reported, tests still run
                 return ns, f"{label} raised {type(e).__name__}: {V.clean_text(str(e), 300)}"
     return ns, None
@@ -278,6 +294,7 @@ def run_job(job: dict, ch: Channel, emit) -> None:
     """Run one job's tests (or calls) against the program behind ``ch``; ``emit(record)`` each result."""
     tests = job["tests"]
     start = int(job.get("start", 0))
+    random.seed(0)  # a test that draws from `random` unseeded gets the same draws for every sample
     first = ch.first_event()
     emit(first)
     if first["ev"] != "imported":
@@ -312,10 +329,10 @@ def run_job(job: dict, ch: Channel, emit) -> None:
                 except NameError:
                     pass  # the test fails with NameError where it uses the name
             if calls:
-                v = eval(compile(t["src"], f"<call {k}>", "eval", dont_inherit=True), ns)
+                v = eval(_compile(t["src"], "<call>", "eval"), ns)
                 rec.update(s="value", v=json.loads(V.encode(v, _opaque_remote)))
             else:
-                exec(compile(t["src"], f"<test {k}>", "exec", dont_inherit=True), ns)
+                exec(_compile(t["src"], "<test>", "exec"), ns)
                 rec["s"] = "passed"
         except ProgramGone as e:
             rec.update(s="gone", em=V.clean_text(str(e), 300), ended=ch.ended)

@@ -86,8 +86,12 @@ class _ServerProc:
 
     def call(self, job: dict, timeout: float) -> dict:
         """Send one job and wait for its reply. Several threads may call at once (pipelining): the
-        server answers in order, and whichever waiting caller is free reads the next reply."""
-        data = (json.dumps(job) + "\n").encode()
+        server answers in order, and whichever waiting caller is free reads the next reply.
+
+        On the wire: a header line ``{"limits", "clen", "glen"}``, then the program's part and the
+        grader's part (see :func:`codeself.sandbox.api.wire_job`), which the server forwards as bytes."""
+        head = json.dumps({"limits": job["limits"], "clen": len(job["program"]), "glen": len(job["grader"])})
+        data = head.encode() + b"\n" + job["program"] + job["grader"]
         with self._wlock:
             if self.dead:
                 raise ServerDied(self.dead)

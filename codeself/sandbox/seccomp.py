@@ -98,6 +98,12 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+# built once, when the fork server imports this module: a forked process only makes two prctl calls
+_BUF = ctypes.create_string_buffer(_PROGRAM, len(_PROGRAM)) if _PROGRAM else None
+_FPROG = _SockFprog(len(_PROGRAM) // 8, ctypes.cast(_BUF, ctypes.c_void_p)) if _PROGRAM else None
+_FPROG_REF = ctypes.byref(_FPROG) if _PROGRAM else None
+
+
 def install(libc=None) -> bool:
     """Install the filter on the calling thread (and everything it forks afterwards).
 
@@ -109,8 +115,6 @@ def install(libc=None) -> bool:
     libc = libc or ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    buf = ctypes.create_string_buffer(_PROGRAM, len(_PROGRAM))
-    prog = _SockFprog(len(_PROGRAM) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _FPROG_REF, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
     return True

@@ -554,8 +554,10 @@ class Server:
             self._zrecv(left)
         return self.exits.pop(pid)
 
-    def handle(self, job: dict) -> dict:
-        limits = job["limits"]
+    def handle(self, head: dict, prog: bytes, gjob: bytes) -> dict:
+        """Run one job: ``prog`` goes to the program's process, ``gjob`` (one JSON line) to the grader;
+        neither is parsed here."""
+        limits = head["limits"]
         self._cg_set("memory.limit_in_bytes", str(int(limits["memory_mb"]) << 20))
         self._cg_set("pids.max", str(int(limits["max_procs"]) + 1))
         while self._zrecv(0) is not None:  # file exit reports that arrived while idle
@@ -570,9 +572,6 @@ class Server:
         c["pgid_kill"] = not c["in_ns"]
         t0 = time.perf_counter()
         deadline = t0 + float(limits["timeout_s"])
-        prog = json.dumps({"program": job["program"], "setup": job.get("setup", ""), "limits": limits}).encode()
-        gjob = json.dumps({k: job.get(k) for k in ("tests", "setup", "helpers", "entry_point", "start", "mode",
-                                                    "limits")}, separators=(",", ":")).encode() + b"\n"
         try:
             n = socket.send_fds(g["sock"], [gjob], [c["req"], c["rep"]])
             if n < len(gjob):
@@ -768,23 +767,37 @@ def main() -> None:
                                  "grader_pid": (server.grader or {}).get("pid"), "cgroups": list(server.cg_paths.values()),
                                  "notes": server.notes}) + "\n").encode())
     buf = bytearray()
+    eof = False
+
+    def fill(n: int) -> bool:
+        nonlocal eof
+        while len(buf) < n and not eof:
+            chunk = job_in.read(1 << 20)
+            if not chunk:
+                eof = True
+            buf.extend(chunk)
+        return len(buf) >= n
+
     start = 0
     while True:
         k = buf.find(b"\n", start)
         while k < 0:
             start = len(buf)
-            chunk = job_in.read(1 << 20)
-            if not chunk:
+            if not fill(len(buf) + 1):
                 server.shutdown()
                 return
-            buf += chunk
             k = buf.find(b"\n", start)
-        line = bytes(buf[:k])
+        head = json.loads(bytes(buf[:k]))
         del buf[: k + 1]
         start = 0
-        job = json.loads(line)
+        clen, glen = int(head["clen"]), int(head["glen"])
+        if not fill(clen + glen):
+            server.shutdown()
+            return
+        prog, gjob = bytes(buf[:clen]), bytes(buf[clen:clen + glen])
+        del buf[: clen + glen]
         try:
-            reply = server.handle(job)
+            reply = server.handle(head, prog, gjob)
         except Exception as e:  # noqa: BLE001 - reported as infra_error by the pool
             reply = {"infra_error": f"{type(e).__name__}: {e}"}
         data = (json.dumps(reply) + "\n").encode()
