@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself.io import DataError, JsonlAppender, Problem, read_jsonl
-from codeself.tasks import Task
+from codeself.tasks import Task, test_text
 
 TRACE_SCHEMA = "codeself.agent.trace/1"
 
@@ -205,7 +205,8 @@ def build_feedback(task: Task, turn: dict[str, Any], result: dict[str, Any] | No
     if failing:
         t = failing[0]
         idx = t.get("index")
-        text = task.public_tests[idx] if isinstance(idx, int) and 0 <= idx < len(task.public_tests) else None
+        text = (test_text(task.public_tests[idx], task.entry_point or "f", limit=config.feedback_chars)
+                if isinstance(idx, int) and 0 <= idx < len(task.public_tests) else None)
         if text is not None:
             lines.append("This public test failed:\n" + text)
         err = t.get("error_type") or t.get("status") or "failed"

@@ -13,7 +13,7 @@ definition of every template.
 
 from __future__ import annotations
 
-from codeself.tasks import Task
+from codeself.tasks import Task, test_text
 
 TEMPLATES = ("completion", "chat")
 
@@ -39,10 +39,14 @@ def build_prompt(task: Task, template: str = "completion", show_public_tests: bo
         if show_public_tests and task.public_tests:
             lines = ["# Examples (these tests must pass):"]
             for t in task.public_tests:
-                lines.extend("# " + ln for ln in t.splitlines())
+                lines.extend("# " + ln for ln in test_text(t, task.entry_point or "f").splitlines())
             return "\n".join(lines) + "\n" + code
         return code
     parts = [CHAT_INSTRUCTION, "", "```python", code.rstrip("\n"), "```"]
     if show_public_tests and task.public_tests:
-        parts += ["", "Your function must pass these tests:", "```python", *task.public_tests, "```"]
+        shown = [test_text(t, task.entry_point or "f") for t in task.public_tests]
+        if task.is_stdio:
+            parts += ["", "Your program reads standard input and must pass these examples:", "```", *shown, "```"]
+        else:
+            parts += ["", "Your function must pass these tests:", "```python", *shown, "```"]
     return "\n".join(parts) + "\n"

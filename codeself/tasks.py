@@ -16,10 +16,27 @@ field                type      meaning
 ``split``            str|null  ``train`` / ``validation`` / ``test`` or null
 ``source``           str       where it came from (``humaneval``, ``mbpp``, ``family:NAME`` …)
 ``metadata``         object    anything else (free form)
+``judge``            str|null  how stdin tests compare output (:mod:`codeself.judges`; default ``exact``)
+``checker``          str|null  Python source defining ``check(input, output, expected) -> bool`` for
+                               stdin problems with many valid answers (run in its own sandboxed process)
+``time_limit_s``     num|null  per-test time limit of the source problem (stdin and call tests)
+``memory_limit_mb``  int|null  memory limit of the source problem
 ==================== ========= ==============================================================
 
-A *test* is a string of Python statements that passes iff it runs without raising, usually a
-single ``assert``. Tests call the solution by its ``entry_point`` name; ``setup_code`` runs first.
+A *test* is one of three kinds:
+
+* an **assert test** — a string of Python statements that passes iff it runs without raising,
+  usually a single ``assert``; it calls the solution by its ``entry_point`` name after
+  ``setup_code`` ran;
+* a **stdin test** — ``{"input": str, "output": str}``: the program runs as a script with ``input``
+  on its standard input; its standard output is compared with ``output`` by the task's ``judge``;
+* a **call test** — ``{"args": [...], "expected": ...}`` (JSON values): the entry point — a function,
+  or the method of that name on ``Solution()`` when the program defines a ``Solution`` class (the
+  LeetCode style) — is called with ``args``; its return value must equal ``expected`` with exact
+  types, tuples counting as lists (JSON has no tuples).
+
+Any test may carry ``"origin"`` (``dataset`` for the dataset's own tests, ``docstring``, ``derived``).
+A task whose tests are all stdin tests may leave ``entry_point`` empty.
 
 This module never runs code: importers of public formats (HumanEval, MBPP, EvalPlus), which run
 reference solutions in the sandbox to check docstring examples and compute expected values, live
@@ -56,7 +73,14 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "split": (str, type(None)),
     "source": str,
     "metadata": dict,
+    "judge": (str, type(None)),
+    "checker": (str, type(None)),
+    "time_limit_s": (int, float, type(None)),
+    "memory_limit_mb": (int, type(None)),
 }
+TEST_KINDS = ("assert", "stdin", "call")
+_STDIN_KEYS = {"input", "output"}
+_CALL_KEYS = {"args", "expected"}
 
 
 @dataclass
@@ -74,9 +98,22 @@ class Task:
     split: str | None = None
     source: str = "canonical"
     metadata: dict[str, Any] = field(default_factory=dict)
+    judge: str | None = None
+    checker: str | None = None
+    time_limit_s: float | None = None
+    memory_limit_mb: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("judge", "checker", "time_limit_s", "memory_limit_mb"):  # old readers see old records
+            if d[k] is None:
+                del d[k]
+        return d
+
+    @property
+    def is_stdio(self) -> bool:
+        tests = [*self.public_tests, *self.hidden_tests]
+        return bool(tests) and all(test_kind(t) == "stdin" for t in tests)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], *, file: str = "<dict>", line: int | None = None) -> Task:
@@ -108,21 +145,78 @@ def check_record(obj: dict[str, Any], *, file: str = "<dict>", line: int | None 
             problems.append(
                 Problem(file, line, name, f"expected {type_name(typ)}, got {type(obj[name]).__name__}", tid)
             )
+    all_stdin = True
     for name in ("public_tests", "hidden_tests"):
         if isinstance(obj.get(name), list):
             for j, t in enumerate(obj[name]):
-                if not isinstance(t, str):
-                    problems.append(
-                        Problem(file, line, f"{name}[{j}]", f"expected str, got {type(t).__name__}", tid)
-                    )
+                why = _test_problem(t)
+                if why:
+                    problems.append(Problem(file, line, f"{name}[{j}]", why, tid))
+                all_stdin = all_stdin and isinstance(t, dict) and _STDIN_KEYS <= set(t)
     if isinstance(obj.get("task_id"), str) and not obj["task_id"].strip():
         problems.append(Problem(file, line, "task_id", "empty task id", None))
-    if isinstance(obj.get("entry_point"), str) and not obj["entry_point"].isidentifier():
-        problems.append(Problem(file, line, "entry_point", f"not an identifier: {obj['entry_point']!r}", tid))
+    ep = obj.get("entry_point")
+    if isinstance(ep, str) and not ep.isidentifier() and not (ep == "" and all_stdin):
+        problems.append(Problem(file, line, "entry_point", f"not an identifier: {ep!r}", tid))
+    if isinstance(obj.get("judge"), str):
+        from codeself.judges import JUDGES
+
+        if obj["judge"] not in JUDGES:
+            problems.append(Problem(file, line, "judge", f"unknown judge {obj['judge']!r}; choose one of "
+                                    f"{', '.join(JUDGES)}", tid))
+    for name in ("time_limit_s", "memory_limit_mb"):
+        v = obj.get(name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+            problems.append(Problem(file, line, name, f"must be > 0, got {v!r}", tid))
     split = obj.get("split")
     if isinstance(split, str) and split not in SPLITS:
         problems.append(Problem(file, line, "split", f"unknown split {split!r} (use one of {SPLITS})", tid))
     return problems
+
+
+def _test_problem(t: Any) -> str | None:
+    """Why ``t`` is not a valid test, or None."""
+    if isinstance(t, str):
+        return None
+    if not isinstance(t, dict):
+        return f"expected str (an assert test) or an object (a stdin or call test), got {type(t).__name__}"
+    keys = set(t) - {"origin"}
+    if "origin" in t and not isinstance(t["origin"], str):
+        return "origin: expected str"
+    if keys == _STDIN_KEYS:
+        bad = [k for k in ("input", "output") if not isinstance(t[k], str)]
+        return f"{bad[0]}: expected str, got {type(t[bad[0]]).__name__}" if bad else None
+    if keys == _CALL_KEYS:
+        return None if isinstance(t["args"], list) else f"args: expected a list, got {type(t['args']).__name__}"
+    return (f"a test object has keys {sorted(t)}; a stdin test has exactly input and output, a call test "
+            "args and expected (plus an optional origin)")
+
+
+def test_kind(t: Any) -> str:
+    """``assert``, ``stdin`` or ``call``."""
+    if isinstance(t, dict):
+        return "stdin" if "input" in t else "call"
+    return "assert"
+
+
+def test_text(t: Any, entry_point: str = "f", limit: int | None = None) -> str:
+    """A readable form of any test (prompts, feedback, leakage checks)."""
+    import json
+
+    kind = test_kind(t)
+    if kind == "assert":
+        out = t
+    elif kind == "stdin":
+        out = f"input:\n{t['input']}\nexpected output:\n{t['output']}"
+    else:
+        args = ", ".join(json.dumps(a) for a in t["args"])
+        out = f"{entry_point}({args}) == {json.dumps(t['expected'])}"
+    if limit is not None and len(out) > limit:
+        out = out[: limit - 3] + "..."
+    return out
+
+
+test_kind.__test__ = test_text.__test__ = False  # type: ignore[attr-defined]  # not pytest tests
 
 
 def type_name(typ: type | tuple[type, ...]) -> str:
@@ -294,9 +388,11 @@ def leak_fields(task: Task, hidden: str) -> list[tuple[str, str]]:
     distinctive expected value (10+ characters, normalised) appears there at all.
     """
     found: list[tuple[str, str]] = []
+    fields = {"prompt": task.prompt, "starter_code": task.starter_code}
+    if not isinstance(hidden, str):
+        return _leak_fields_data(task, hidden, fields)
     h_norm = _norm(hidden)
     parts = split_assert(hidden)
-    fields = {"prompt": task.prompt, "starter_code": task.starter_code}
     for name, text in fields.items():
         if not text:
             continue
@@ -317,6 +413,8 @@ def leak_fields(task: Task, hidden: str) -> list[tuple[str, str]]:
                 if len(expected) >= 10 and expected in t:
                     found.append((name, f"expected value {parts[2][:60]} appears"))
     for j, pub in enumerate(task.public_tests):
+        if not isinstance(pub, str):
+            continue
         if _norm(pub) == h_norm:
             found.append((f"public_tests[{j}]", "identical to a hidden test"))
             break
@@ -324,6 +422,30 @@ def leak_fields(task: Task, hidden: str) -> list[tuple[str, str]]:
         if parts and pp and (pp[0], pp[2]) == (parts[0], parts[2]):
             found.append((f"public_tests[{j}]", f"same call and expected value as a hidden test: {parts[0]}"))
             break
+    return found
+
+
+def _leak_fields_data(task: Task, hidden: dict, fields: dict[str, str]) -> list[tuple[str, str]]:
+    """Leakage of a stdin or call test: it is identical to a public test, or its input and its
+    expected output (a call's arguments and expected value) both appear in the prompt/starter code."""
+    import json
+
+    found = []
+    if test_kind(hidden) == "stdin":
+        a, b = _norm(hidden["input"]), _norm(hidden["output"])
+    else:
+        a = _norm(", ".join(json.dumps(x) for x in hidden["args"]))
+        b = _norm(json.dumps(hidden["expected"]))
+    core = {k: v for k, v in hidden.items() if k != "origin"}
+    for j, pub in enumerate(task.public_tests):
+        if isinstance(pub, dict) and {k: v for k, v in pub.items() if k != "origin"} == core:
+            found.append((f"public_tests[{j}]", "identical to a hidden test"))
+            break
+    for name, text in fields.items():
+        if text and a and b:
+            t = _norm(text)
+            if a in t and b in t:
+                found.append((name, "the hidden test's input and expected output both appear"))
     return found
 
 
@@ -348,16 +470,25 @@ def validate(tasks: Sequence[Task], *, file: str = "<tasks>", lines: Sequence[in
             problems.append(Problem(file, line, "hidden_tests", "task has no hidden test", t.task_id))
         for fld in ("public_tests", "hidden_tests"):
             for j, test in enumerate(getattr(t, fld)):
-                err = _parse_ok(test)
+                err = _parse_ok(test) if isinstance(test, str) else None
                 if err:
                     problems.append(Problem(file, line, f"{fld}[{j}]", f"test {err}", t.task_id))
         for fld in ("setup_code", "starter_code", "canonical_solution"):
             src = getattr(t, fld)
             if src:
                 err = _parse_ok(src)
+                if err and fld == "starter_code" and not _parse_ok(src + "pass"):
+                    err = None  # a signature stub to be completed (LeetCode / APPS style)
                 if err:
                     problems.append(Problem(file, line, fld, err, t.task_id))
-        if t.canonical_solution and not _parse_ok(t.canonical_solution):
+        if t.checker is not None:
+            err = _parse_ok(t.checker)
+            if err is None and not any(isinstance(n, ast.FunctionDef) and n.name == "check"
+                                       for n in ast.parse(t.checker).body):
+                err = "does not define check(input, output, expected)"
+            if err:
+                problems.append(Problem(file, line, "checker", f"checker {err}", t.task_id))
+        if t.canonical_solution and not _parse_ok(t.canonical_solution) and not t.is_stdio:
             names = {n.name for n in ast.walk(ast.parse(t.canonical_solution))
                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
             names |= {tg.id for n in ast.walk(ast.parse(t.canonical_solution)) if isinstance(n, ast.Assign)

@@ -10,6 +10,7 @@ import typer
 
 from codeself.cli._common import INPUT_FILE, OUTPUT_FILE, WORKERS_HELP, CommandError, choices, console, out
 from codeself.families import FAMILIES, HOLDOUTS
+from codeself.judges import JUDGES
 
 app = typer.Typer(help="Prepare, validate, inspect, generate and audit task files.", no_args_is_help=True)
 
@@ -18,10 +19,15 @@ class Format(StrEnum):
     humaneval = "humaneval"
     mbpp = "mbpp"
     evalplus = "evalplus"
+    livecodebench = "livecodebench"
+    codecontests = "codecontests"
+    apps = "apps"
+    taco = "taco"
     canonical = "canonical"
 
 
 FamilyName = choices("FamilyName", sorted(FAMILIES))
+JudgeName = choices("JudgeName", JUDGES)
 Holdout = choices("Holdout", HOLDOUTS)
 
 
@@ -52,6 +58,8 @@ def prepare(
         "--skip-invalid", help="Skip bad records (each one is reported) instead of failing.")] = False,
     workers: Annotated[int | None, typer.Option(
         min=1, help="Checking examples/expected values: " + WORKERS_HELP)] = None,
+    judge: Annotated[JudgeName | None, typer.Option(
+        "--judge", help="Output judge of stdin tests (default: the dataset's own; see codeself.judges).")] = None,
 ) -> None:
     """Convert a task source to canonical tasks. Never writes a partial output file."""
     from codeself import datasets as D
@@ -72,6 +80,16 @@ def prepare(
             tasks = D.from_mbpp(input, skip_invalid=skip_invalid, problems=skipped)
         elif format is Format.evalplus:
             tasks = D.from_evalplus(input, skip_invalid=skip_invalid, problems=skipped, workers=workers)
+        elif format in (Format.livecodebench, Format.codecontests, Format.apps, Format.taco):
+            from codeself import competitive as C
+
+            j = judge.value if judge is not None else None
+            if format is Format.livecodebench:
+                tasks = C.from_livecodebench(input, skip_invalid=skip_invalid, problems=skipped, judge=j)
+            elif format is Format.codecontests:
+                tasks = C.from_codecontests(input, skip_invalid=skip_invalid, problems=skipped, judge=j)
+            else:
+                tasks = C.from_apps(input, skip_invalid=skip_invalid, problems=skipped, judge=j, fmt=format.value)
         else:
             tasks = T.load_tasks(input, skip_invalid=skip_invalid, problems=skipped)
     for p in skipped:

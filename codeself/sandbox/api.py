@@ -53,12 +53,16 @@ def _prepared(task, tests: str) -> tuple[list, bytes]:
     """The task's prepared tests and the serialized, sample-independent part of its grader job
     (cached: the same task comes back sample after sample)."""
     key = (task.task_id, task.prompt, task.entry_point, task.setup_code, tuple(task.public_tests),
-           tuple(task.hidden_tests), tests)
-    hit = _TAILS.get(key)
+           tuple(task.hidden_tests), tests, getattr(task, "judge", None), getattr(task, "time_limit_s", None))
+    try:
+        hit = _TAILS.get(key)
+    except TypeError:  # stdin / call tests are dicts
+        key = (*key[:4], json.dumps([task.public_tests, task.hidden_tests], sort_keys=True), *key[6:])
+        hit = _TAILS.get(key)
     if hit is not None:
         return hit
     prepared = grading.prepare(task, tests)
-    tail = json.dumps({"tests": [{"src": p.src, "names": list(p.names)} for p in prepared],
+    tail = json.dumps({"tests": [p.to_wire() for p in prepared],
                        "setup": task.setup_code or "",
                        "helpers": grading.prompt_helpers(task.prompt or "", task.entry_point or ""),
                        "entry_point": task.entry_point, "mode": "tests"}, separators=(",", ":"))
@@ -70,12 +74,22 @@ def _prepared(task, tests: str) -> tuple[list, bytes]:
     return out
 
 
-def wire_job(program: str, setup: str, limits: dict, grader_tail: bytes, start: int = 0) -> dict:
+def task_limits(task, config: SandboxConfig) -> dict:
+    """The job limits: the config's, with the source problem's own memory limit where it has one."""
+    limits = config.job_limits()
+    mem = getattr(task, "memory_limit_mb", None)
+    if mem:
+        limits["memory_mb"] = int(mem)
+    return limits
+
+
+def wire_job(program: str, setup: str, limits: dict, grader_tail: bytes, start: int = 0,
+             script: bool = False) -> dict:
     """A job as the pool sends it: the limits, the program's part and the grader's part, each
     serialized once (the server forwards both parts without parsing them)."""
     lim = json.dumps(limits, separators=(",", ":"))
     return {"limits": limits,
-            "program": json.dumps({"program": program, "setup": setup, "limits": limits}).encode(),
+            "program": json.dumps({"program": program, "setup": setup, "limits": limits, "script": script}).encode(),
             "grader": b'{"start":' + str(int(start)).encode() + b',"limits":' + lim.encode() + b"," + grader_tail
             + b"\n"}
 
@@ -95,7 +109,9 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
         return finalize(task, sample_id, "syntax_error", "syntax",
                         not_run(prepared, "not_run", "SyntaxError", "not run: syntax error"), findings, error=syntax,
                         duration=time.perf_counter() - t0)
-    job = wire_job(code, task.setup_code or "", config.job_limits(), tail)
+    script = bool(getattr(task, "is_stdio", False))
+    limits = task_limits(task, config)
+    job = wire_job(code, task.setup_code or "", limits, tail, 0, script)
     t_prep = time.perf_counter() - t0
     reply = pool_exec(job)
     if "infra_error" in reply:
@@ -104,12 +120,30 @@ def _execute_one(pool_exec, task, code: str, tests: str, config: SandboxConfig, 
                         error=f"sandbox infrastructure error: {reply['infra_error']}",
                         duration=time.perf_counter() - t0)
     replies = [reply]
-    if config.retry_hidden_after_crash and (start_event(reply) or {}).get("ev") == "imported":
+    if any(p.spec is not None for p in prepared) and (start_event(reply) or {}).get("ev") == "imported":
+        # stdin / call tests are independent runs with their own time limit: after a test that timed
+        # out or killed the process, the remaining tests go on in a fresh process
+        rep = reply
+        while True:
+            recs = {r["t"]: r for r in rep.get("records", []) if type(r.get("t")) is int}
+            first_lost = next((k for k in range(rep.get("start", 0), len(prepared))
+                               if k not in recs or recs[k].get("s") in ("gone", "timeout")), None)
+            if first_lost is None or len(replies) > len(prepared):
+                break
+            nxt = first_lost + 1 if first_lost in recs else first_lost
+            if nxt >= len(prepared) or (nxt == rep.get("start", 0) and len(replies) > 1):
+                break
+            rep = pool_exec(wire_job(code, task.setup_code or "", limits, tail, nxt, script))
+            if "infra_error" in rep or (start_event(rep) or {}).get("ev") != "imported":
+                break
+            rep["start"] = nxt
+            replies.append(rep)
+    elif config.retry_hidden_after_crash and (start_event(reply) or {}).get("ev") == "imported":
         graded = {r["t"] for r in reply.get("records", []) if type(r.get("t")) is int and r.get("s") != "gone"}
         first_hidden = next((k for k, p in enumerate(prepared) if p.kind == "hidden"), None)
         public_lost = any(p.kind == "public" and k not in graded for k, p in enumerate(prepared))
         if first_hidden is not None and public_lost and first_hidden not in graded:
-            rep2 = pool_exec(wire_job(code, task.setup_code or "", config.job_limits(), tail, first_hidden))
+            rep2 = pool_exec(wire_job(code, task.setup_code or "", limits, tail, first_hidden))
             if "infra_error" not in rep2 and (start_event(rep2) or {}).get("ev") == "imported":
                 rep2["start"] = first_hidden
                 replies.append(rep2)

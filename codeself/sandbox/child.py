@@ -258,8 +258,10 @@ def _serve(job: dict, rep: _Replier, req_fd: int, out_flush, err_flush) -> None:
     except BaseException as e:  # noqa: BLE001
         rep.send('{"ev":"syntax_error",' + _err(e) + "}")
         _finish(out_flush, err_flush)
+    script = bool(job.get("script"))
     try:
-        exec(code, g)
+        if not script:  # a stdin program runs once per test (op "stdio"), not at import
+            exec(code, g)
     except BaseException as e:  # noqa: BLE001
         rep.send('{"ev":"import_error","d":' + repr(_perf() - t0) + "," + _err(e) + "}")
         _finish(out_flush, err_flush)
@@ -281,7 +283,9 @@ def _serve(job: dict, rep: _Replier, req_fd: int, out_flush, err_flush) -> None:
         try:
             req = _json_loads(line)
             op = req["op"]
-            if op == "get":
+            if op == "stdio":
+                v = _run_script(code, req["input"], int(job["limits"]["output_cap"]))
+            elif op == "get":
                 name = req["n"]
                 if name not in g:
                     raise NameError(f"name {name!r} is not defined")
@@ -313,6 +317,60 @@ def _serve(job: dict, rep: _Replier, req_fd: int, out_flush, err_flush) -> None:
             continue
         rep.value(v, _perf() - t1)
     _finish(out_flush, err_flush)
+
+
+class ScriptExit(Exception):
+    """The script exited with a non-zero status (a runtime error for a stdin test)."""
+
+
+def _run_script(code, text: str, cap: int) -> str:
+    """Run a stdin program once: ``text`` on fd 0, fd 1 captured, both as memory files (any size, no
+    pipe to fill); a fresh ``__main__`` namespace per test. Returns what it wrote to stdout."""
+    import builtins
+    import io
+
+    fin = os.memfd_create("stdin")
+    fout = os.memfd_create("stdout")
+    saved_in, saved_out = os.dup(0), os.dup(1)
+    old_in, old_out = sys.stdin, sys.stdout
+    data = text.encode("utf-8")
+    view = memoryview(data)
+    while len(view):
+        view = view[os.write(fin, view):]
+    os.lseek(fin, 0, 0)
+    os.dup2(fin, 0)
+    os.dup2(fout, 1)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
+                                 errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace")
+    status = 0
+    try:
+        exec(code, {"__name__": "__main__", "__builtins__": builtins})
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        sys.stdin, sys.stdout = old_in, old_out
+        os.dup2(saved_in, 0)
+        os.dup2(saved_out, 1)
+        os.close(saved_in)
+        os.close(saved_out)
+        os.close(fin)
+    try:
+        size = os.lseek(fout, 0, 2)
+        os.lseek(fout, 0, 0)
+        out = os.read(fout, min(size, cap + 1)) if size else b""
+    finally:
+        os.close(fout)
+    if status:
+        raise ScriptExit(f"exit status {status}")
+    if size > cap:
+        raise ScriptExit(f"output longer than {cap} bytes")
+    return out.decode("utf-8", "replace")
 
 
 def _finish(out_flush, err_flush) -> None:

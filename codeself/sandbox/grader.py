@@ -32,10 +32,12 @@ import builtins
 import json
 import os
 import random
+import select
 import socket
 import sys
 import time
 
+from codeself import judges
 from codeself.sandbox import values as V
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -45,6 +47,10 @@ _NO_RERAISE = {"SystemExit", "KeyboardInterrupt", "GeneratorExit"}
 
 class ProgramGone(BaseException):
     """The program's process died or its channel broke (not catchable by a test's ``except Exception``)."""
+
+
+class ProgramTimeout(ProgramGone):
+    """The program did not answer within the test's own time limit."""
 
 
 class ProgramRaised(Exception):
@@ -65,8 +71,9 @@ class Channel:
         self.raised: str | None = None
         self.names: dict[str, object] = {}
 
-    def readline(self) -> bytes:
+    def readline(self, timeout: float | None = None) -> bytes:
         start = 0
+        deadline = None if timeout is None else time.perf_counter() + timeout
         while True:
             k = self.buf.find(b"\n", start)
             if k >= 0:
@@ -74,6 +81,13 @@ class Channel:
                 del self.buf[: k + 1]
                 return line
             start = len(self.buf)
+            if deadline is not None:
+                left = deadline - time.perf_counter()
+                if left <= 0 or not select.select([self.rep_fd], [], [], left)[0]:
+                    if self.broken is None:
+                        self.broken = f"per-test time limit of {timeout:g} s exceeded"
+                        self.ended = False
+                    raise ProgramTimeout(self.broken)
             try:
                 chunk = os.read(self.rep_fd, 1 << 16)
             except OSError:
@@ -115,7 +129,7 @@ class Channel:
             return events[1]
         return {"ev": "no_start", "em": self.broken or "the program's process ended before it started"}
 
-    def request(self, msg: dict):
+    def request(self, msg: dict, timeout: float | None = None):
         if self.broken is not None:
             raise ProgramGone(self.broken)
         data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
@@ -125,7 +139,7 @@ class Channel:
                 view = view[os.write(self.req_fd, view):]
         except OSError:
             self.fail("the program's process ended", ended=True)
-        line = self.readline()
+        line = self.readline(timeout)
         try:
             rep = json.loads(line)
         except RecursionError:
@@ -158,6 +172,7 @@ class Channel:
             else:
                 exc = ProgramRaised(f"{et}: {em}")
             exc._cs_program = et  # type: ignore[attr-defined]
+            exc._cs_message = em  # type: ignore[attr-defined]
             raise exc
         self.fail("malformed answer from the program's process")
 
@@ -277,7 +292,7 @@ def _status_of(exc: BaseException, ch: Channel) -> tuple[str, str, str]:
     program_et = getattr(exc, "_cs_program", None)
     if program_et is not None:
         st = {"MemoryError": "memory", "AssertionError": "failed"}.get(program_et, "error")
-        return st, program_et, V.clean_text(str(exc), 500)
+        return st, program_et, V.clean_text(getattr(exc, "_cs_message", str(exc)), 500)
     if isinstance(exc, AssertionError):
         msg = V.clean_text(str(exc), 300)
         shown = ", ".join(ch.seen) if ch.seen else "(no program values)"
@@ -288,6 +303,61 @@ def _status_of(exc: BaseException, ch: Channel) -> tuple[str, str, str]:
     if isinstance(exc, TypeError) and "cannot be graded" in str(exc):
         return "failed", "Mismatch", V.clean_text(str(exc), 500)
     return "error", type(exc).__name__, V.clean_text(str(exc), 500)
+
+
+def _listify(v):
+    """Tuples count as lists in call tests (JSON has no tuples); nothing else changes type."""
+    if type(v) is tuple or type(v) is list:
+        return [_listify(x) for x in v]
+    if type(v) is dict:
+        return {k: _listify(x) for k, x in v.items()}
+    return v
+
+
+def _run_data_test(t: dict, entry: str | None, ch: Channel, rec: dict) -> None:
+    """A stdin test (the program runs as a script on the input; the judge compares its output) or a
+    call test (the entry point — or ``Solution().<entry>`` — on JSON arguments)."""
+    tl = t.get("tl")
+    timeout = None if tl is None else float(tl) + 0.25
+    try:
+        if t["k"] == "stdin":
+            out = ch.request({"op": "stdio", "input": t["input"]}, timeout)
+            if type(out) is not str:
+                rec.update(s="failed", et="Mismatch", em="the program's output is not text")
+            elif judges.get(t["judge"])(out, t["output"]):
+                rec["s"] = "passed"
+            else:
+                rec.update(s="failed", et="WrongAnswer",
+                           em=f"wrong answer ({t['judge']} judge); output: {V.clean_text(out, 200)!r}")
+            return
+        target = None
+        try:
+            sol = ch.get("Solution")
+        except NameError:
+            sol = None
+        if isinstance(sol, Remote):
+            target = getattr(sol(), entry)
+        else:
+            target = ch.get(entry)
+        if not isinstance(target, Remote):
+            rec.update(s="error", et="TypeError", em=f"{entry} is not callable")
+            return
+        got = target(*[json.loads(json.dumps(a)) for a in t["args"]])
+        if isinstance(got, Remote):
+            rec.update(s="failed", et="Mismatch", em=f"returned a {got._t}, not a value")
+        elif V.strict_eq(_listify(got), t["expected"]):
+            rec["s"] = "passed"
+        else:
+            rec.update(s="failed", et="Mismatch", em=f"returned {V.short_repr(got)}")
+    except ProgramTimeout:
+        rec.update(s="timeout", em=f"per-test time limit of {float(tl):g} s exceeded", ended=False)
+    except ProgramGone as e:
+        rec.update(s="gone", em=V.clean_text(str(e), 300), ended=ch.ended)
+    except NameError as e:
+        rec.update(s="error", et="NameError", em=V.clean_text(str(e), 300))
+    except BaseException as e:  # noqa: BLE001 - the program raised (or exited non-zero)
+        st, et, em = _status_of(e, ch)
+        rec.update(s=st, et=et, em=em)
 
 
 def run_job(job: dict, ch: Channel, emit) -> None:
@@ -312,6 +382,11 @@ def run_job(job: dict, ch: Channel, emit) -> None:
         rec: dict = {"t": k}
         if ch.broken is not None:
             rec.update(s="gone", em=ch.broken, d=0.0, ended=ch.ended)
+            emit(rec)
+            continue
+        if t.get("k") in ("stdin", "call"):
+            _run_data_test(t, entry, ch, rec)
+            rec["d"] = time.perf_counter() - t0
             emit(rec)
             continue
         ns = dict(base)

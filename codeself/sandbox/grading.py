@@ -29,8 +29,14 @@ _EQ_HELPERS = {ast.Eq: "__cs_eq", ast.NotEq: "__cs_ne", ast.In: "__cs_in", ast.N
 class PreparedTest:
     kind: str        # public | hidden
     index: int       # position in its list
-    src: str         # rewritten source sent to the grader
+    src: str         # rewritten source sent to the grader ("" for stdin / call tests)
     names: tuple[str, ...] = field(default=())
+    spec: dict | None = None  # stdin / call tests: what the grader needs (see to_wire)
+
+    def to_wire(self) -> dict:
+        if self.spec is not None:
+            return self.spec
+        return {"src": self.src, "names": list(self.names)}
 
 
 def bound_names(tree: ast.AST) -> set[str]:
@@ -145,8 +151,17 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
         groups.append(("public", task.public_tests))
     if tests in ("all", "hidden"):
         groups.append(("hidden", task.hidden_tests))
+    judge = getattr(task, "judge", None) or "exact"
+    tl = getattr(task, "time_limit_s", None)
     for kind, srcs in groups:
         for i, src in enumerate(srcs):
+            if isinstance(src, dict):
+                if "input" in src:
+                    spec = {"k": "stdin", "input": src["input"], "output": src["output"], "judge": judge, "tl": tl}
+                else:
+                    spec = {"k": "call", "args": src["args"], "expected": src["expected"], "tl": tl}
+                out.append(PreparedTest(kind, i, "", (), spec))
+                continue
             new, names = rewrite(src)
             out.append(PreparedTest(kind, i, new, names))
     return out

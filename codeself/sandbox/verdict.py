@@ -74,7 +74,7 @@ def _extra(replies: list[dict]) -> dict[str, Any]:
     }
 
 
-_RECORD_STATUS = {"passed", "failed", "error", "memory", "gone", "crashed"}
+_RECORD_STATUS = {"passed", "failed", "error", "memory", "gone", "crashed", "timeout"}
 
 
 def assemble(task, sample_id, prepared, findings, replies: list[dict], config: SandboxConfig) -> Result:
@@ -102,18 +102,20 @@ def assemble(task, sample_id, prepared, findings, replies: list[dict], config: S
     if isinstance(ev.get("d"), (int, float)):
         exec_d += float(ev["d"])
     by_test: dict[int, tuple[dict, dict]] = {}
-    for rep in replies:
+    for rep in replies:  # a later reply (a fresh process from its "start") is authoritative from there on
         for rec in rep.get("records", []):
             k = rec.get("t")
-            if type(k) is int and 0 <= k < len(prepared) and k not in by_test and rec.get("s") in _RECORD_STATUS:
-                by_test[k] = (rec, rep)
+            if type(k) is int and 0 <= k < len(prepared) and rec.get("s") in _RECORD_STATUS:
+                old = by_test.get(k)
+                if old is None or (old[0].get("s") == "gone" and k >= rep.get("start", 0)):
+                    by_test[k] = (rec, rep)
     outcomes: list[TestOutcome] = []
     deaths = {id(rep): death_status(rep, config) for rep in replies}
     missing_kind = None
     for k, p in enumerate(prepared):
         got = by_test.get(k)
         if got is None:
-            rep = replies[-1] if len(replies) > 1 and k >= replies[-1].get("start", 0) else first
+            rep = next((r for r in reversed(replies) if k >= r.get("start", 0)), first)
             st, msg = deaths[id(rep)]
             outcomes.append(TestOutcome(p.index, p.kind, False, st, "Timeout" if st == "timeout" else "Crashed", msg,
                                         0.0, True))
@@ -132,6 +134,9 @@ def assemble(task, sample_id, prepared, findings, replies: list[dict], config: S
             outcomes.append(TestOutcome(p.index, p.kind, False, st, "Timeout" if st == "timeout" else "Crashed",
                                         msg, d, True))
             missing_kind = missing_kind or p.kind
+        elif s == "timeout":  # the test's own time limit (stdin and call tests)
+            outcomes.append(TestOutcome(p.index, p.kind, False, "timeout", "Timeout", clean_text(rec.get("em"), 300),
+                                        d, True))
         else:
             outcomes.append(TestOutcome(p.index, p.kind, False, s, clean_text(rec.get("et"), 100) or None,
                                         clean_text(rec.get("em"), 500) or None, d, True))
