@@ -257,3 +257,30 @@ def test_bundled_examples_grade_as_labelled():
         assert r.passed == (s["sample_id"] == "correct"), (s["task_id"], s["sample_id"], r.status, r.error)
         assert r.status != "infra_error"
     assert {t.task_id for t in tasks} == {s["task_id"] for s in sols}
+
+
+# ---- the documented flow on these tasks -----------------------------------------------------------------
+
+def test_prepare_generate_evaluate_through_the_cli(tmp_path, capsys):
+    from helpers import run_cli
+
+    tasks = tmp_path / "lcb.jsonl"
+    assert run_cli(["tasks", "prepare", "--format", "livecodebench", "--input", str(EX / "livecodebench.jsonl"),
+                    "--output", str(tasks)], capsys)[0] == 0
+    code, _out, err = run_cli(["tasks", "prepare", "--format", "apps", "--input", str(EX / "apps.jsonl"),
+                               "--output", str(tmp_path / "x.jsonl"), "--judge", "bogus"], capsys)
+    assert code == 2 and "--judge" in err and not (tmp_path / "x.jsonl").exists()
+    sols = [json.loads(x) for x in (EX / "competitive.solutions.jsonl").read_text().splitlines()]
+    static = tmp_path / "static.jsonl"
+    static.write_text("".join(json.dumps({"task_id": s["task_id"], "completion": f"```python\n{s['code']}```\n"}) + "\n"
+                              for s in sols if s["task_id"] in ("atcoder/abc001_a", "leetcode/1")))
+    roll = tmp_path / "r.jsonl"
+    code, _out, err = run_cli(["rollouts", "generate", "--tasks", str(tasks), "--backend", "static", "--model",
+                               str(static), "-n", "3", "--seed", "1", "--output", str(roll)], capsys)
+    assert code == 0, err
+    recs = [json.loads(x) for x in roll.read_text().splitlines()]
+    assert len(recs) == 6 and sum(r["result"]["passed"] for r in recs) == 2
+    code, _out, err = run_cli(["rollouts", "evaluate", "--rollouts", str(roll), "-o", str(tmp_path / "e.md"),
+                               "--json", str(tmp_path / "e.json")], capsys)
+    assert code == 0, err
+    assert "pass@1 | 0.333" in (tmp_path / "e.md").read_text()
