@@ -122,3 +122,50 @@ def get(name: str):
 
 def judge(name: str, output: str, expected: str) -> bool:
     return get(name)(output, expected)
+
+
+def disagreement(results) -> dict:
+    """How much a verdict depends on the judge: from Results (or their dicts) of stdin tasks whose
+    tests carry ``judge_verdicts``. Returns per-judge pass counts (tests and programs), the pairwise
+    disagreement matrix over tests, and the programs whose verdict flips between judges."""
+    tests_pass = dict.fromkeys(JUDGES, 0)
+    prog_pass = dict.fromkeys(JUDGES, 0)
+    pair = {a: dict.fromkeys(JUDGES, 0) for a in JUDGES}
+    flips = []
+    n_tests = n_progs = 0
+    for r in results:
+        d = r if isinstance(r, dict) else r.to_dict()
+        verdicts = [t.get("judge_verdicts") for t in d.get("tests", [])]
+        if not verdicts or any(v is None for v in verdicts):
+            continue
+        n_progs += 1
+        per_prog = {}
+        for j in JUDGES:
+            per_prog[j] = all(v.get(j, False) for v in verdicts)
+            prog_pass[j] += per_prog[j]
+        for v in verdicts:
+            n_tests += 1
+            for a in JUDGES:
+                tests_pass[a] += bool(v.get(a))
+                for b in JUDGES:
+                    pair[a][b] += bool(v.get(a)) != bool(v.get(b))
+        if len(set(per_prog.values())) > 1:
+            flips.append({"task_id": d.get("task_id"), "sample_id": d.get("sample_id"),
+                          "passes_under": [j for j in JUDGES if per_prog[j]]})
+    return {"programs": n_progs, "tests": n_tests, "tests_passed": tests_pass, "programs_passed": prog_pass,
+            "disagree": pair, "flips": flips}
+
+
+def format_disagreement(rep: dict) -> list[str]:
+    lines = [f"{rep['programs']} programs with stdin tests, {rep['tests']} tests graded under every judge", "",
+             "| judge | tests passed | programs passed |", "|---|---|---|"]
+    for j in JUDGES:
+        lines.append(f"| {j} | {rep['tests_passed'][j]} | {rep['programs_passed'][j]} |")
+    lines += ["", "Tests on which two judges disagree:", "",
+              "| | " + " | ".join(JUDGES) + " |", "|---|" + "---|" * len(JUDGES)]
+    for a in JUDGES:
+        lines.append(f"| {a} | " + " | ".join(str(rep["disagree"][a][b]) for b in JUDGES) + " |")
+    lines += ["", f"Programs whose verdict flips with the judge: {len(rep['flips'])}"]
+    for f in rep["flips"][:50]:
+        lines.append(f"- {f['task_id']} sample {f['sample_id']}: passes under {', '.join(f['passes_under']) or 'none'}")
+    return lines

