@@ -4,8 +4,8 @@ The loop, per (task, sample)
     1. Turn 0 asks the model with ``prompts.build_prompt(task, template, show_public_tests)`` —
        the same prompt single-shot generation uses, so the first attempt *is* the single-shot
        baseline.
-    2. The completion is parsed (``generation.parse_code``) and, when it holds code, run in the
-       sandbox on the task's **public tests only** (``sandbox.run_many(..., tests="public")``).
+    2. The completion is parsed and, when it holds code, run in the sandbox on the task's **public
+       tests only** — the one parse → run step (``attempts.run_attempts(..., tests="public")``).
     3. If every public test passed, the loop stops. Otherwise a feedback message is built from the
        public run alone (the first failing public test, its error type and message, the program's
        truncated stdout; or the syntax error / timeout / parse failure) and the model is asked for a
@@ -397,7 +397,8 @@ def run_agent(
     ``codeself.generation.get_backend``). Raises ``DataError`` for a trace file made with different
     settings or holding records for unknown tasks.
     """
-    from codeself.generation import GenerationRequest, parse_code
+    from codeself.attempts import run_attempts
+    from codeself.generation import GenerationRequest
     from codeself.prompts import build_prompt
 
     config = config or AgentConfig()
@@ -445,30 +446,26 @@ def run_agent(
                         max_new_tokens=config.max_new_tokens,
                         seed=_seed_for(config.seed, st.task.task_id, st.sample_id, turn_i), sample_ids=[k]))
                 gens = _generate(backend, reqs)
-                to_run: list[tuple[Task, str, Any]] = []
-                run_idx: list[int] = []
-                for j, (st, req, (completion, gen_err, gen_s)) in enumerate(zip(active, reqs, gens, strict=True)):
+                batch = run_attempts(
+                    [(st.task, completion, st.prompt if turn_i == 0 else None, f"{st.sample_id}.{turn_i}")
+                     for st, (completion, _e, _s) in zip(active, gens, strict=True)],
+                    tests="public", workers=config.workers, timeout=config.timeout_s)
+                for st, req, (completion, gen_err, gen_s), at in zip(active, reqs, gens, batch, strict=True):
+                    pstatus, preason = at.parse_status, at.parsed.reason
                     if completion is None:
-                        parsed_code, pstatus, preason = None, "empty", gen_err or "no completion"
-                    else:
-                        parsed = parse_code(completion, st.task, prompt=st.prompt if turn_i == 0 else None)
-                        parsed_code, pstatus, preason = parsed.code, parsed.status, parsed.reason
+                        preason = gen_err or "no completion"
                     st.turns.append({
                         "turn": turn_i, "request_index": req.sample_ids[0], "seed": req.seed,
                         "prompt": st.prompt, "prompt_variant": st.variant if turn_i else "first",
                         "completion": completion, "generation_error": gen_err,
-                        "code": parsed_code, "parse_status": pstatus, "parse_reason": preason,
+                        "code": at.code, "parse_status": pstatus, "parse_reason": preason,
                         "public_status": None, "status": None, "passed": False, "public_passed": 0, "public_total": len(st.task.public_tests),
                         "public_tests": [], "stdout": "", "error": None, "feedback": None, "feedback_sent": False,
                         "prompt_tokens": _count_tokens(backend, st.prompt),
                         "completion_tokens": _count_tokens(backend, completion),
                         "timings": {"generate_s": round(gen_s, 6), "sandbox_s": 0.0},
                     })
-                    if parsed_code is not None and parsed_code.strip():
-                        to_run.append((st.task, parsed_code, f"{st.sample_id}.{turn_i}"))
-                        run_idx.append(j)
-                results = _run_sandbox(to_run, "public", config)
-                by_j = dict(zip(run_idx, results, strict=True))
+                by_j = {j: at.result.to_dict() for j, at in enumerate(batch) if at.executed}
                 for j, st in enumerate(active):
                     t = st.turns[-1]
                     res = by_j.get(j)

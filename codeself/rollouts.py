@@ -570,15 +570,16 @@ def generate_rollouts(
     """Generate ``samples_per_task`` rollouts per task into ``output`` (append, flush, resume).
 
     For each batch of ``batch_size`` tasks: build prompts (``build_prompt``), ask the backend for
-    the samples still missing, parse each completion (``parse_code``), run every parsed program of
-    the batch in one ``codeself.sandbox.run_many`` call, score (``reward_v0_correctness``) and append
+    the samples still missing, parse each completion and run every parsed program of the batch in
+    one sandbox call (``codeself.attempts.run_attempts``), score (``reward_v0_correctness``) and append
     one record per sample, in (task, sample) order. Returns ``{"written", "skipped", "total",
     "seconds", "samples_per_s", "statuses", "output"}``.
     Refuses to resume into a file whose records were made with other run settings (``RUN_KEYS``).
     """
-    from codeself.generation import GenerationRequest, parse_code
+    from codeself.attempts import run_attempts
+    from codeself.generation import GenerationRequest
     from codeself.prompts import build_prompt
-    from codeself.rewards import reward_v0_correctness, unexecuted_result
+    from codeself.rewards import reward_v0_correctness
 
     if samples_per_task < 1:
         raise ValueError("samples_per_task must be >= 1")
@@ -640,21 +641,12 @@ def generate_rollouts(
                     if len(comps) != len(ids):
                         raise RuntimeError(f"backend returned {len(comps)} completions for {len(ids)} samples of {t.task_id}")
                     for k, c in zip(ids, comps, strict=True):
-                        items.append((t, k, c, parse_code(c, t, prompt=prompts[t.task_id])))
-                jobs = [(t, pc.code, k) for t, k, _c, pc in items if pc.code is not None]
-                s0 = time.perf_counter()
-                results_list: list[Any] = []
-                if jobs:
-                    from codeself.sandbox import run_many
-
-                    results_list = run_many(jobs, workers=workers, progress=False, tests=tests, timeout=timeout,
-                                            config=sandbox_config)
-                sb_s = time.perf_counter() - s0
-                res_iter = iter(results_list)
-                for t, k, c, pc in items:
-                    res = next(res_iter) if pc.code is not None else unexecuted_result(t, pc.status, pc.reason, tests=tests)
-                    if res.sample_id is None:
-                        res.sample_id = k
+                        items.append((t, c, prompts[t.task_id], k))
+                batch = run_attempts(items, tests=tests, workers=workers, timeout=timeout, config=sandbox_config)
+                sb_s = batch.sandbox_s
+                n_run = batch.n_executed
+                for (t, _c, _p, k), at in zip(items, batch, strict=True):
+                    c, pc, res = at.completion, at.parsed, at.result
                     bd = reward_v0_correctness(res, completion=c, parse_status=pc.status, code=pc.code)
                     rec = {
                         "schema": SCHEMA, "task_id": t.task_id, "sample_id": k, **run,
@@ -662,7 +654,7 @@ def generate_rollouts(
                         "parse_status": pc.status, "parse_reason": pc.reason, "result": res.to_dict(),
                         "reward": bd.total, "reward_components": bd.components,
                         "timings": {"generate_s": gen_s / n_in_chunk,
-                                    "sandbox_s": sb_s / max(1, len(jobs)) if pc.code is not None else 0.0},
+                                    "sandbox_s": sb_s / max(1, n_run) if at.executed else 0.0},
                         "split": t.split,
                     }
                     rec = layout_record(rec)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codeself.rewards import RewardBreakdown, make_trl_reward, reward_v0_correctness, unexecuted_result
+from codeself.attempts import unexecuted_result
+from codeself.rewards import RewardBreakdown, make_trl_reward, reward_v0_correctness
 from codeself.sandbox.result import Result
 from codeself.tasks import load_tasks
 

@@ -1,8 +1,8 @@
 """Held-out evaluation of an in-memory causal LM: greedy pass@1 and sampled pass@1.
 
 Completions come from ``model.generate`` (left-padded batches, one torch RNG seeded per call),
-code from :func:`codeself.generation.parse_code`, verdicts from :func:`codeself.sandbox.run_many`
-on *all* tests (public + hidden). A completion that does not parse counts as a failure; a sandbox
+parsed and run on *all* tests (public + hidden) by :func:`codeself.attempts.run_attempts`, the
+parse → run step rollouts use. A completion without a program counts as a failure; a sandbox
 ``infra_error`` is surfaced (``n_infra_errors``) and counted as not passed only after being
 reported — never silently.
 
@@ -62,30 +62,17 @@ def generate(
 
 
 def execute(tasks: list[Task], completions: list[list[str]], *, workers: int | None = None) -> list[list[Any]]:
-    """Parse and run every completion; returns, per task, a list of ``(passed, status, code)``."""
-    from codeself.generation import parse_code
-    from codeself.sandbox import run_many
+    """Parse and run every completion (:func:`codeself.attempts.run_attempts`, all tests); returns,
+    per task, a list of ``(passed, status, code)`` — ``status`` is the Result's, so a completion
+    without a program is ``syntax_error`` (parse status in the rollout records)."""
+    from codeself.attempts import run_attempts
     from codeself.training.nano import format_prompt
 
-    pairs = []
-    index: list[tuple[int, int, str, str | None]] = []
-    for ti, (task, comps) in enumerate(zip(tasks, completions, strict=True)):
-        prompt = format_prompt(task)
-        for si, c in enumerate(comps):
-            parsed = parse_code(c, task, prompt=prompt)
-            index.append((ti, si, parsed.status, parsed.code))
-            if parsed.code is not None and parsed.status == "ok":
-                pairs.append((task, parsed.code, f"{task.task_id}#{si}"))
-    results = run_many(pairs, workers=workers, progress=False) if pairs else []
-    it = iter(results)
-    out: list[list[Any]] = [[] for _ in tasks]
-    for ti, _si, status, code in index:
-        if code is not None and status == "ok":
-            r = next(it)
-            out[ti].append((bool(r.passed), r.status, code))
-        else:
-            out[ti].append((False, f"parse_{status}", code))
-    return out
+    items = [(task, c, format_prompt(task), f"{task.task_id}#{si}")
+             for task, comps in zip(tasks, completions, strict=True) for si, c in enumerate(comps)]
+    it = iter(run_attempts(items, workers=workers))
+    return [[(bool(at.result.passed), at.result.status, at.code) for at in (next(it) for _ in comps)]
+            for comps in completions]
 
 
 def evaluate_model(
