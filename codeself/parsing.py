@@ -5,7 +5,8 @@ schema and the prompt templates).
 max_new_tokens), bare code, prose around code, and a completion that continues the prompt's ``def``
 line (it is combined with the prompt). A failure is recorded with its status (``empty`` /
 ``no_code`` / ``syntax_error``) and a reason; a ``syntax_error`` still returns the best candidate
-program so the sandbox can report it.
+program so the sandbox can report it. ``completion_text`` is the one rule for which text of a
+completion (a string, or TRL's list of chat messages) is parsed.
 """
 
 from __future__ import annotations
@@ -201,3 +202,22 @@ def _looks_like_code(text: str) -> bool:
             return True
     return False
 
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion that is parsed for code — and so the identity of the completion
+    (the reward cache keys on it).
+
+    TRL passes a string (standard format) or a list of chat messages (conversational format);
+    for a message list it is the concatenation of the *assistant* messages' contents (a message
+    without a role counts as the assistant's), so a reply split over several assistant turns is
+    parsed whole. A single message dict gives its content; ``None`` gives ``""``.
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return "".join(str(m.get("content", "")) for m in completion
+                       if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    return "" if completion is None else str(completion)

@@ -125,17 +125,6 @@ def reward_v0_correctness(
     return RewardBreakdown(float(total), comps, False)
 
 
-def _completion_text(c: Any) -> str:
-    """TRL passes strings (standard format) or message lists (conversational format)."""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list) and c and isinstance(c[-1], dict):
-        return "".join(str(m.get("content", "")) for m in c if m.get("role", "assistant") == "assistant")
-    if isinstance(c, dict):
-        return str(c.get("content", ""))
-    return "" if c is None else str(c)
-
-
 def make_trl_reward(
     tasks: Mapping[str, Task] | Sequence[Task],
     *,
@@ -161,6 +150,7 @@ def make_trl_reward(
     step time) and ``fn.last_breakdowns`` the ``RewardBreakdown`` list.
     """
     from codeself.attempts import run_attempts
+    from codeself.parsing import completion_text
     from codeself.prompts import build_prompt
 
     task_map = dict(tasks) if isinstance(tasks, Mapping) else {t.task_id: t for t in tasks}
@@ -178,7 +168,7 @@ def make_trl_reward(
         for i, (tid, comp) in enumerate(zip(task_ids, completions, strict=True)):
             task = task_map[tid]
             p = prompts[i] if prompts is not None and i < len(prompts) and isinstance(prompts[i], str) else None
-            items.append((task, _completion_text(comp), p if p is not None else build_prompt(task, template), i))
+            items.append((task, completion_text(comp), p if p is not None else build_prompt(task, template), i))
         batch = run_attempts(items, tests=tests, workers=workers, timeout=timeout, config=config, progress=progress)
         out: list[float | None] = []
         breakdowns = []
