@@ -4,7 +4,8 @@
 
 Backends (``get_backend(name, model=…)``)
     ``hf``     any local Hugging Face causal-LM directory; batched sampling (temperature, top_p,
-               max_new_tokens, seed) on CPU or GPU.
+               max_new_tokens, seed) on CPU or GPU through ``hf_generate``, the one HF
+               generation function (also behind every in-memory evaluation in training).
     ``nano``   ``hf`` on codeself-nano (``codeself.training.nano.ensure_nano``; built on first use).
     ``vllm``   vLLM (GPU extra ``codeself[vllm]``), imported lazily; a clear error without it.
     ``static`` ``model=FILE``: replay ``{"task_id", "completion"}`` lines; the lines of one task are
@@ -214,9 +215,8 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
 class HFBackend(Backend):
     """Any local Hugging Face causal-LM directory via ``transformers`` (CPU or GPU).
 
-    Requests are batched (``batch_size`` prompts x ``n`` return sequences per forward pass) with
-    left padding; ``temperature == 0`` means greedy decoding. Only the newly generated tokens are
-    decoded (special tokens skipped).
+    Generation is :func:`hf_generate` (batching, tokenisation and seeding are described there);
+    ``from_model`` wraps a model already in memory.
     """
 
     name = "hf"
@@ -251,57 +251,106 @@ class HFBackend(Backend):
         self.model_id = ("nano:" if card.is_file() and name == "nano" else "") + str(self.path)
         self.model_hash = _dir_hash(self.path)
 
-    def _render(self, r: GenerationRequest) -> str:
-        """The text fed to the model: a chat request goes through the tokenizer's chat template
-        when it has one (instruction-tuned models); otherwise the prompt is used as is."""
-        if r.chat and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}],
-                                                      add_generation_prompt=True, tokenize=False)
-        return r.prompt
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, model_id: str, model_hash: str = "", name: str = "hf",
+                   batch_size: int = 8) -> HFBackend:
+        """An ``hf`` backend around a model already in memory (a trainer's policy, the study's
+        checkpoints): the same generation (:func:`hf_generate`) as a backend loaded from a directory."""
+        self = cls.__new__(cls)
+        self.path = None
+        self.name = name
+        self.model, self.tokenizer = model, tokenizer
+        self.device = str(getattr(model, "device", "cpu"))
+        self.batch_size = max(1, int(batch_size))
+        self.model_id, self.model_hash = model_id, model_hash
+        return self
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
-        import torch
+        return hf_generate(self.model, self.tokenizer, requests, batch_size=self.batch_size, device=self.device)
 
-        out: list[list[str]] = [[] for _ in requests]
-        order = list(range(len(requests)))
-        # group requests with identical sampling settings
-        def key(i: int):
-            r = requests[i]
-            return (r.n, r.temperature, r.top_p, r.max_new_tokens)
 
-        order.sort(key=key)
-        groups: list[list[int]] = []
-        for i in order:
-            if groups and key(groups[-1][0]) == key(i) and len(groups[-1]) < self.batch_size:
-                groups[-1].append(i)
-            else:
-                groups.append([i])
+def _render(tokenizer: Any, r: GenerationRequest) -> str:
+    """The text fed to the model: a chat request goes through the tokenizer's chat template when it
+    has one (instruction-tuned models); otherwise the prompt is used as is."""
+    if r.chat and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}],
+                                             add_generation_prompt=True, tokenize=False)
+    return r.prompt
+
+
+def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+                device: str | None = None) -> list[list[str]]:
+    """The one Hugging Face generation function: ``n`` completions per request.
+
+    Used by the ``hf``/``nano`` backends (``codeself rollouts generate``) and by every in-memory
+    evaluation (the study's held-out evaluation, the trainers' monitoring), so a number measured in
+    training is reproduced by the documented flow with the same settings.
+
+    - Requests with identical sampling settings are grouped in input order, ``batch_size``
+      requests (each with ``n`` return sequences) per ``model.generate`` call.
+    - Tokenisation: the tokenizer's defaults (special tokens as the model expects), left padding
+      (a pad token falls back to eos); only the newly generated tokens are decoded, specials skipped.
+    - Seeding: each group seeds torch's global RNG with ``sha256(seed, the group's task ids, the
+      first sample id)`` before generating, so the same requests in the same batches give the same
+      samples on the same torch build.
+    - ``temperature == 0`` is greedy (decoded once, repeated ``n`` times); otherwise sampling with
+      ``temperature``, ``top_p`` and ``top_k=0``.
+    The model is put in eval mode for the call and restored afterwards.
+    """
+    import torch
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    device = device or str(getattr(model, "device", "cpu"))
+    batch_size = max(1, int(batch_size))
+    out: list[list[str]] = [[] for _ in requests]
+    order = list(range(len(requests)))
+
+    # group requests with identical sampling settings
+    def key(i: int):
+        r = requests[i]
+        return (r.n, r.temperature, r.top_p, r.max_new_tokens)
+
+    order.sort(key=key)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and key(groups[-1][0]) == key(i) and len(groups[-1]) < batch_size:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
         for g in groups:
             r0 = requests[g[0]]
             seed = _seed_int(r0.seed, *[requests[i].task_id for i in g], r0.ids()[0] if r0.n else 0)
             torch.manual_seed(seed)
-            prompts = [self._render(requests[i]) for i in g]
-            enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+            prompts = [_render(tokenizer, requests[i]) for i in g]
+            enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
             sampling = r0.temperature > 0
             per = r0.n if sampling else 1  # greedy is deterministic: decode once, repeat n times
             gen_kwargs: dict[str, Any] = {
                 "max_new_tokens": r0.max_new_tokens,
                 "num_return_sequences": per,
-                "pad_token_id": self.tokenizer.pad_token_id,
+                "pad_token_id": tokenizer.pad_token_id,
             }
             if sampling:
                 gen_kwargs.update(do_sample=True, temperature=r0.temperature, top_p=r0.top_p, top_k=0)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if self.tokenizer.eos_token_id is not None:
-                gen_kwargs["eos_token_id"] = self.tokenizer.eos_token_id
+            if tokenizer.eos_token_id is not None:
+                gen_kwargs["eos_token_id"] = tokenizer.eos_token_id
             with torch.no_grad():
-                seqs = self.model.generate(**enc, **gen_kwargs)
+                seqs = model.generate(**enc, **gen_kwargs)
             new = seqs[:, enc["input_ids"].shape[1]:]
-            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(g):
                 out[i] = texts[j * per:(j + 1) * per] if sampling else [texts[j]] * r0.n
-        return out
+    finally:
+        if was_training:
+            model.train()
+    return out
 
 
 class VLLMBackend(Backend):
