@@ -393,8 +393,8 @@ def run_agent(
 
     With ``trace_path`` each record is appended (flushed) as soon as its chunk is graded, and the
     pairs already in the file are skipped — returned records then include the earlier ones.
-    ``backend`` is any object with ``generate(list[GenerationRequest]) -> list[list[str]]`` (see
-    ``codeself.generation.get_backend``). Raises ``DataError`` for a trace file made with different
+    ``backend`` is a :class:`codeself.generation.Backend` (``generate(list[GenerationRequest]) ->
+    list[list[str]]``; ``describe()`` names it in every record's config; see ``get_backend``). Raises ``DataError`` for a trace file made with different
     settings or holding records for unknown tasks.
     """
     from codeself.attempts import run_attempts
@@ -406,9 +406,7 @@ def run_agent(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise DataError(Problem("<tasks>", None, "task_id", "duplicate task id", dup))
-    meta = {"backend": getattr(backend, "name", type(backend).__name__),
-            "model_id": getattr(backend, "model_id", ""), "model_hash": getattr(backend, "model_hash", "")}
-    cfg = {**config.to_dict(), **meta}
+    cfg = {**config.to_dict(), **backend.describe()}
 
     existing: dict[tuple[str, int], dict[str, Any]] = {}
     if trace_path is not None and Path(trace_path).exists() and Path(trace_path).stat().st_size > 0:
@@ -711,7 +709,7 @@ def summarize_traces(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dic
     - ``revisions_used``: histogram and mean; ``stop_reasons``; per-turn parse and run statuses;
       ``tokens`` and ``time`` per (task, sample) loop.
     """
-    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, wilson_interval
+    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, paired_table, wilson_interval
 
     recs = list(records)
     s: dict[str, Any] = {"n_records": len(recs), "n_tasks": len({r["task_id"] for r in recs})}
@@ -723,24 +721,20 @@ def summarize_traces(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dic
     good = [r for r in recs if r not in infra]
     first_by: dict[str, list[int]] = {}
     final_by: dict[str, list[int]] = {}
-    a = b = c = d = 0
-    for r in good:
+    first_of: dict[tuple[str, Any], bool] = {}
+    final_of: dict[tuple[str, Any], bool] = {}
+    for i, r in enumerate(good):
         f0 = bool((r.get("first") or r["final"]).get("passed"))
         f1 = bool(r["final"].get("passed"))
         first_by.setdefault(r["task_id"], []).append(int(f0))
         final_by.setdefault(r["task_id"], []).append(int(f1))
-        if f0 and f1:
-            a += 1
-        elif f0:
-            b += 1
-        elif f1:
-            c += 1
-        else:
-            d += 1
+        first_of[(r["task_id"], i)] = f0
+        final_of[(r["task_id"], i)] = f1
     n_t = len(first_by)
     s["pass_at_1_first"] = sum(sum(v) / len(v) for v in first_by.values()) / n_t if n_t else None
     s["pass_at_1_final"] = sum(sum(v) / len(v) for v in final_by.values()) / n_t if n_t else None
-    s["paired"] = {"a": a, "b": b, "c": c, "d": d, "n": a + b + c + d, "mcnemar_p": mcnemar_exact(b, c)}
+    table = paired_table(first_of, final_of)  # over (task, sample) records: first vs final
+    s["paired"] = {**table, "mcnemar_p": mcnemar_exact(table["b"], table["c"])}
     clustered = any(len(v) > 1 for v in first_by.values())
     s["paired"]["clustered"] = clustered
     if clustered and n_t >= 2:

@@ -550,8 +550,7 @@ def default_temperature(samples_per_task: int) -> float:
 def _run_settings(backend: Any, *, template: str, show_public_tests: bool, temperature: float, top_p: float,
                   max_new_tokens: int, seed: int, tests: str) -> dict[str, Any]:
     """The run fields every record of one run carries (``RUN_KEYS``)."""
-    return {"backend": backend.name, "model_id": backend.model_id, "model_hash": backend.model_hash,
-            "template": template, "show_public_tests": show_public_tests,
+    return {**backend.describe(), "template": template, "show_public_tests": show_public_tests,
             "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed,
             "tests": tests}
 
