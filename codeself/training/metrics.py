@@ -18,9 +18,9 @@
 ``entropy``                     mean per-token entropy of the policy on the completions
 ``clip_ratio``                  share of tokens whose ratio was clipped (TRL region mean / PPO)
 ``completion_length``           mean completion length in tokens
-``status_<name>``               share of completions per sandbox status (``passed``, ``failed``,
-                                ``syntax_error``, … and ``parse_*`` for unparsable output):
-                                the per-phase failure rates
+``status_<name>``               share of completions per Result status (``passed``, ``failed``,
+                                ``syntax_error`` — which includes completions without a program,
+                                see ``codeself.attempts`` —, …): the per-phase failure rates
 ``reward_s``                    wall seconds of the whole reward computation in the step (parsing
                                 completions + running them in the sandbox + scoring)
 ``sandbox_s``                   of which inside ``codeself.sandbox.run_many``
