@@ -37,7 +37,7 @@ _LAZY = {
     "exclude_weak": "codeself.audit",
     # generation, rollouts, rewards, evaluation, statistics
     "build_prompt": "codeself.prompts",
-    "parse_code": "codeself.generation",
+    "parse_code": "codeself.parsing",
     "get_backend": "codeself.generation",
     "generate_rollouts": "codeself.rollouts",
     "read_rollouts": "codeself.rollouts",

@@ -4,8 +4,8 @@ The loop, per (task, sample)
     1. Turn 0 asks the model with ``prompts.build_prompt(task, template, show_public_tests)`` —
        the same prompt single-shot generation uses, so the first attempt *is* the single-shot
        baseline.
-    2. The completion is parsed (``generation.parse_code``) and, when it holds code, run in the
-       sandbox on the task's **public tests only** (``sandbox.run_many(..., tests="public")``).
+    2. The completion is parsed and, when it holds code, run in the sandbox on the task's **public
+       tests only** — the one parse → run step (``attempts.run_attempts(..., tests="public")``).
     3. If every public test passed, the loop stops. Otherwise a feedback message is built from the
        public run alone (the first failing public test, its error type and message, the program's
        truncated stdout; or the syntax error / timeout / parse failure) and the model is asked for a
@@ -394,11 +394,12 @@ def run_agent(
 
     With ``trace_path`` each record is appended (flushed) as soon as its chunk is graded, and the
     pairs already in the file are skipped — returned records then include the earlier ones.
-    ``backend`` is any object with ``generate(list[GenerationRequest]) -> list[list[str]]`` (see
-    ``codeself.generation.get_backend``). Raises ``DataError`` for a trace file made with different
+    ``backend`` is a :class:`codeself.generation.Backend` (``generate(list[GenerationRequest]) ->
+    list[list[str]]``; ``describe()`` names it in every record's config; see ``get_backend``). Raises ``DataError`` for a trace file made with different
     settings or holding records for unknown tasks.
     """
-    from codeself.generation import GenerationRequest, parse_code
+    from codeself.attempts import run_attempts
+    from codeself.generation import GenerationRequest
     from codeself.prompts import build_prompt
 
     config = config or AgentConfig()
@@ -406,9 +407,7 @@ def run_agent(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise DataError(Problem("<tasks>", None, "task_id", "duplicate task id", dup))
-    meta = {"backend": getattr(backend, "name", type(backend).__name__),
-            "model_id": getattr(backend, "model_id", ""), "model_hash": getattr(backend, "model_hash", "")}
-    cfg = {**config.to_dict(), **meta}
+    cfg = {**config.to_dict(), **backend.describe()}
 
     existing: dict[tuple[str, int], dict[str, Any]] = {}
     if trace_path is not None and Path(trace_path).exists() and Path(trace_path).stat().st_size > 0:
@@ -446,30 +445,26 @@ def run_agent(
                         max_new_tokens=config.max_new_tokens,
                         seed=_seed_for(config.seed, st.task.task_id, st.sample_id, turn_i), sample_ids=[k]))
                 gens = _generate(backend, reqs)
-                to_run: list[tuple[Task, str, Any]] = []
-                run_idx: list[int] = []
-                for j, (st, req, (completion, gen_err, gen_s)) in enumerate(zip(active, reqs, gens, strict=True)):
+                batch = run_attempts(
+                    [(st.task, completion, st.prompt if turn_i == 0 else None, f"{st.sample_id}.{turn_i}")
+                     for st, (completion, _e, _s) in zip(active, gens, strict=True)],
+                    tests="public", workers=config.workers, timeout=config.timeout_s)
+                for st, req, (completion, gen_err, gen_s), at in zip(active, reqs, gens, batch, strict=True):
+                    pstatus, preason = at.parse_status, at.parsed.reason
                     if completion is None:
-                        parsed_code, pstatus, preason = None, "empty", gen_err or "no completion"
-                    else:
-                        parsed = parse_code(completion, st.task, prompt=st.prompt if turn_i == 0 else None)
-                        parsed_code, pstatus, preason = parsed.code, parsed.status, parsed.reason
+                        preason = gen_err or "no completion"
                     st.turns.append({
                         "turn": turn_i, "request_index": req.sample_ids[0], "seed": req.seed,
                         "prompt": st.prompt, "prompt_variant": st.variant if turn_i else "first",
                         "completion": completion, "generation_error": gen_err,
-                        "code": parsed_code, "parse_status": pstatus, "parse_reason": preason,
+                        "code": at.code, "parse_status": pstatus, "parse_reason": preason,
                         "public_status": None, "status": None, "passed": False, "public_passed": 0, "public_total": len(st.task.public_tests),
                         "public_tests": [], "stdout": "", "error": None, "feedback": None, "feedback_sent": False,
                         "prompt_tokens": _count_tokens(backend, st.prompt),
                         "completion_tokens": _count_tokens(backend, completion),
                         "timings": {"generate_s": round(gen_s, 6), "sandbox_s": 0.0},
                     })
-                    if parsed_code is not None and parsed_code.strip():
-                        to_run.append((st.task, parsed_code, f"{st.sample_id}.{turn_i}"))
-                        run_idx.append(j)
-                results = _run_sandbox(to_run, "public", config)
-                by_j = dict(zip(run_idx, results, strict=True))
+                by_j = {j: at.result.to_dict() for j, at in enumerate(batch) if at.executed}
                 for j, st in enumerate(active):
                     t = st.turns[-1]
                     res = by_j.get(j)
@@ -715,7 +710,7 @@ def summarize_traces(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dic
     - ``revisions_used``: histogram and mean; ``stop_reasons``; per-turn parse and run statuses;
       ``tokens`` and ``time`` per (task, sample) loop.
     """
-    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, wilson_interval
+    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, paired_table, wilson_interval
 
     recs = list(records)
     s: dict[str, Any] = {"n_records": len(recs), "n_tasks": len({r["task_id"] for r in recs})}
@@ -727,24 +722,20 @@ def summarize_traces(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dic
     good = [r for r in recs if r not in infra]
     first_by: dict[str, list[int]] = {}
     final_by: dict[str, list[int]] = {}
-    a = b = c = d = 0
-    for r in good:
+    first_of: dict[tuple[str, Any], bool] = {}
+    final_of: dict[tuple[str, Any], bool] = {}
+    for i, r in enumerate(good):
         f0 = bool((r.get("first") or r["final"]).get("passed"))
         f1 = bool(r["final"].get("passed"))
         first_by.setdefault(r["task_id"], []).append(int(f0))
         final_by.setdefault(r["task_id"], []).append(int(f1))
-        if f0 and f1:
-            a += 1
-        elif f0:
-            b += 1
-        elif f1:
-            c += 1
-        else:
-            d += 1
+        first_of[(r["task_id"], i)] = f0
+        final_of[(r["task_id"], i)] = f1
     n_t = len(first_by)
     s["pass_at_1_first"] = sum(sum(v) / len(v) for v in first_by.values()) / n_t if n_t else None
     s["pass_at_1_final"] = sum(sum(v) / len(v) for v in final_by.values()) / n_t if n_t else None
-    s["paired"] = {"a": a, "b": b, "c": c, "d": d, "n": a + b + c + d, "mcnemar_p": mcnemar_exact(b, c)}
+    table = paired_table(first_of, final_of)  # over (task, sample) records: first vs final
+    s["paired"] = {**table, "mcnemar_p": mcnemar_exact(table["b"], table["c"])}
     clustered = any(len(v) > 1 for v in first_by.values())
     s["paired"]["clustered"] = clustered
     if clustered and n_t >= 2:

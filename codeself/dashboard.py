@@ -904,33 +904,13 @@ def traces_frame(traces: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
 
 
 def read_programs(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
-    """Programs from a solutions file (``{task_id, code[, sample_id]}`` per line) or a rollout file.
+    """Programs from a solutions or rollout file (:func:`codeself.solutions.read_solutions`, the one
+    reader): ``(programs, n_without_code)``; a program without a ``sample_id`` is labelled by its line."""
+    from codeself.solutions import read_solutions
 
-    Returns ``(programs, n_without_code)``: rollouts whose ``code`` is null (the parser found no
-    code) are counted, not run and not hidden. A record without ``task_id``, or whose ``code`` is
-    neither a string nor null, raises ``DataError`` naming file, line and field.
-    """
-    records, _ = read_jsonl(path)
-    programs: list[dict[str, Any]] = []
-    no_code = 0
-    bad: list[Problem] = []
-    for line, r in records:
-        if not isinstance(r.get("task_id"), str):
-            bad.append(Problem(str(path), line, "task_id", "missing or not a string"))
-            continue
-        code = r.get("code", r.get("completion") if "code" not in r else None)
-        if code is None:
-            no_code += 1
-            continue
-        if not isinstance(code, str):
-            bad.append(Problem(str(path), line, "code", f"expected str or null, got {type(code).__name__}",
-                               r["task_id"]))
-            continue
-        programs.append({"task_id": r["task_id"], "code": code,
-                         "sample_id": r.get("sample_id", line), "line": line})
-    if bad:
-        raise DataError(bad)
-    return programs, no_code
+    read = read_solutions(path)
+    return [{**p, "sample_id": p["line"] if p["sample_id"] is None else p["sample_id"]} for p in read.programs], \
+        read.without_code
 
 
 def resolve_many(args: Mapping[str, Any], name: str) -> list[NotebookInput]:

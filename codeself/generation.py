@@ -1,16 +1,11 @@
-"""Generation: code parsing and model backends behind one interface (prompt templates live in the
-leaf module :mod:`codeself.prompts`, which codeself-nano's training uses too).
-
-Parsing
-    ``parse_code`` turns a raw completion into a program: fenced blocks (```python / ``` / an
-    unterminated fence cut by max_new_tokens), bare code, prose around code, and a completion that
-    continues the prompt's ``def`` line (it is combined with the prompt). A failure is recorded with
-    its status (``empty`` / ``no_code`` / ``syntax_error``) and a reason; a ``syntax_error`` still
-    returns the best candidate program so the sandbox can report it.
+"""Generation: model backends behind one interface, and the one Hugging Face generation function
+(prompt templates live in the leaf :mod:`codeself.prompts`, completion → code in the leaf
+:mod:`codeself.parsing`; ``parse_code`` is re-exported here for existing importers).
 
 Backends (``get_backend(name, model=…)``)
     ``hf``     any local Hugging Face causal-LM directory; batched sampling (temperature, top_p,
-               max_new_tokens, seed) on CPU or GPU.
+               max_new_tokens, seed) on CPU or GPU through ``hf_generate``, the one HF
+               generation function (also behind every in-memory evaluation in training).
     ``nano``   ``hf`` on codeself-nano (``codeself.training.nano.ensure_nano``; built on first use).
     ``vllm``   vLLM (GPU extra ``codeself[vllm]``), imported lazily; a clear error without it.
     ``static`` ``model=FILE``: replay ``{"task_id", "completion"}`` lines; the lines of one task are
@@ -30,208 +25,20 @@ import hashlib
 import json
 import os
 import random
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codeself.io import DataError, Problem, read_jsonl, sha256_file, sha256_text
-from codeself.prompts import build_prompt
+from codeself.parsing import PARSE_STATUSES, ParsedCode, parse_code  # noqa: F401  (re-exported)
 from codeself.tasks import Task
 
 BACKENDS = ("hf", "nano", "vllm", "static", "mock")
-PARSE_STATUSES = ("ok", "empty", "no_code", "syntax_error")
 
 
 class BackendError(ValueError):
     """A backend cannot be built or used (missing model, missing extra, exhausted static file)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# parsing
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ParsedCode:
-    """The program parsed from a completion. ``code`` is None for ``empty`` and ``no_code``."""
-
-    code: str | None
-    status: str
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
-_CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@|[A-Za-z_][A-Za-z0-9_]* *=)")
-_NON_PY_LANGS = {"text", "txt", "console", "bash", "sh", "shell", "output", "json", "yaml"}
-
-
-def _compiles(code: str) -> str | None:
-    """None if ``code`` compiles, else a short reason."""
-    try:
-        ast.parse(code)
-    except SyntaxError as e:
-        return f"SyntaxError: {e.msg} (line {e.lineno})"
-    except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
-        return f"{type(e).__name__}: {e}"
-    return None
-
-
-def _defines(code: str, name: str) -> bool:
-    try:
-        tree = ast.parse(code)
-    except Exception:
-        return bool(re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M))
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return True
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == name for a in node.names):
-            return True
-    return False
-
-
-def _trim_to_compile(code: str) -> str | None:
-    """Drop trailing lines (a cut-off or chatty tail) until the rest compiles; None if never."""
-    lines = code.rstrip().split("\n")
-    for end in range(len(lines), 0, -1):
-        cand = "\n".join(lines[:end]).rstrip() + "\n"
-        if cand.strip() and _compiles(cand) is None:
-            return cand
-    return None
-
-
-def _stop_at_top_level(continuation: str) -> str:
-    """Cut a continuation of an indented body at the first non-blank line at column 0
-    (HumanEval's stop sequences ``\\ndef``, ``\\nclass``, ``\\nif``, ``\\nprint``, ``\\n#``)."""
-    out = []
-    for i, ln in enumerate(continuation.split("\n")):
-        if i > 0 and ln.strip() and not ln[0].isspace():
-            break
-        out.append(ln)
-    return "\n".join(out)
-
-
-def _prose_extract(text: str) -> str | None:
-    """The code in a prose answer: from the first line that starts like code to the last line
-    that keeps the whole compiling."""
-    lines = text.split("\n")
-    for i, ln in enumerate(lines):
-        if _CODE_START.match(ln):
-            rest = "\n".join(lines[i:])
-            ok = _trim_to_compile(rest)
-            if ok is not None:
-                return ok
-    return None
-
-
-def parse_code(completion: str | None, task: Task, prompt: str | None = None) -> ParsedCode:
-    """Parse a raw completion into a program that defines ``task.entry_point``.
-
-    Order of attempts (the first that compiles and defines the entry point wins):
-    1. fenced blocks (```python, ```py, bare ```, or an unterminated fence), the last block that
-       defines the entry point first; a fenced *body* is combined with the prompt;
-    2. the completion as a whole program (bare code that repeats the signature);
-    3. a continuation of the prompt: ``prompt + completion`` (the model continued the ``def``
-       line / docstring), cut at the first top-level line if the rest does not compile;
-    4. prose around code: from the first code-looking line, trailing lines dropped until it compiles.
-    ``prompt`` defaults to the completion template of the task.
-    Statuses: ``ok``; ``empty`` (blank completion); ``no_code`` (nothing code-like); and
-    ``syntax_error`` (code-like text that never compiles — ``code`` holds the best candidate so
-    the sandbox reports the error). A program that compiles but does not define the entry point is
-    ``ok`` with a ``reason`` (the tests will fail on it, which is the honest outcome).
-    """
-    if completion is None or not completion.strip():
-        return ParsedCode(None, "empty", "completion is empty")
-    if prompt is None:
-        prompt = build_prompt(task, "completion")
-    ep = task.entry_point
-    text = completion.replace("\r\n", "\n")
-    base = task.prompt + (task.starter_code or "")
-
-    candidates: list[tuple[str, str, str]] = []  # (code, how, prefix taken from the prompt)
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
-    blocks = [(lang, body) for lang, body in blocks if lang not in _NON_PY_LANGS and body.strip()]
-    defn_blocks = [body for _, body in blocks if _definitions_only(body)]
-    if len(defn_blocks) > 1:
-        joined = "\n".join(b.rstrip("\n") for b in defn_blocks) + "\n"
-        candidates.append((joined, "fenced blocks joined (definitions only)", ""))
-    for _lang, body in sorted(blocks, key=lambda lb: not _defines(lb[1], ep)):
-        candidates.append((body, "fenced block", ""))
-        if not _defines(body, ep) and _indented(body):
-            candidates.append((base + body, "fenced body combined with the prompt", base))
-    if not blocks:
-        candidates.append((text, "bare code", ""))
-        for pre in dict.fromkeys([prompt, base]):
-            # a continuation is an indented body, or the rest of a line the prompt left open
-            if not (_indented(text) or not pre.endswith("\n")):
-                continue
-            candidates.append((pre + text, "continuation of the prompt", pre))
-            candidates.append((pre + _stop_at_top_level(text), "continuation of the prompt (cut at top level)", pre))
-
-    first_compiling: tuple[str, str] | None = None
-    for code, how, _pre in candidates:
-        if _compiles(code) is None:
-            if _defines(code, ep):
-                return ParsedCode(code if code.endswith("\n") else code + "\n", "ok", None if how in ("fenced block", "bare code") else how)
-            if first_compiling is None:
-                first_compiling = (code, how)
-    # trimmed variants (cut-off tails, chatty endings)
-    for code, how, pre in candidates:
-        trimmed = _trim_to_compile(code)
-        # a trimmed candidate must keep some of the completion, not just the prompt
-        if trimmed is not None and trimmed[len(pre):].strip() and _defines(trimmed, ep):
-            return ParsedCode(trimmed, "ok", f"{how}, trailing lines dropped")
-    if not blocks:
-        pro = _prose_extract(text)
-        if pro is not None and _defines(pro, ep):
-            return ParsedCode(pro, "ok", "code extracted from prose")
-    if first_compiling is not None and (blocks or _looks_like_code(text)):
-        code, how = first_compiling
-        return ParsedCode(code if code.endswith("\n") else code + "\n", "ok",
-                          f"{how}; does not define entry point {ep!r}")
-    if blocks:
-        body = blocks[0][1]
-        return ParsedCode(body, "syntax_error", _compiles(body))
-    if _looks_like_code(text):
-        cand = prompt + text if not _defines(text, ep) else text
-        return ParsedCode(cand, "syntax_error", _compiles(cand) or "does not compile")
-    return ParsedCode(None, "no_code", "no fenced block and no code-like lines")
-
-
-def _indented(text: str) -> bool:
-    """True if the first non-blank line is indented: the text continues a body, not a module."""
-    for ln in text.split("\n"):
-        if ln.strip():
-            return ln[0].isspace()
-    return False
-
-
-def _definitions_only(code: str) -> bool:
-    """True if ``code`` compiles and has only imports, defs, classes and assignments at top level."""
-    try:
-        tree = ast.parse(code)
-    except Exception:
-        return False
-    ok = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
-    return bool(tree.body) and all(isinstance(n, ok) for n in tree.body)
-
-
-def _looks_like_code(text: str) -> bool:
-    for ln in text.split("\n"):
-        s = ln.strip()
-        if not s:
-            continue
-        if _CODE_START.match(s) or s.startswith(("return", "if ", "for ", "while ", "print(", "try:", "with ")):
-            return True
-        if ln[:1].isspace() and re.search(r"[=():\[\]]", s):
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,9 +215,8 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
 class HFBackend(Backend):
     """Any local Hugging Face causal-LM directory via ``transformers`` (CPU or GPU).
 
-    Requests are batched (``batch_size`` prompts x ``n`` return sequences per forward pass) with
-    left padding; ``temperature == 0`` means greedy decoding. Only the newly generated tokens are
-    decoded (special tokens skipped).
+    Generation is :func:`hf_generate` (batching, tokenisation and seeding are described there);
+    ``from_model`` wraps a model already in memory.
     """
 
     name = "hf"
@@ -445,57 +251,106 @@ class HFBackend(Backend):
         self.model_id = ("nano:" if card.is_file() and name == "nano" else "") + str(self.path)
         self.model_hash = _dir_hash(self.path)
 
-    def _render(self, r: GenerationRequest) -> str:
-        """The text fed to the model: a chat request goes through the tokenizer's chat template
-        when it has one (instruction-tuned models); otherwise the prompt is used as is."""
-        if r.chat and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}],
-                                                      add_generation_prompt=True, tokenize=False)
-        return r.prompt
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, model_id: str, model_hash: str = "", name: str = "hf",
+                   batch_size: int = 8) -> HFBackend:
+        """An ``hf`` backend around a model already in memory (a trainer's policy, the study's
+        checkpoints): the same generation (:func:`hf_generate`) as a backend loaded from a directory."""
+        self = cls.__new__(cls)
+        self.path = None
+        self.name = name
+        self.model, self.tokenizer = model, tokenizer
+        self.device = str(getattr(model, "device", "cpu"))
+        self.batch_size = max(1, int(batch_size))
+        self.model_id, self.model_hash = model_id, model_hash
+        return self
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[str]]:
-        import torch
+        return hf_generate(self.model, self.tokenizer, requests, batch_size=self.batch_size, device=self.device)
 
-        out: list[list[str]] = [[] for _ in requests]
-        order = list(range(len(requests)))
-        # group requests with identical sampling settings
-        def key(i: int):
-            r = requests[i]
-            return (r.n, r.temperature, r.top_p, r.max_new_tokens)
 
-        order.sort(key=key)
-        groups: list[list[int]] = []
-        for i in order:
-            if groups and key(groups[-1][0]) == key(i) and len(groups[-1]) < self.batch_size:
-                groups[-1].append(i)
-            else:
-                groups.append([i])
+def _render(tokenizer: Any, r: GenerationRequest) -> str:
+    """The text fed to the model: a chat request goes through the tokenizer's chat template when it
+    has one (instruction-tuned models); otherwise the prompt is used as is."""
+    if r.chat and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}],
+                                             add_generation_prompt=True, tokenize=False)
+    return r.prompt
+
+
+def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+                device: str | None = None) -> list[list[str]]:
+    """The one Hugging Face generation function: ``n`` completions per request.
+
+    Used by the ``hf``/``nano`` backends (``codeself rollouts generate``) and by every in-memory
+    evaluation (the study's held-out evaluation, the trainers' monitoring), so a number measured in
+    training is reproduced by the documented flow with the same settings.
+
+    - Requests with identical sampling settings are grouped in input order, ``batch_size``
+      requests (each with ``n`` return sequences) per ``model.generate`` call.
+    - Tokenisation: the tokenizer's defaults (special tokens as the model expects), left padding
+      (a pad token falls back to eos); only the newly generated tokens are decoded, specials skipped.
+    - Seeding: each group seeds torch's global RNG with ``sha256(seed, the group's task ids, the
+      first sample id)`` before generating, so the same requests in the same batches give the same
+      samples on the same torch build.
+    - ``temperature == 0`` is greedy (decoded once, repeated ``n`` times); otherwise sampling with
+      ``temperature``, ``top_p`` and ``top_k=0``.
+    The model is put in eval mode for the call and restored afterwards.
+    """
+    import torch
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    device = device or str(getattr(model, "device", "cpu"))
+    batch_size = max(1, int(batch_size))
+    out: list[list[str]] = [[] for _ in requests]
+    order = list(range(len(requests)))
+
+    # group requests with identical sampling settings
+    def key(i: int):
+        r = requests[i]
+        return (r.n, r.temperature, r.top_p, r.max_new_tokens)
+
+    order.sort(key=key)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and key(groups[-1][0]) == key(i) and len(groups[-1]) < batch_size:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
         for g in groups:
             r0 = requests[g[0]]
             seed = _seed_int(r0.seed, *[requests[i].task_id for i in g], r0.ids()[0] if r0.n else 0)
             torch.manual_seed(seed)
-            prompts = [self._render(requests[i]) for i in g]
-            enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+            prompts = [_render(tokenizer, requests[i]) for i in g]
+            enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
             sampling = r0.temperature > 0
             per = r0.n if sampling else 1  # greedy is deterministic: decode once, repeat n times
             gen_kwargs: dict[str, Any] = {
                 "max_new_tokens": r0.max_new_tokens,
                 "num_return_sequences": per,
-                "pad_token_id": self.tokenizer.pad_token_id,
+                "pad_token_id": tokenizer.pad_token_id,
             }
             if sampling:
                 gen_kwargs.update(do_sample=True, temperature=r0.temperature, top_p=r0.top_p, top_k=0)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if self.tokenizer.eos_token_id is not None:
-                gen_kwargs["eos_token_id"] = self.tokenizer.eos_token_id
+            if tokenizer.eos_token_id is not None:
+                gen_kwargs["eos_token_id"] = tokenizer.eos_token_id
             with torch.no_grad():
-                seqs = self.model.generate(**enc, **gen_kwargs)
+                seqs = model.generate(**enc, **gen_kwargs)
             new = seqs[:, enc["input_ids"].shape[1]:]
-            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(g):
                 out[i] = texts[j * per:(j + 1) * per] if sampling else [texts[j]] * r0.n
-        return out
+    finally:
+        if was_training:
+            model.train()
+    return out
 
 
 class VLLMBackend(Backend):

@@ -40,7 +40,6 @@ one ``codeself.sandbox.run_many`` batch, and returns the totals. ``infra_error``
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -126,17 +125,6 @@ def reward_v0_correctness(
     return RewardBreakdown(float(total), comps, False)
 
 
-def _completion_text(c: Any) -> str:
-    """TRL passes strings (standard format) or message lists (conversational format)."""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list) and c and isinstance(c[-1], dict):
-        return "".join(str(m.get("content", "")) for m in c if m.get("role", "assistant") == "assistant")
-    if isinstance(c, dict):
-        return str(c.get("content", ""))
-    return "" if c is None else str(c)
-
-
 def make_trl_reward(
     tasks: Mapping[str, Task] | Sequence[Task],
     *,
@@ -151,17 +139,18 @@ def make_trl_reward(
     """A TRL reward function ``fn(prompts, completions, *, task_id, **columns)``.
 
     Needs a ``task_id`` dataset column (TRL passes every column as a keyword). Each completion is
-    parsed with ``parse_code`` (a string prompt is used as the prefix a continuation is combined
-    with; conversational prompts fall back to the task's ``template`` prompt); every parsed program
-    of the step runs in ONE ``codeself.sandbox.run_many`` call (``workers``, ``timeout``,
-    ``tests``). Parse failures are scored without running anything. Returns ``total`` per
-    completion, ``None`` for ``infra_error``.
+    parsed and run by :func:`codeself.attempts.run_attempts` (a string prompt is used as the prefix a
+    continuation is combined with; conversational prompts fall back to the task's ``template``
+    prompt): every parsed program of the step runs in ONE ``codeself.sandbox.run_many`` call
+    (``workers``, ``timeout``, ``tests``). Parse failures are scored without running anything.
+    Returns ``total`` per completion, ``None`` for ``infra_error``.
 
     After each call ``fn.last_stats`` holds ``{"n", "sandbox_s", "parse_s", "statuses",
     "parse_statuses", "infra_errors", "reward_mean"}`` (trainers report ``sandbox_s`` as a share of
     step time) and ``fn.last_breakdowns`` the ``RewardBreakdown`` list.
     """
-    from codeself.generation import parse_code
+    from codeself.attempts import run_attempts
+    from codeself.parsing import completion_text
     from codeself.prompts import build_prompt
 
     task_map = dict(tasks) if isinstance(tasks, Mapping) else {t.task_id: t for t in tasks}
@@ -175,42 +164,26 @@ def make_trl_reward(
         unknown = sorted({t for t in task_ids if t not in task_map})
         if unknown:
             raise ValueError(f"unknown task id(s) in the reward batch: {unknown[:5]}")
-        t0 = time.perf_counter()
-        parsed = []
-        texts = []
+        items = []
         for i, (tid, comp) in enumerate(zip(task_ids, completions, strict=True)):
             task = task_map[tid]
-            text = _completion_text(comp)
             p = prompts[i] if prompts is not None and i < len(prompts) and isinstance(prompts[i], str) else None
-            parsed.append(parse_code(text, task, prompt=p if p is not None else build_prompt(task, template)))
-            texts.append(text)
-        parse_s = time.perf_counter() - t0
-        jobs = [(task_map[tid], pc.code, i) for i, (tid, pc) in enumerate(zip(task_ids, parsed, strict=True))
-                if pc.code is not None and pc.status != "empty"]
-        t1 = time.perf_counter()
-        results: dict[int, Result] = {}
-        if jobs:
-            from codeself.sandbox import run_many
-
-            ran = run_many(jobs, workers=workers, progress=progress, tests=tests, timeout=timeout, config=config)
-            for (_, _, i), res in zip(jobs, ran, strict=True):
-                results[i] = res
-        sandbox_s = time.perf_counter() - t1
+            items.append((task, completion_text(comp), p if p is not None else build_prompt(task, template), i))
+        batch = run_attempts(items, tests=tests, workers=workers, timeout=timeout, config=config, progress=progress)
         out: list[float | None] = []
         breakdowns = []
-        for i, (tid, pc) in enumerate(zip(task_ids, parsed, strict=True)):
-            res = results.get(i) or unexecuted_result(task_map[tid], pc.status, pc.reason, tests=tests)
-            bd = reward_v0_correctness(res, completion=texts[i], parse_status=pc.status, code=pc.code,
-                                       quality_weight=quality_weight)
+        for at in batch:
+            bd = reward_v0_correctness(at.result, completion=at.completion, parse_status=at.parse_status,
+                                       code=at.code, quality_weight=quality_weight)
             breakdowns.append(bd)
             out.append(bd.total)
         scored = [v for v in out if v is not None]
         reward_fn.last_stats = {
             "n": len(out),
-            "sandbox_s": sandbox_s,
-            "parse_s": parse_s,
+            "sandbox_s": batch.sandbox_s,
+            "parse_s": batch.parse_s,
             "statuses": dict(Counter(b.components["status"] for b in breakdowns)),
-            "parse_statuses": dict(Counter(pc.status for pc in parsed)),
+            "parse_statuses": dict(Counter(at.parse_status for at in batch)),
             "infra_errors": sum(1 for b in breakdowns if b.excluded),
             "reward_mean": (sum(scored) / len(scored)) if scored else None,
         }
@@ -222,15 +195,3 @@ def make_trl_reward(
     reward_fn.last_breakdowns = []
     return reward_fn
 
-
-def unexecuted_result(task: Task, parse_status: str, reason: str | None, *, tests: str = "all") -> Result:
-    """The Result recorded for a completion that was not executed because no program was parsed.
-
-    Status ``syntax_error`` at phase ``syntax`` (nothing ran); test totals are the task's so that
-    pass rates keep the right denominators; ``error`` says it was the parser.
-    """
-    pub = len(task.public_tests) if tests in ("all", "public") else 0
-    hid = len(task.hidden_tests) if tests in ("all", "hidden") else 0
-    return Result(task_id=task.task_id, passed=False, status="syntax_error", phase="syntax",
-                  public_total=pub, hidden_total=hid,
-                  error=f"not executed: parser returned {parse_status} ({reason})")

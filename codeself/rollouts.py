@@ -547,6 +547,87 @@ def default_temperature(samples_per_task: int) -> float:
     return 0.0 if samples_per_task <= 1 else 0.8
 
 
+def _run_settings(backend: Any, *, template: str, show_public_tests: bool, temperature: float, top_p: float,
+                  max_new_tokens: int, seed: int, tests: str) -> dict[str, Any]:
+    """The run fields every record of one run carries (``RUN_KEYS``)."""
+    return {**backend.describe(), "template": template, "show_public_tests": show_public_tests,
+            "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed,
+            "tests": tests}
+
+
+def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: dict[str, Any], *, batch_size: int,
+                   workers: int | None, timeout: float | None, sandbox_config: Any) -> Iterable[dict[str, Any]]:
+    """Records for the ``(task, sample ids)`` of ``todo``, in order: ``batch_size`` tasks per
+    generation + sandbox batch (the batching is part of what makes sampled records reproducible)."""
+    from codeself.attempts import run_attempts
+    from codeself.generation import GenerationRequest
+    from codeself.prompts import build_prompt
+    from codeself.rewards import reward_v0_correctness
+
+    for chunk in _chunks(todo, max(1, batch_size)):
+        prompts = {t.task_id: build_prompt(t, run["template"], run["show_public_tests"]) for t, _ in chunk}
+        reqs = [GenerationRequest(t.task_id, prompts[t.task_id], n=len(ids), temperature=run["temperature"],
+                                  top_p=run["top_p"], max_new_tokens=run["max_new_tokens"], seed=run["seed"],
+                                  sample_ids=ids, chat=run["template"] == "chat")
+                for t, ids in chunk]
+        g0 = time.perf_counter()
+        completions = backend.generate(reqs)
+        gen_s = time.perf_counter() - g0
+        n_in_chunk = sum(len(ids) for _, ids in chunk)
+        items = []
+        for (t, ids), comps in zip(chunk, completions, strict=True):
+            if len(comps) != len(ids):
+                raise RuntimeError(f"backend returned {len(comps)} completions for {len(ids)} samples of {t.task_id}")
+            for k, c in zip(ids, comps, strict=True):
+                items.append((t, c, prompts[t.task_id], k))
+        batch = run_attempts(items, tests=run["tests"], workers=workers, timeout=timeout, config=sandbox_config)
+        sb_s = batch.sandbox_s
+        n_run = batch.n_executed
+        for (t, _c, _p, k), at in zip(items, batch, strict=True):
+            c, pc, res = at.completion, at.parsed, at.result
+            bd = reward_v0_correctness(res, completion=c, parse_status=pc.status, code=pc.code)
+            rec = {
+                "schema": SCHEMA, "task_id": t.task_id, "sample_id": k, **run,
+                "prompt": prompts[t.task_id], "completion": c, "code": pc.code,
+                "parse_status": pc.status, "parse_reason": pc.reason, "result": res.to_dict(),
+                "reward": bd.total, "reward_components": bd.components,
+                "timings": {"generate_s": gen_s / n_in_chunk,
+                            "sandbox_s": sb_s / max(1, n_run) if at.executed else 0.0},
+                "split": t.split,
+            }
+            yield layout_record(rec)
+
+
+def rollout_records(
+    tasks: Sequence[Task],
+    backend: Any,
+    *,
+    samples_per_task: int = 1,
+    seed: int = 0,
+    template: str = "completion",
+    show_public_tests: bool = False,
+    temperature: float | None = None,
+    top_p: float = 1.0,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    workers: int | None = None,
+    timeout: float | None = None,
+    tests: str = "all",
+    sandbox_config: Any = None,
+) -> list[dict[str, Any]]:
+    """The records :func:`generate_rollouts` would write for these settings, in memory (no file,
+    no resume): the same prompts, batches, seeds, parse → run step and rewards. Used by in-memory
+    evaluations (the study writes them as ordinary rollout files)."""
+    if samples_per_task < 1:
+        raise ValueError("samples_per_task must be >= 1")
+    temperature = default_temperature(samples_per_task) if temperature is None else temperature
+    run = _run_settings(backend, template=template, show_public_tests=show_public_tests, temperature=temperature,
+                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests)
+    todo = [(t, list(range(samples_per_task))) for t in tasks]
+    return list(_iter_rollouts(todo, backend, run, batch_size=batch_size, workers=workers, timeout=timeout,
+                               sandbox_config=sandbox_config))
+
+
 def generate_rollouts(
     tasks: Sequence[Task],
     backend: Any,
@@ -570,23 +651,18 @@ def generate_rollouts(
     """Generate ``samples_per_task`` rollouts per task into ``output`` (append, flush, resume).
 
     For each batch of ``batch_size`` tasks: build prompts (``build_prompt``), ask the backend for
-    the samples still missing, parse each completion (``parse_code``), run every parsed program of
-    the batch in one ``codeself.sandbox.run_many`` call, score (``reward_v0_correctness``) and append
-    one record per sample, in (task, sample) order. Returns ``{"written", "skipped", "total",
+    the samples still missing, parse each completion and run every parsed program of the batch in
+    one sandbox call (``codeself.attempts.run_attempts``), score (``reward_v0_correctness``) and
+    append one record per sample, in (task, sample) order. Returns ``{"written", "skipped", "total",
     "seconds", "samples_per_s", "statuses", "output"}``.
     Refuses to resume into a file whose records were made with other run settings (``RUN_KEYS``).
     """
-    from codeself.generation import GenerationRequest, parse_code
-    from codeself.prompts import build_prompt
-    from codeself.rewards import reward_v0_correctness, unexecuted_result
-
     if samples_per_task < 1:
         raise ValueError("samples_per_task must be >= 1")
     temperature = default_temperature(samples_per_task) if temperature is None else temperature
     out = Path(output)
-    run = {"backend": backend.name, "model_id": backend.model_id, "model_hash": backend.model_hash,
-           "template": template, "show_public_tests": show_public_tests, "temperature": temperature,
-           "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed, "tests": tests}
+    run = _run_settings(backend, template=template, show_public_tests=show_public_tests, temperature=temperature,
+                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests)
     done: set[tuple[str, int]] = set()
     if out.exists() and out.stat().st_size > 0:
         existing = read_rollouts(out, allow_empty=True, with_lines=True)
@@ -625,54 +701,16 @@ def generate_rollouts(
                    dynamic_ncols=True, smoothing=0.1)
     try:
         with JsonlAppender(out) as app:
-            for chunk in _chunks(todo, max(1, batch_size)):
-                prompts = {t.task_id: build_prompt(t, template, show_public_tests) for t, _ in chunk}
-                reqs = [GenerationRequest(t.task_id, prompts[t.task_id], n=len(ids), temperature=temperature,
-                                          top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, sample_ids=ids,
-                                          chat=template == "chat")
-                        for t, ids in chunk]
-                g0 = time.perf_counter()
-                completions = backend.generate(reqs)
-                gen_s = time.perf_counter() - g0
-                n_in_chunk = sum(len(ids) for _, ids in chunk)
-                items = []
-                for (t, ids), comps in zip(chunk, completions, strict=True):
-                    if len(comps) != len(ids):
-                        raise RuntimeError(f"backend returned {len(comps)} completions for {len(ids)} samples of {t.task_id}")
-                    for k, c in zip(ids, comps, strict=True):
-                        items.append((t, k, c, parse_code(c, t, prompt=prompts[t.task_id])))
-                jobs = [(t, pc.code, k) for t, k, _c, pc in items if pc.code is not None]
-                s0 = time.perf_counter()
-                results_list: list[Any] = []
-                if jobs:
-                    from codeself.sandbox import run_many
-
-                    results_list = run_many(jobs, workers=workers, progress=False, tests=tests, timeout=timeout,
-                                            config=sandbox_config)
-                sb_s = time.perf_counter() - s0
-                res_iter = iter(results_list)
-                for t, k, c, pc in items:
-                    res = next(res_iter) if pc.code is not None else unexecuted_result(t, pc.status, pc.reason, tests=tests)
-                    if res.sample_id is None:
-                        res.sample_id = k
-                    bd = reward_v0_correctness(res, completion=c, parse_status=pc.status, code=pc.code)
-                    rec = {
-                        "schema": SCHEMA, "task_id": t.task_id, "sample_id": k, **run,
-                        "prompt": prompts[t.task_id], "completion": c, "code": pc.code,
-                        "parse_status": pc.status, "parse_reason": pc.reason, "result": res.to_dict(),
-                        "reward": bd.total, "reward_components": bd.components,
-                        "timings": {"generate_s": gen_s / n_in_chunk,
-                                    "sandbox_s": sb_s / max(1, len(jobs)) if pc.code is not None else 0.0},
-                        "split": t.split,
-                    }
-                    rec = layout_record(rec)
-                    app.write(rec)
-                    written += 1
-                    statuses[res.status] = statuses.get(res.status, 0) + 1
-                    if on_record is not None:
-                        on_record(rec)
-                    if bar is not None:
-                        bar.update(1)
+            for rec in _iter_rollouts(todo, backend, run, batch_size=batch_size, workers=workers, timeout=timeout,
+                                      sandbox_config=sandbox_config):
+                app.write(rec)
+                written += 1
+                st = rec["result"]["status"]
+                statuses[st] = statuses.get(st, 0) + 1
+                if on_record is not None:
+                    on_record(rec)
+                if bar is not None:
+                    bar.update(1)
     finally:
         if bar is not None:
             bar.close()

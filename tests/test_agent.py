@@ -22,7 +22,7 @@ from codeself.agent import (
     summarize_traces,
 )
 from codeself.cli import main
-from codeself.generation import get_backend
+from codeself.generation import Backend, get_backend
 from codeself.io import DataError
 from codeself.tasks import Task, split_assert, write_tasks
 
@@ -205,14 +205,14 @@ def test_chat_template_revision_and_long_stdout(tmp_path):
     assert rec["final"]["passed"] and rec["revisions_used"] == 1
 
 
-class _RaisingBackend:
+class _RaisingBackend(Backend):
     name, model_id, model_hash = "raising", "raising", "0"
 
     def generate(self, requests):
         raise RuntimeError("GPU on fire")
 
 
-class _EmptyBackend:
+class _EmptyBackend(Backend):
     name, model_id, model_hash = "empty", "empty", "0"
 
     def generate(self, requests):

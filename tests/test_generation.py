@@ -267,12 +267,28 @@ def test_hf_backend_batched_sampling(tiny_llama, tasks):
 def test_hf_chat_requests_use_the_tokenizer_chat_template(tiny_llama):
     from transformers import AutoTokenizer
 
-    from codeself.generation import HFBackend
+    from codeself.generation import _render
 
-    b = HFBackend.__new__(HFBackend)
-    b.tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
     req = GenerationRequest("t", "Write add.", chat=True)
-    assert b._render(req) == "Write add."  # no chat template: the prompt as is
-    b.tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
-    assert b._render(req) == "<user>Write add.<assistant>"
-    assert b._render(GenerationRequest("t", "def f():", chat=False)) == "def f():"
+    assert _render(tok, req) == "Write add."  # no chat template: the prompt as is
+    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    assert _render(tok, req) == "<user>Write add.<assistant>"
+    assert _render(tok, GenerationRequest("t", "def f():", chat=False)) == "def f():"
+
+
+def test_one_hf_generation_function_for_loaded_and_in_memory_models(tiny_llama, tasks):
+    """A model in memory (a trainer's policy, the study's evaluation) generates exactly what the
+    hf backend loaded from its directory generates: both are hf_generate."""
+    from codeself.generation import HFBackend, hf_generate
+
+    b = get_backend("hf", model=tiny_llama, batch_size=2, device="cpu")
+    reqs = [GenerationRequest(t.task_id, build_prompt(t), n=2, temperature=1.0, max_new_tokens=6, seed=3,
+                              sample_ids=[0, 1]) for t in tasks[:3]]
+    loaded = b.generate(reqs)
+    b.model.train()  # a policy mid-training: evaluated in eval mode, left in training mode
+    mem = HFBackend.from_model(b.model, b.tokenizer, model_id="policy", batch_size=2)
+    assert mem.generate(reqs) == loaded and b.model.training
+    assert hf_generate(b.model, b.tokenizer, reqs, batch_size=2) == loaded
+    # the batches are part of the seeding: other batches, other samples (documented, not an accident)
+    assert hf_generate(b.model, b.tokenizer, reqs, batch_size=3) != loaded

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codeself.rewards import RewardBreakdown, make_trl_reward, reward_v0_correctness, unexecuted_result
+from codeself.attempts import unexecuted_result
+from codeself.rewards import RewardBreakdown, make_trl_reward, reward_v0_correctness
 from codeself.sandbox.result import Result
 from codeself.tasks import load_tasks
 
@@ -160,3 +161,27 @@ def test_combinations_of_status_and_parse_are_all_defined():
             continue
         bd = reward_v0_correctness(R(s, 1, 2, 1, 3) if s != "passed" else R(s, 2, 2, 3, 3), parse_status=p)
         assert bd.total is not None and -1.0 <= bd.total <= 1.0
+
+
+def test_one_completion_text_is_parsed_and_is_the_reward_cache_key():
+    from codeself.parsing import completion_text
+    from codeself.training.metrics import SandboxReward
+
+    add = next(t for t in load_tasks(EXAMPLES) if t.task_id == "example/add")
+    head = {"role": "assistant", "content": "```python\ndef add(a, b):\n"}
+    # a reply split over two assistant messages: only the joined text holds the program
+    split_ok = [head, {"role": "assistant", "content": "    return a + b\n```"}]
+    split_bad = [{"role": "assistant", "content": "```python\ndef add(a, b):\n    return a - b\n"},
+                 {"role": "assistant", "content": "    return a + b\n```"}]  # same last message
+    assert completion_text(split_ok) == head["content"] + "    return a + b\n```"
+    assert completion_text([{"role": "user", "content": "x"}, {"content": "y"}]) == "y"
+    assert completion_text(None) == "" and completion_text({"content": "z"}) == "z"
+    fn = SandboxReward({add.task_id: add}, workers=1)
+    first = fn([add.prompt], [split_ok], task_id=[add.task_id])
+    second = fn([add.prompt], [split_bad], task_id=[add.task_id])
+    assert first == [1.0]
+    # keyed by the parsed text, not the last message: the second reply is executed, not served from the cache
+    assert second[0] is not None and second[0] < 0.5
+    m = fn.take()
+    assert m["n_executed"] == 2 and m["n_cached"] == 0
+    assert fn([add.prompt], [split_ok], task_id=[add.task_id]) == [1.0] and fn.take()["n_cached"] == 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run_cli
 
 from codeself.training.config import TrainInputError
 from codeself.training.study import (
     StudyConfig,
+    heldout_comparison,
     load_config,
     plain_verdict,
     run_study,
@@ -104,8 +106,48 @@ def test_plain_verdict_names_what_the_rule_missed():
     assert "improved" in plain_verdict({**better, "mcnemar_p": 0.02}, alpha=0.05)
 
 
+def _compare_cli(tmp_path, capsys, base, cand, *, seed, n_resamples):
+    out_json = tmp_path / (base.stem + ".vs." + cand.stem + ".json")
+    code, so, se = run_cli(["compare", "-a", str(base), "-b", str(cand), "-o", str(out_json.with_suffix(".md")),
+                            "--json", str(out_json), "--final", "--seed", str(seed), "--n-resamples",
+                            str(n_resamples)], capsys)
+    assert code == 0, so + se
+    return json.loads(out_json.read_text())
+
+
+def test_heldout_rollout_files_give_the_verdict_numbers_through_compare(tmp_path, monkeypatch, capsys):
+    """The study's held-out evaluation (evaluate_backend) written as rollout files: `codeself compare`
+    on them reproduces heldout_comparison — the verdict's table, McNemar p and sampled diff/CI."""
+    from codeself.families import FAMILIES
+    from codeself.generation import MockBackend
+    from codeself.io import write_jsonl_atomic
+    from codeself.training.evaluate import evaluate_backend
+
+    monkeypatch.setenv("CODESELF_DATA_DIR", str(tmp_path / "data"))  # compare --final logs test access here
+    heldout = [t for t in FAMILIES["arith"].generate(8, 40, 2) if t.split == "test"]
+    assert len(heldout) == 40 and all(t.canonical_solution for t in heldout)
+    evs = {}
+    for name, p in (("baseline", 0.35), ("trained", 0.7)):
+        evs[name] = evaluate_backend(MockBackend(heldout, correctness=p, garbage=0.1, seed=len(name)), heldout,
+                                     n_samples=3, temperature=1.0, seed=5, workers=2)
+        for mode in ("greedy", "sampled"):
+            write_jsonl_atomic(tmp_path / f"{name}.{mode}.jsonl", evs[name]["records"][mode])
+    stat = heldout_comparison(evs["baseline"], evs["trained"], n_bootstrap=500, seed=4)
+    t = stat["paired_table"]
+    assert t["b"] + t["c"] > 0 and t["a"] > 0 and stat["sampled_diff"] > 0  # a table that can disagree
+    g = _compare_cli(tmp_path, capsys, tmp_path / "baseline.greedy.jsonl", tmp_path / "trained.greedy.jsonl",
+                     seed=4, n_resamples=500)
+    assert g["pairing"] == "greedy" and g["table"] == t and g["mcnemar_p"] == stat["mcnemar_p"]
+    assert g["baseline_pass_at_1"] == evs["baseline"]["greedy_pass_at_1"]
+    s = _compare_cli(tmp_path, capsys, tmp_path / "baseline.sampled.jsonl", tmp_path / "trained.sampled.jsonl",
+                     seed=4, n_resamples=500)
+    assert s["pairing"] == "sample"
+    assert s["diff"] == stat["sampled_diff"] and s["diff_ci"] == stat["sampled_diff_ci"]
+    assert s["candidate_pass_at_1"] == pytest.approx(evs["trained"]["sampled_pass_at_1"])
+
+
 @pytest.mark.slow
-def test_tiny_study_end_to_end(tmp_path):
+def test_tiny_study_end_to_end(tmp_path, monkeypatch, capsys):
     cfg = StudyConfig(seed=3, output_dir=str(tmp_path / "study"), model_root=str(tmp_path / "models"),
                       n_train=64, n_heldout=6, sft_steps=4, max_steps=2, group_size=4, prompts_per_step=2,
                       eval_samples=2, eval_every=0, eval_tasks=0, save_every=1, max_completion_length=16,
@@ -127,3 +169,44 @@ def test_tiny_study_end_to_end(tmp_path):
     again = run_study(resolved, progress=False, log=lambda m: None)
     assert again["trained_pass_at_1"] == v["trained_pass_at_1"]
     assert (d / "grpo" / "metrics.jsonl").is_file() and (d / "tasks.jsonl").is_file()
+
+    # the held-out evaluations are ordinary rollout files, and `codeself compare` on them gives the
+    # verdict's numbers exactly (test split: --final, logged to an access log kept in tmp_path)
+    monkeypatch.setenv("CODESELF_DATA_DIR", str(tmp_path / "data"))
+    h = d / "heldout"
+    assert sorted(p.name for p in h.iterdir()) == ["baseline.greedy.jsonl", "baseline.sampled.jsonl", "tasks.jsonl",
+                                                   "trained.greedy.jsonl", "trained.sampled.jsonl"]
+    for mode in ("greedy", "sampled"):
+        cmp = _compare_cli(tmp_path, capsys, h / f"baseline.{mode}.jsonl", h / f"trained.{mode}.jsonl",
+                           seed=cfg.seed, n_resamples=cfg.n_bootstrap)
+        if mode == "greedy":
+            assert cmp["pairing"] == "greedy"
+            assert cmp["mcnemar_p"] == saved["mcnemar_p"] and cmp["table"] == saved["paired_table"]
+            assert (cmp["baseline_pass_at_1"], cmp["candidate_pass_at_1"]) == (saved["baseline_pass_at_1"],
+                                                                               saved["trained_pass_at_1"])
+        else:
+            assert cmp["pairing"] == "sample"
+            assert cmp["diff"] == saved["sampled_diff"] and cmp["diff_ci"] == saved["sampled_diff_ci"]
+    # … and the documented flow regenerates those files: `codeself rollouts generate` on the trained model
+    trained_model = d / "grpo" / "final"
+    for mode, n, temp in (("greedy", 1, 0.0), ("sampled", cfg.eval_samples, cfg.temperature)):
+        regen = tmp_path / f"regen.{mode}.jsonl"
+        code, so, se = run_cli(["rollouts", "generate", "--tasks", str(h / "tasks.jsonl"), "--backend", "hf",
+                                "--model", str(trained_model), "--device", "cpu", "--final", "--no-progress",
+                                "--samples-per-task", str(n), "--temperature", str(temp),
+                                "--seed", str(cfg.seed + 1_000_003), "--max-new-tokens", str(cfg.max_completion_length),
+                                "--batch-size", "8", "--workers", "1", "-o", str(regen)], capsys)
+        assert code == 0, so + se
+
+        def strip(path):
+            rows = [json.loads(x) for x in path.read_text().splitlines()]
+            for r in rows:
+                r.pop("timings")
+                for k in ("duration_s", "exec_duration_s"):
+                    r["result"].pop(k, None)
+                for t in r["result"].get("tests", []):
+                    t.pop("duration_s", None)
+                r["reward_components"].pop("runtime_s", None)
+            return rows
+
+        assert strip(regen) == strip(h / f"trained.{mode}.jsonl")

@@ -31,46 +31,11 @@ class Executor(StrEnum):
     ray = "ray"
 
 
-def read_solutions(path: Path, task_ids: set[str]) -> list[tuple[str, str, object]]:
-    """Read and validate ``{"task_id", "code"[, "sample_id"]}`` lines; raise DataError naming every bad line."""
-    from codeself.io import DataError, Problem, read_jsonl
-
-    records, _ = read_jsonl(path)
-    problems: list[Problem] = []
-    out_: list[tuple[str, str, object]] = []
-    seen: set[tuple[str, object]] = set()
-    for line, obj in records:
-        tid = obj.get("task_id")
-        if not isinstance(tid, str):
-            problems.append(Problem(str(path), line, "task_id", "missing or not a string"))
-            continue
-        if tid not in task_ids:
-            problems.append(Problem(str(path), line, "task_id", "unknown task id (not in --tasks)", tid))
-            continue
-        code = obj.get("code")
-        if not isinstance(code, str):
-            problems.append(Problem(str(path), line, "code", "missing or not a string", tid))
-            continue
-        sid = obj.get("sample_id")
-        if sid is not None and (isinstance(sid, bool) or not isinstance(sid, (int, str))):
-            problems.append(Problem(str(path), line, "sample_id", f"expected int or str, got {type(sid).__name__}",
-                                    tid))
-            continue
-        if sid is not None:
-            if (tid, sid) in seen:
-                problems.append(Problem(str(path), line, "sample_id", f"duplicate (task_id, sample_id) {sid!r}", tid))
-                continue
-            seen.add((tid, sid))
-        out_.append((tid, code, sid))
-    if problems:
-        raise DataError(problems)
-    return out_
-
-
 @app.command("run")
 def run_cmd(
     tasks: Annotated[Path, typer.Option("--tasks", help="Canonical tasks JSONL.", **INPUT_FILE)],
-    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]}.',
+    solutions: Annotated[Path, typer.Option("--solutions", help='JSONL of {"task_id", "code"[, "sample_id"]} '
+                                                 '(a rollout file is one; code null: not run).',
                                             **INPUT_FILE)],
     output: Annotated[Path, typer.Option("--output", help="Results JSONL (one Result per solution, input order; "
                                                           "written atomically).", **OUTPUT_FILE)],
@@ -88,10 +53,14 @@ def run_cmd(
     """Run solutions against their tasks' tests. Exit 0 when the run completed, whatever the verdicts."""
     from codeself.io import atomic_writer
     from codeself.sandbox import SandboxConfig, imap
+    from codeself.solutions import read_solutions
     from codeself.tasks import load_task_map
 
     task_map = load_task_map(tasks)
-    sols = read_solutions(solutions, set(task_map))
+    read = read_solutions(solutions, set(task_map))
+    sols = [(p["task_id"], p["code"], p["sample_id"]) for p in read.programs]
+    if read.without_code:
+        console.print(f"{solutions}: {read.without_code} line(s) with code null (no program) not run", markup=False)
     if not sols:
         raise CommandError(f"{solutions}: no solutions")
     base = SandboxConfig()

@@ -1,10 +1,18 @@
-"""Held-out evaluation of an in-memory causal LM: greedy pass@1 and sampled pass@1.
+"""Held-out evaluation of a causal LM: greedy pass@1 and sampled pass@1.
 
-Completions come from ``model.generate`` (left-padded batches, one torch RNG seeded per call),
-code from :func:`codeself.generation.parse_code`, verdicts from :func:`codeself.sandbox.run_many`
-on *all* tests (public + hidden). A completion that does not parse counts as a failure; a sandbox
-``infra_error`` is surfaced (``n_infra_errors``) and counted as not passed only after being
-reported — never silently.
+The evaluation *is* the documented flow run in memory: completions come from
+:func:`codeself.generation.hf_generate` (the one HF generation function, behind ``codeself rollouts
+generate --backend hf``), records from :func:`codeself.rollouts.rollout_records` (same prompts,
+batches, seeds, parse → run step on *all* tests and rewards as ``generate_rollouts``). So::
+
+    codeself rollouts generate --tasks T --backend hf --model M --device cpu --final \\
+        --samples-per-task 1 --temperature 0 --seed S --max-new-tokens L --batch-size B
+    codeself rollouts generate ... --samples-per-task N --temperature TEMP ...
+
+give the same records (up to timings) as ``evaluate_backend`` on the same tasks (in the same
+order), and ``codeself compare`` on them the same numbers. A completion without a program counts as
+a failure; a sandbox ``infra_error`` is surfaced (``n_infra_errors``) and counted as not passed only
+after being reported — never silently.
 
 Guaranteed: the same model, tasks and seed give the same completions on the same torch build.
 """
@@ -16,81 +24,12 @@ from typing import Any
 
 from codeself.tasks import Task
 
-
-def generate(
-    model,
-    tok,
-    prompts: list[str],
-    *,
-    n: int = 1,
-    temperature: float = 0.0,
-    max_new_tokens: int = 48,
-    seed: int = 0,
-    batch_size: int = 512,
-) -> list[list[str]]:
-    """``n`` completions per prompt (greedy when ``temperature == 0``), decoded without specials."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    tok.padding_side = "left"
-    flat = [p for p in prompts for _ in range(n)]
-    texts: list[str] = []
-    gen = torch.Generator().manual_seed(seed)
-    try:
-        with torch.no_grad():
-            for i in range(0, len(flat), batch_size):
-                chunk = flat[i : i + batch_size]
-                enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-                kw: dict[str, Any] = dict(
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
-                )
-                if temperature > 0:
-                    # model.generate draws from the global RNG: seed it from our own generator.
-                    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-                    kw.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
-                else:
-                    kw.update(do_sample=False)
-                out = model.generate(**enc, **kw)
-                texts.extend(tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
-    finally:
-        if was_training:
-            model.train()
-    return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+#: Tasks per generation + sandbox batch (``--batch-size`` of ``codeself rollouts generate``).
+EVAL_BATCH_SIZE = 8
 
 
-def execute(tasks: list[Task], completions: list[list[str]], *, workers: int | None = None) -> list[list[Any]]:
-    """Parse and run every completion; returns, per task, a list of ``(passed, status, code)``."""
-    from codeself.generation import parse_code
-    from codeself.sandbox import run_many
-    from codeself.training.nano import format_prompt
-
-    pairs = []
-    index: list[tuple[int, int, str, str | None]] = []
-    for ti, (task, comps) in enumerate(zip(tasks, completions, strict=True)):
-        prompt = format_prompt(task)
-        for si, c in enumerate(comps):
-            parsed = parse_code(c, task, prompt=prompt)
-            index.append((ti, si, parsed.status, parsed.code))
-            if parsed.code is not None and parsed.status == "ok":
-                pairs.append((task, parsed.code, f"{task.task_id}#{si}"))
-    results = run_many(pairs, workers=workers, progress=False) if pairs else []
-    it = iter(results)
-    out: list[list[Any]] = [[] for _ in tasks]
-    for ti, _si, status, code in index:
-        if code is not None and status == "ok":
-            r = next(it)
-            out[ti].append((bool(r.passed), r.status, code))
-        else:
-            out[ti].append((False, f"parse_{status}", code))
-    return out
-
-
-def evaluate_model(
-    model,
-    tok,
+def evaluate_backend(
+    backend: Any,
     tasks: list[Task],
     *,
     n_samples: int = 8,
@@ -98,35 +37,31 @@ def evaluate_model(
     seed: int = 0,
     max_new_tokens: int = 48,
     workers: int | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> dict[str, Any]:
     """Greedy (1 per task) and sampled (``n_samples`` per task) pass@1 on ``tasks``.
 
     Returns ``greedy_pass_at_1``, ``sampled_pass_at_1``, ``greedy`` ({task_id: bool}),
     ``sampled`` ({task_id: [0/1, …]}), ``greedy_completions`` ({task_id: str}),
-    ``statuses`` (counts), ``n_infra_errors`` and ``seconds``.
+    ``statuses`` (Result status counts), ``n_infra_errors``, ``seconds`` and ``records``
+    (``{"greedy": [...], "sampled": [...]}``: ordinary rollout records).
     """
-    from codeself.training.nano import format_prompt
+    from codeself.rollouts import rollout_records
 
     t0 = time.time()
-    prompts = [format_prompt(t) for t in tasks]
-    greedy = generate(model, tok, prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)
-    sampled = (
-        generate(model, tok, prompts, n=n_samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
-        if n_samples > 0
-        else [[] for _ in tasks]
-    )
-    merged = [g + s for g, s in zip(greedy, sampled, strict=True)]
-    verdicts = execute(tasks, merged, workers=workers)
+    kw = dict(seed=seed, max_new_tokens=max_new_tokens, workers=workers, batch_size=batch_size)
+    greedy = rollout_records(tasks, backend, samples_per_task=1, temperature=0.0, **kw)
+    sampled = (rollout_records(tasks, backend, samples_per_task=n_samples, temperature=temperature, **kw)
+               if n_samples > 0 else [])
     statuses: dict[str, int] = {}
-    g_map: dict[str, bool] = {}
-    s_map: dict[str, list[int]] = {}
-    g_comp: dict[str, str] = {}
-    for task, comps, v in zip(tasks, merged, verdicts, strict=True):
-        g_map[task.task_id] = v[0][0]
-        g_comp[task.task_id] = comps[0]
-        s_map[task.task_id] = [int(x[0]) for x in v[1:]]
-        for x in v:
-            statuses[x[1]] = statuses.get(x[1], 0) + 1
+    for r in greedy + sampled:
+        st = r["result"]["status"]
+        statuses[st] = statuses.get(st, 0) + 1
+    g_map = {r["task_id"]: bool(r["result"]["passed"]) for r in greedy}
+    g_comp = {r["task_id"]: r["completion"] for r in greedy}
+    s_map: dict[str, list[int]] = {t.task_id: [] for t in tasks}
+    for r in sampled:
+        s_map[r["task_id"]].append(int(bool(r["result"]["passed"])))
     n = len(tasks)
     n_s = sum(len(x) for x in s_map.values())
     return {
@@ -139,4 +74,27 @@ def evaluate_model(
         "statuses": statuses,
         "n_infra_errors": statuses.get("infra_error", 0),
         "seconds": round(time.time() - t0, 3),
+        "records": {"greedy": greedy, "sampled": sampled},
     }
+
+
+def evaluate_model(
+    model,
+    tok,
+    tasks: list[Task],
+    *,
+    n_samples: int = 8,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_new_tokens: int = 48,
+    workers: int | None = None,
+    model_id: str = "in-memory",
+    model_hash: str = "",
+) -> dict[str, Any]:
+    """:func:`evaluate_backend` on a model in memory (a trainer's policy): the same generation as an
+    ``hf`` backend loaded from a directory (``HFBackend.from_model``)."""
+    from codeself.generation import HFBackend
+
+    backend = HFBackend.from_model(model, tok, model_id=model_id, model_hash=model_hash)
+    return evaluate_backend(backend, tasks, n_samples=n_samples, temperature=temperature, seed=seed,
+                            max_new_tokens=max_new_tokens, workers=workers)

@@ -18,9 +18,9 @@
 ``entropy``                     mean per-token entropy of the policy on the completions
 ``clip_ratio``                  share of tokens whose ratio was clipped (TRL region mean / PPO)
 ``completion_length``           mean completion length in tokens
-``status_<name>``               share of completions per sandbox status (``passed``, ``failed``,
-                                ``syntax_error``, … and ``parse_*`` for unparsable output):
-                                the per-phase failure rates
+``status_<name>``               share of completions per Result status (``passed``, ``failed``,
+                                ``syntax_error`` — which includes completions without a program,
+                                see ``codeself.attempts`` —, …): the per-phase failure rates
 ``reward_s``                    wall seconds of the whole reward computation in the step (parsing
                                 completions + running them in the sandbox + scoring)
 ``sandbox_s``                   of which inside ``codeself.sandbox.run_many``
@@ -54,8 +54,9 @@ class SandboxReward:
 
     Identical completions of the same task are executed once: programs here are pure functions of
     their code (the sandbox gives every run a fresh process and the tests are fixed), so a repeated
-    ``(task_id, completion)`` gets the cached reward and status. ``infra_error`` (reward ``None``)
-    is never cached. ``n_executed`` / ``n_cached`` per step say how much this saved.
+    ``(task_id, completion)`` gets the cached reward and status; the completion is keyed by
+    :func:`codeself.parsing.completion_text`, the very text that is parsed for code.
+    ``infra_error`` (reward ``None``) is never cached. ``n_executed`` / ``n_cached`` per step say how much this saved.
     """
 
     __name__ = "sandbox_reward"
@@ -78,11 +79,13 @@ class SandboxReward:
         self.n_cached = 0
 
     def __call__(self, prompts, completions, **columns) -> list[float | None]:
+        from codeself.parsing import completion_text
+
         t0 = time.perf_counter()
         task_ids = list(columns.get("task_id") or [])
         if len(task_ids) != len(completions):
             raise ValueError("codeself reward needs a 'task_id' column in the training dataset")
-        texts = [_text(c) for c in completions]
+        texts = [completion_text(c) for c in completions]
         keys = [(tid, txt) for tid, txt in zip(task_ids, texts, strict=True)]
         todo: dict[tuple[str, str], int] = {}
         for i, k in enumerate(keys):
@@ -128,15 +131,6 @@ class SandboxReward:
             m[f"status_{k}"] = v / n
         self._reset()
         return m
-
-
-def _text(c: Any) -> str:
-    """Completion text (TRL passes a string, or a list of chat messages for conversational data)."""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list) and c and isinstance(c[-1], dict):
-        return str(c[-1].get("content", ""))
-    return str(c)
 
 
 def group_metrics(rewards: list[float], groups: list[str]) -> dict[str, Any]:

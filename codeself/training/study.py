@@ -7,13 +7,26 @@ Protocol (``run_study``), every artefact in the run directory:
    family for the seed; held-out tasks use compositions no train task uses.
 2. codeself-nano for ``(seed, arm)`` built or reused (``data/models/nano-seed{S}[-control]``).
 3. ``baseline_eval.json`` — the warm start on the held-out tasks: greedy (1 per task) and sampled
-   (``eval_samples`` per task, temperature ``temperature``) completions, run in the sandbox.
+   (``eval_samples`` per task, temperature ``temperature``) completions, run in the sandbox; the
+   records themselves are ordinary rollout files: ``heldout/baseline.greedy.jsonl`` and
+   ``heldout/baseline.sampled.jsonl`` (``heldout/tasks.jsonl`` holds the evaluated tasks in order).
 4. ``grpo/`` — GRPO on the train split with sandbox rewards (``grpo/metrics.jsonl``).
-5. ``trained_eval.json`` — the same evaluation (same tasks, same sampling seed) of the trained model.
+5. ``trained_eval.json`` — the same evaluation (same tasks, same sampling seed) of the trained model,
+   ``heldout/trained.greedy.jsonl`` and ``heldout/trained.sampled.jsonl``.
 6. ``verdict.json`` / ``verdict.md`` — exact McNemar test on the paired greedy outcomes
    (``codeself.stats.mcnemar_exact``), the cluster-bootstrap 95% CI of the sampled pass@1
    difference (``codeself.stats.cluster_bootstrap_ci``, tasks resampled), and the
    reward-computation share of the GRPO step time.
+
+The held-out evaluation is the documented flow (``codeself.training.evaluate``): with ``S = seed +
+1000003`` and ``L = max_completion_length``, ``codeself rollouts generate --tasks D/heldout/tasks.jsonl
+--backend hf --model M --device cpu --final --seed S --max-new-tokens L --batch-size 8`` with
+``--samples-per-task 1 --temperature 0`` (greedy) or ``--samples-per-task eval_samples --temperature
+T`` (sampled) writes the same records for model ``M`` (the warm start, or ``D/grpo/final``), and
+``codeself compare --final`` on the two greedy files gives the verdict's ``paired_table`` and
+``mcnemar_p``; on the two sampled files (``--seed seed --n-resamples n_bootstrap``) its
+``sampled_diff`` and ``sampled_diff_ci``. (``compare`` drops ``infra_error`` samples, which the
+verdict counts as failures and reports in ``infra_errors``.)
 
 The evaluation settings are fixed before training and never depend on its outcome; the held-out
 tasks are never trained on, and neither the warm start's flaw nor any other choice touches them.
@@ -173,14 +186,13 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
         return json.loads((d / "verdict.json").read_text())
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from codeself.families import FAMILIES
-    from codeself.io import atomic_write_json, atomic_write_text
-    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, paired_table
+    from codeself.generation import HFBackend
+    from codeself.io import atomic_write_json, atomic_write_text, write_jsonl_atomic
     from codeself.tasks import write_tasks
     from codeself.training.config import TrainConfig
-    from codeself.training.evaluate import evaluate_model
+    from codeself.training.evaluate import EVAL_BATCH_SIZE, evaluate_backend
     from codeself.training.nano import NanoConfig, ensure_nano, nano_dir_for
     from codeself.training.trl_trainers import train
 
@@ -220,15 +232,21 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
 
     eval_kw = dict(n_samples=cfg.eval_samples, temperature=cfg.temperature, seed=cfg.seed + 1_000_003,
                    max_new_tokens=cfg.max_completion_length, workers=cfg.workers)
+    hd = d / "heldout"
+    hd.mkdir(exist_ok=True)
+    write_tasks(hd / "tasks.jsonl", heldout)  # exactly the evaluated tasks, in order: `--tasks` of the CLI flow
 
     def evaluate(path: Path, name: str) -> dict[str, Any]:
         f = d / f"{name}_eval.json"
-        if f.is_file():
+        files = {mode: hd / f"{name}.{mode}.jsonl" for mode in ("greedy", "sampled")}
+        if f.is_file() and all(p.is_file() for p in files.values()):
             return json.loads(f.read_text())
         t1 = time.time()
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        ev = _eval_record(evaluate_model(model, tok, heldout, **eval_kw))
+        backend = HFBackend(path, device="cpu", dtype="float32", batch_size=EVAL_BATCH_SIZE)
+        ev = evaluate_backend(backend, heldout, batch_size=EVAL_BATCH_SIZE, **eval_kw)
+        for mode, p in files.items():
+            write_jsonl_atomic(p, ev["records"][mode])
+        ev = _eval_record(ev)
         ev["model"] = str(path)
         atomic_write_json(f, ev)
         timings[f"{name}_eval_s"] = time.time() - t1
@@ -260,10 +278,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     trained = evaluate(final, "trained")
 
     # 6. statistics
-    table = paired_table(base["greedy"], trained["greedy"])
-    p = mcnemar_exact(table["b"], table["c"])
-    diff, lo, hi = cluster_bootstrap_ci(base["sampled"], trained["sampled"], n_resamples=cfg.n_bootstrap,
-                                        seed=cfg.seed)
+    stat = heldout_comparison(base, trained, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+    table, p, diff, (lo, hi) = stat["paired_table"], stat["mcnemar_p"], stat["sampled_diff"], stat["sampled_diff_ci"]
     metrics = [json.loads(x) for x in (d / "grpo" / "metrics.jsonl").read_text().splitlines() if x.strip()]
     shares = [m["reward_share"] for m in metrics if m.get("reward_share") is not None]
     sb = [m["sandbox_share"] for m in metrics if m.get("sandbox_share") is not None]
@@ -300,6 +316,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
         "reward_share_mean": sum(shares) / len(shares) if shares else None,
         "sandbox_share_mean": sum(sb) / len(sb) if sb else None,
         "infra_errors": base["n_infra_errors"] + trained["n_infra_errors"],
+        "heldout_rollouts": {f"{name}_{mode}": f"heldout/{name}.{mode}.jsonl"
+                             for name in ("baseline", "trained") for mode in ("greedy", "sampled")},
         "alpha": cfg.alpha,
         "significant": significant(base["greedy_pass_at_1"], trained["greedy_pass_at_1"], p, diff, lo, cfg.alpha),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
@@ -310,6 +328,19 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
     atomic_write_json(d / "verdict.json", verdict)
     atomic_write_text(d / "verdict.md", verdict_table([verdict]) + "\n\n" + verdict["verdict"] + "\n")
     return verdict
+
+
+def heldout_comparison(base: dict[str, Any], trained: dict[str, Any], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """The verdict's statistics from two held-out evaluations (``evaluate_backend`` results):
+    the paired greedy table and its exact McNemar p, and the sampled pass@1 difference with its
+    cluster-bootstrap 95% CI (tasks resampled, ``n_bootstrap`` resamples, ``seed``). ``codeself
+    compare`` on the evaluations' rollout files gives the same numbers (see the module docstring)."""
+    from codeself.stats import cluster_bootstrap_ci, mcnemar_exact, paired_table
+
+    table = paired_table(base["greedy"], trained["greedy"])
+    diff, lo, hi = cluster_bootstrap_ci(base["sampled"], trained["sampled"], n_resamples=n_bootstrap, seed=seed)
+    return {"paired_table": table, "mcnemar_p": mcnemar_exact(table["b"], table["c"]), "sampled_diff": diff,
+            "sampled_diff_ci": [lo, hi]}
 
 
 def plain_verdict(v: dict[str, Any], alpha: float | None = None) -> str:
