@@ -1538,3 +1538,22 @@ def bench_audit(mutants: int = DEFAULT_MUTANTS, seed: int = 0, workers: int | No
         "speedup": round(baseline_s / audit_s, 1) if audit_s > 0 else None,
         "summary": summary,
     }
+
+
+def read_audit(path: str | os.PathLike) -> Any:
+    """audit.jsonl (from ``codeself tasks audit``) as a flat polars frame, one row per task."""
+    import polars as pl
+
+    records, _ = read_jsonl(path)
+    rows = []
+    for line, r in records:
+        if "task_id" not in r:
+            raise DataError(Problem(str(path), line, "task_id", "missing required field"))
+        rows.append({
+            "task_id": r["task_id"], "status": r.get("status"), "reason": r.get("reason"),
+            "mutants_made": r.get("mutants_made"), "confirmed_wrong": r.get("confirmed_wrong"),
+            "accepted_by_public": r.get("accepted_by_public"), "accepted_by_all": r.get("accepted_by_all"),
+            "weak": r.get("weak"), "public_weak": r.get("public_weak"),
+        })
+    return pl.DataFrame(rows, infer_schema_length=None)
+
