@@ -19,23 +19,19 @@ no logic lives only in JavaScript except the task browser's list search (``query
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import polars as pl
 import traitlets
 
+from codeself.paths import WIDGETS_DIR
 from codeself.views.charts import to_json_records
 from codeself.views.datasets import task_record
 from codeself.views.rewards import filter_rollouts
 from codeself.views.sandbox import STATUS_ORDER, failing_test
 from codeself.views.traces import normalize_trace
 
-# a checkout (editable install) has them at the top level; a wheel carries them as codeself/_widgets
-WIDGETS_DIR = next((d for d in (Path(__file__).resolve().parents[1] / "widgets",
-                                Path(__file__).resolve().parent / "_widgets") if d.is_dir()),
-                   Path(__file__).resolve().parents[1] / "widgets")
 _CSS = WIDGETS_DIR / "codeself.css"
 
 
