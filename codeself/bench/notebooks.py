@@ -82,7 +82,6 @@ def synthetic_rollout_frame(n_rows: int, *, n_tasks: int = 500, seed: int = 0) -
                            .otherwise(pl.col("reward")).alias("reward"))
 
 
-
 def bench_notebooks(rows: int = 1_000_000, *, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
     """Time a dashboard filter update (``dashboard_view``) over ``rows`` rollout rows against the
     same computation in pure Python over a list of dicts, in the same process.

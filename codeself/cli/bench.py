@@ -120,7 +120,7 @@ def audit(
     output: Path = typer.Option(None, help="also write every number as JSON here", **OUTPUT_FILE),
 ) -> None:
     """Test-strength audit of all of HumanEval (target ≤ 3 min on 2 cores) vs a process-per-test estimate."""
-    from codeself.audit import bench_audit
+    from codeself.bench.audit import bench_audit
     from codeself.cli._common import out
     from codeself.io import atomic_write_json
 

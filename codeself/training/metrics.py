@@ -195,7 +195,6 @@ METRIC_FIELDS = ("reward_mean", "reward_std", "frac_reward_zero_std", "informati
                  "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1")
 
 
-
 def read_metrics(path: str | os.PathLike) -> tuple[pl.DataFrame, list[Problem]]:
     """A run's ``metrics.jsonl`` as a frame (one row per step), tolerant of a run still writing.
 

@@ -55,7 +55,6 @@ def power_grid(n_tasks_options: Sequence[int], p_pos: float, p_neg: float, alpha
                          "power": [float(stats.mcnemar_power(n, p_pos, p_neg, alpha)) for n in n_tasks_options]})
 
 
-
 def summary(cmp: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
     """Notebook 05's ``key_numbers`` and ``verdict_lines`` of a ``compare_rollouts`` result (None: a
     rollout file is missing, nothing compared)."""

@@ -62,7 +62,6 @@ def task_record(task: Any) -> dict[str, Any]:
     }
 
 
-
 def summary(tasks_df: pl.DataFrame, leaks: pl.DataFrame, moved: int,
             audit_df: pl.DataFrame | None = None) -> tuple[dict[str, Any], list[str]]:
     """Notebook 01's ``key_numbers`` and ``verdict_lines``: tasks by split, median test counts, leaks

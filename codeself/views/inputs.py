@@ -204,7 +204,6 @@ def run_label(inp: NotebookInput) -> str:
         return inp.path.parent.name
 
 
-
 def study_files(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[Path], str]:
     """The ``verdict.json`` files of finished studies: every ``--study DIR`` given; else every
     ``<root>/*/verdict.json``; else the bundled ``data/examples/study_verdicts.jsonl`` (the measured

@@ -189,7 +189,6 @@ def per_task(df: pl.DataFrame) -> pl.DataFrame:
             .sort("task_id"))
 
 
-
 def summary(records: Sequence[Mapping[str, Any]], labels: Sequence[str], *,
             seed: int = 0) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[str]]:
     """Notebook 03's report: ``codeself.evaluation.evaluate_rollouts`` of the records of each label

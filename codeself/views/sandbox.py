@@ -100,7 +100,6 @@ def failing_test(record: Mapping[str, Any], task: Any | None) -> dict[str, Any] 
     return None
 
 
-
 def summary(res_df: pl.DataFrame, scans: pl.DataFrame) -> tuple[dict[str, Any], list[str]]:
     """Notebook 02's ``key_numbers`` and ``verdict_lines`` from :func:`results_frame` and
     :func:`scan_frame` of one batch: programs, passes, status counts, median wall time, infra errors."""

@@ -65,7 +65,6 @@ def traces_frame(traces: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
                                       "passed": pl.Boolean, "first_pass_turn": pl.Int64})
 
 
-
 def summary(agent_summary: Mapping[str, Any] | None, tf: pl.DataFrame) -> tuple[dict[str, Any], list[str]]:
     """Notebook 06's ``key_numbers`` and ``verdict_lines``: first vs final pass@1 with the paired
     counts (``agent_summary`` is ``codeself.agent.summarize_traces``; None when there are no traces)

@@ -61,7 +61,6 @@ def metrics_last(frames: Mapping[str, pl.DataFrame], metrics: Sequence[str]) -> 
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-
 def study_verdicts(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[dict[str, Any]], str, list[str]]:
     """The verdicts of finished studies (:func:`codeself.views.inputs.study_files` says which: every
     ``--study DIR``, else ``<root>/*/verdict.json``, else the bundled measured ones). Returns
@@ -90,7 +89,6 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
               "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
-
 
 
 def selection_frame(args: Mapping[str, Any], root: Path = RUNS) -> tuple[pl.DataFrame, str, list[str]]:
