@@ -45,7 +45,7 @@ def leakage_findings(tasks: Sequence[Any], *, file: str = "<tasks>") -> pl.DataF
 
     rows = []
     for p in validate(list(tasks), file=file):
-        kind = "leak" if p.message.startswith("leak of") else ("duplicate" if "duplicate" in p.message else "integrity")
+        kind = p.kind if p.kind in ("leak", "duplicate") else "integrity"
         rows.append({"task_id": p.task_id, "field": p.field, "kind": kind, "message": p.message})
     return pl.DataFrame(rows, schema={"task_id": pl.String, "field": pl.String, "kind": pl.String,
                                       "message": pl.String})
