@@ -34,6 +34,7 @@ from typing import Any
 
 from codeself import stats
 from codeself.io import JsonlAppender, Problem, read_jsonl
+from codeself.paths import data_dir
 
 DEFAULT_KS = (1, 5, 10)
 ACCESS_LOG_NAME = "test_access_log.jsonl"
@@ -46,23 +47,6 @@ ACCESS_LOG_NAME = "test_access_log.jsonl"
 
 class LockedSplitError(ValueError):
     """Test-split tasks were used without ``--final``."""
-
-
-def data_dir() -> Path:
-    """The project data directory: ``$CODESELF_DATA_DIR``; else ``./data`` if it exists; else the
-    ``data/`` directory of the source checkout this package runs from (so a notebook run from
-    ``notebooks/`` reads the same access log as a command run from the repository root); else
-    ``./data``."""
-    env = os.environ.get("CODESELF_DATA_DIR")
-    if env:
-        return Path(env)
-    here = Path("data")
-    if here.is_dir():
-        return here
-    repo_data = Path(__file__).resolve().parents[1] / "data"
-    if (repo_data / "tasks.example.jsonl").is_file():
-        return repo_data
-    return here
 
 
 def test_access_log_path() -> Path:

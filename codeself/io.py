@@ -24,16 +24,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: every ``Problem.kind``
+PROBLEM_KINDS = ("invalid", "truncated", "duplicate", "leak")
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One located problem in an input file: ``file:line: [task_id] field: message``."""
+    """One located problem in an input file: ``file:line: [task_id] field: message``.
+
+    ``kind`` says what sort of problem it is, so callers never parse the message (one of
+    :data:`PROBLEM_KINDS`): ``invalid`` (the file or record breaks its format: the default),
+    ``truncated`` (the last line was cut mid-write: a writer still running, or killed),
+    ``duplicate`` (an id seen before) and ``leak`` (a hidden test visible to the model).
+    """
 
     file: str
     line: int | None
     field: str | None
     message: str
     task_id: str | None = None
+    kind: str = "invalid"
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROBLEM_KINDS:
+            raise ValueError(f"Problem.kind must be one of {PROBLEM_KINDS}, got {self.kind!r}")
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -103,7 +117,8 @@ def read_jsonl(
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             if is_tail:
-                problems.append(Problem(name, i, None, f"truncated last line (killed writer?): {e.msg}"))
+                problems.append(Problem(name, i, None, f"truncated last line (killed writer?): {e.msg}",
+                                        kind="truncated"))
                 if tolerate_truncated_tail:
                     continue
             else:
@@ -115,7 +130,7 @@ def read_jsonl(
         records.append((i, obj))
     if not records and not problems and not allow_empty:
         raise DataError(Problem(name, None, None, "file is empty (no records)"))
-    hard = [pr for pr in problems if not (tolerate_truncated_tail and pr.message.startswith("truncated"))]
+    hard = [pr for pr in problems if not (tolerate_truncated_tail and pr.kind == "truncated")]
     if hard and not skip_invalid:
         raise DataError(hard)
     return records, problems

@@ -371,8 +371,8 @@ _EDGE = 1 << 16
 
 
 def frame_cache_dir() -> Path:
-    """``<data dir>/cache/rollout-frames`` (``codeself.evaluation.data_dir()``; git-ignored)."""
-    from codeself.evaluation import data_dir
+    """``<data dir>/cache/rollout-frames`` (``codeself.paths.data_dir()``; git-ignored)."""
+    from codeself.paths import data_dir
 
     return data_dir() / "cache" / "rollout-frames"
 

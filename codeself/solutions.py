@@ -67,3 +67,11 @@ def read_solutions(path: str | os.PathLike, task_ids: set[str] | None = None) ->
     if problems:
         raise DataError(problems)
     return out
+
+
+def read_programs(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
+    """Programs of a solutions or rollout file for the notebooks: ``(programs, n_without_code)``
+    (:func:`read_solutions`, the one reader); a program without a ``sample_id`` is labelled by its line."""
+    read = read_solutions(path)
+    return [{**p, "sample_id": p["line"] if p["sample_id"] is None else p["sample_id"]} for p in read.programs], \
+        read.without_code

@@ -270,7 +270,7 @@ def load_task_map(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict
     dups: list[Problem] = []
     for t in load_tasks(path):
         if t.task_id in out:
-            dups.append(Problem(str(path), None, "task_id", "duplicate task id", t.task_id))
+            dups.append(Problem(str(path), None, "task_id", "duplicate task id", t.task_id, kind="duplicate"))
         out[t.task_id] = t
     if dups:
         raise DataError(dups)
@@ -463,7 +463,8 @@ def validate(tasks: Sequence[Task], *, file: str = "<tasks>", lines: Sequence[in
         line = lines[k] if lines is not None else None
         file = files[k] if files is not None else file
         if t.task_id in seen:
-            problems.append(Problem(file, line, "task_id", f"duplicate task id (first at {seen[t.task_id]})", t.task_id))
+            problems.append(Problem(file, line, "task_id", f"duplicate task id (first at {seen[t.task_id]})", t.task_id,
+                                    kind="duplicate"))
         else:
             seen[t.task_id] = f"{file}:{line}" if line is not None else file
         if not t.hidden_tests:
@@ -498,7 +499,7 @@ def validate(tasks: Sequence[Task], *, file: str = "<tasks>", lines: Sequence[in
                                         f"does not define the entry point {t.entry_point!r}", t.task_id))
         for j, h in enumerate(t.hidden_tests):
             for fld, how in leak_fields(t, h):
-                problems.append(Problem(file, line, fld, f"leak of hidden_tests[{j}]: {how}", t.task_id))
+                problems.append(Problem(file, line, fld, f"leak of hidden_tests[{j}]: {how}", t.task_id, kind="leak"))
     return problems
 
 

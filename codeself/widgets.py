@@ -6,7 +6,7 @@ wrap it: ``mo.ui.anywidget(TaskBrowser(tasks))``. State syncs both ways through 
 
 - ``TaskBrowser``: ``query`` and ``selected_task_id`` (``.selected`` is the ``Task``).
 - ``RolloutExplorer``: filters ``status_filter``, ``task_query``, ``reward_min``, ``reward_max``
-  (set them from Python or the UI); Python filters with polars (``codeself.dashboard.filter_rollouts``)
+  (set them from Python or the UI); Python filters with polars (``codeself.views.rewards.filter_rollouts``)
   and sends one page of ``rows``; ``selected_key`` → ``detail`` (code + first failing test);
   ``.selected`` is the full rollout record, ``.filtered`` the matching polars frame.
 - ``TraceViewer``: ``selected_trace`` and ``selected_turn``; ``.selected`` is the normalised trace.
@@ -19,19 +19,19 @@ no logic lives only in JavaScript except the task browser's list search (``query
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import polars as pl
 import traitlets
 
-from codeself import dashboard
+from codeself.paths import WIDGETS_DIR
+from codeself.views.charts import to_json_records
+from codeself.views.datasets import task_record
+from codeself.views.rewards import filter_rollouts
+from codeself.views.sandbox import STATUS_ORDER, failing_test
+from codeself.views.traces import normalize_trace
 
-# a checkout (editable install) has them at the top level; a wheel carries them as codeself/_widgets
-WIDGETS_DIR = next((d for d in (Path(__file__).resolve().parents[1] / "widgets",
-                                Path(__file__).resolve().parent / "_widgets") if d.is_dir()),
-                   Path(__file__).resolve().parents[1] / "widgets")
 _CSS = WIDGETS_DIR / "codeself.css"
 
 
@@ -46,7 +46,7 @@ class TaskBrowser(anywidget.AnyWidget):
     selected_task_id = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, tasks: Sequence[Any], *, selected: str | None = None, **kwargs: Any) -> None:
-        records = [dashboard.task_record(t) for t in tasks]
+        records = [task_record(t) for t in tasks]
         self._by_id = {t.task_id: t for t in tasks}
         first = selected if selected is not None else (records[0]["task_id"] if records else "")
         super().__init__(tasks=records, selected_task_id=first, **kwargs)
@@ -90,7 +90,7 @@ class RolloutExplorer(anywidget.AnyWidget):
         self._page_size = page_size
         self._frame = self._flatten(recs)
         counts = self._frame.group_by("status").agg(pl.len().alias("count"))
-        order = {s: i for i, s in enumerate(dashboard.STATUS_ORDER)}
+        order = {s: i for i, s in enumerate(STATUS_ORDER)}
         opts = sorted(counts.to_dicts(), key=lambda d: (order.get(d["status"], 99), d["status"]))
         super().__init__(status_options=opts, n_total=self._frame.height, **kwargs)
         self.observe(self._refilter, names=["status_filter", "task_query", "reward_min", "reward_max"])
@@ -123,7 +123,7 @@ class RolloutExplorer(anywidget.AnyWidget):
     @property
     def filtered(self) -> pl.DataFrame:
         """The rows matching the current filters (all of them, not just the page shown)."""
-        return dashboard.filter_rollouts(self._frame, statuses=self.status_filter or None,
+        return filter_rollouts(self._frame, statuses=self.status_filter or None,
                                          task_query=self.task_query or None,
                                          reward_min=self.reward_min, reward_max=self.reward_max)
 
@@ -135,7 +135,7 @@ class RolloutExplorer(anywidget.AnyWidget):
     def _refilter(self, change: Any = None) -> None:
         df = self.filtered
         self.n_matching = df.height
-        self.rows = dashboard.to_json_records(df.head(self._page_size))
+        self.rows = to_json_records(df.head(self._page_size))
 
     def _reselect(self, change: Any = None) -> None:
         rec = self.selected
@@ -148,7 +148,7 @@ class RolloutExplorer(anywidget.AnyWidget):
             "key": self.selected_key, "task_id": tid, "sample_id": rec.get("sample_id", res.get("sample_id")),
             "status": res.get("status"), "reward": rec.get("reward"),
             "code": rec.get("code") or "", "parse_status": rec.get("parse_status"),
-            "failing": dashboard.failing_test(rec, self._tasks.get(tid)),
+            "failing": failing_test(rec, self._tasks.get(tid)),
             "stdout": (res.get("stdout") or "")[:4000], "stderr": (res.get("stderr") or "")[:4000],
         }
 
@@ -164,8 +164,8 @@ class TraceViewer(anywidget.AnyWidget):
     selected_turn = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, traces: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
-        """``traces``: agent trace records (one per task episode, see ``dashboard.normalize_trace``)."""
-        super().__init__(traces=[dashboard.normalize_trace(t) for t in traces], **kwargs)
+        """``traces``: agent trace records (one per task episode, see ``codeself.views.traces.normalize_trace``)."""
+        super().__init__(traces=[normalize_trace(t) for t in traces], **kwargs)
 
     @property
     def selected(self) -> dict[str, Any] | None:

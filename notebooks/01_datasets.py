@@ -9,9 +9,12 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import dashboard
+    from codeself.audit import read_audit
     from codeself.datasets import from_humaneval
+    from codeself.paths import REPO_ROOT
     from codeself.tasks import assign_splits, load_tasks
+    from codeself.views import charts, inputs
+    from codeself.views import datasets as datasets_view
     from codeself.widgets import TaskBrowser
 
 
@@ -33,13 +36,13 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
+    args = inputs.notebook_args()
     _given = args.get("tasks")
     cli_task_files = [str(_given)] if isinstance(_given, str) else [str(x) for x in (_given or [])]
     _options = {"HumanEval (converted on the fly) + bundled examples": ""}
     if cli_task_files:
         _options = {"command line: " + ", ".join(cli_task_files): "\n".join(cli_task_files), **_options}
-    _options.update({f: str(dashboard.REPO_ROOT / f) for f in dashboard.discover_task_files()})
+    _options.update({f: str(REPO_ROOT / f) for f in inputs.discover_task_files()})
     file_pick = mo.ui.dropdown(options=_options, value=next(iter(_options)), label="task file")
     file_pick
     return args, file_pick
@@ -58,14 +61,14 @@ def _(args, file_pick):
         # verify_examples=False: no sandbox needed to browse; `codeself tasks prepare --format
         # humaneval` runs the docstring examples against the reference before using them as public tests.
         _he = assign_splits(from_humaneval(verify_examples=False))
-        _ex = load_tasks(dashboard.EXAMPLE_FILES["tasks"])
+        _ex = load_tasks(inputs.EXAMPLE_FILES["tasks"])
         tasks = _he + _ex
-        inputs_read = [str(HUMAN_EVAL), str(dashboard.EXAMPLE_FILES["tasks"])]
+        inputs_read = [str(HUMAN_EVAL), str(inputs.EXAMPLE_FILES["tasks"])]
         tasks_note = (
             "HumanEval (converted on the fly, splits by hashed id) plus the bundled "
             "`data/tasks.example.jsonl`. Pick another file above or pass `-- --tasks FILE`."
         )
-    audit_input = dashboard.resolve_input(args, "audit")
+    audit_input = inputs.resolve_input(args, "audit")
     if audit_input.exists:
         inputs_read.append(str(audit_input.path))
     seeds = {"split_salt": "codeself-v1"}
@@ -74,8 +77,8 @@ def _(args, file_pick):
 
 @app.cell
 def _(tasks):
-    tasks_df = dashboard.tasks_frame(tasks)
-    leaks = dashboard.leakage_findings(tasks)
+    tasks_df = datasets_view.tasks_frame(tasks)
+    leaks = datasets_view.leakage_findings(tasks)
     moved = sum(1 for t in tasks if t.metadata.get("hidden_moved_to_public"))
     return leaks, moved, tasks_df
 
@@ -113,8 +116,8 @@ def _(shown, source_pick, split_pick, tasks_note):
 
 @app.cell
 def _(shown):
-    counts = dashboard.task_counts(shown)
-    counts_chart = dashboard.bar_chart(counts, "split", "tasks", color="source",
+    counts = datasets_view.task_counts(shown)
+    counts_chart = charts.bar_chart(counts, "split", "tasks", color="source",
                                        sort=["train", "validation", "test", "unassigned"],
                                        title="Tasks by split and source")
     mo.hstack([counts_chart, counts], justify="start")
@@ -123,14 +126,14 @@ def _(shown):
 
 @app.cell
 def _(shown):
-    prompt_hist = dashboard.histogram(shown["prompt_chars"], bins=20, name="prompt_chars")
+    prompt_hist = charts.histogram(shown["prompt_chars"], bins=20, name="prompt_chars")
     tests_long = pl.concat([
-        dashboard.histogram(shown["n_public"], bins=10, name="n").with_columns(pl.lit("public").alias("kind")),
-        dashboard.histogram(shown["n_hidden"], bins=10, name="n").with_columns(pl.lit("hidden").alias("kind")),
+        charts.histogram(shown["n_public"], bins=10, name="n").with_columns(pl.lit("public").alias("kind")),
+        charts.histogram(shown["n_hidden"], bins=10, name="n").with_columns(pl.lit("hidden").alias("kind")),
     ])
     mo.hstack([
-        dashboard.hist_chart(prompt_hist, x_title="prompt length (characters)", title="Prompt length"),
-        dashboard.hist_chart(tests_long, x_title="tests per task", title="Tests per task", color="kind"),
+        charts.hist_chart(prompt_hist, x_title="prompt length (characters)", title="Prompt length"),
+        charts.hist_chart(tests_long, x_title="tests per task", title="Tests per task", color="kind"),
     ], justify="start")
     return
 
@@ -154,7 +157,7 @@ def _(leaks, moved):
 @app.cell(hide_code=True)
 def _(audit_input):
     if audit_input.exists:
-        audit_df = dashboard.read_audit(audit_input.path)
+        audit_df = read_audit(audit_input.path)
         _weak = audit_df.filter(pl.col("weak") == True) if "weak" in audit_df.columns else audit_df.head(0)  # noqa: E712
         audit_view = mo.vstack([
             mo.md(f"## Test-strength audit\n\n{audit_input.note} **{_weak.height}** of "
@@ -193,31 +196,7 @@ def _(browser):
 
 @app.cell
 def _(audit_df, leaks, moved, tasks_df):
-    _by_split = dict(tasks_df.group_by("split").agg(pl.len()).iter_rows())
-    key_numbers = {
-        "tasks": tasks_df.height,
-        "sources": tasks_df["source"].n_unique(),
-        "train": _by_split.get("train", 0),
-        "validation": _by_split.get("validation", 0),
-        "test": _by_split.get("test", 0),
-        "median_hidden_tests": float(tasks_df["n_hidden"].median()),
-        "median_public_tests": float(tasks_df["n_public"].median()),
-        "leak_findings": leaks.filter(pl.col("kind") == "leak").height,
-        "hidden_moved_to_public": moved,
-    }
-    verdict_lines = [
-        f"{tasks_df.height} tasks from {tasks_df['source'].n_unique()} sources; "
-        f"median {key_numbers['median_hidden_tests']:g} hidden and {key_numbers['median_public_tests']:g} public tests per task.",
-        f"{key_numbers['leak_findings']} hidden-test leaks remain after conversion "
-        f"({moved} tasks had visible hidden asserts moved to public).",
-    ]
-    if audit_df is not None and "weak" in audit_df.columns:
-        _w = int(audit_df["weak"].fill_null(False).sum())
-        _pw = int(audit_df["public_weak"].fill_null(False).sum()) if "public_weak" in audit_df.columns else 0
-        key_numbers["weak_tasks"] = _w
-        key_numbers["public_weak_tasks"] = _pw
-        verdict_lines.append(f"The test-strength audit flags {_w} of {audit_df.height} tasks as weak "
-                             f"(a wrong mutant passes every test) and {_pw} whose public tests alone are weak.")
+    key_numbers, verdict_lines = datasets_view.summary(tasks_df, leaks, moved, audit_df)
     return key_numbers, verdict_lines
 
 

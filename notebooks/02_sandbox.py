@@ -9,8 +9,11 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import dashboard, sandbox
+    from codeself import sandbox
+    from codeself.solutions import read_programs
     from codeself.tasks import load_task_map
+    from codeself.views import charts, inputs
+    from codeself.views import sandbox as sandbox_view
     from codeself.widgets import RolloutExplorer
 
 
@@ -32,21 +35,21 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
-    tasks_input = dashboard.resolve_input(args, "tasks")
+    args = inputs.notebook_args()
+    tasks_input = inputs.resolve_input(args, "tasks")
     tasks = load_task_map(tasks_input.path)
     inputs_read = [str(tasks_input.path)]
     no_code = 0
-    _sol = dashboard.cli_value(args, "solutions")
+    _sol = inputs.cli_value(args, "solutions")
     if _sol:
-        programs, no_code = dashboard.read_programs(Path(_sol))
+        programs, no_code = read_programs(Path(_sol))
         inputs_read.append(str(Path(_sol).resolve()))
         programs_note = f"Programs from `--solutions {_sol}`."
     else:
-        _roll = dashboard.resolve_input(args, "rollouts", example=dashboard.EXAMPLE_FILES["baseline"])
+        _roll = inputs.resolve_input(args, "rollouts", example=inputs.EXAMPLE_FILES["baseline"])
         # the example rollouts are on the example tasks: with other tasks, run their canonical solutions
         if _roll.exists and not (_roll.source == "example" and tasks_input.source != "example"):
-            programs, no_code = dashboard.read_programs(_roll.path)
+            programs, no_code = read_programs(_roll.path)
             inputs_read.append(str(_roll.path))
             programs_note = _roll.note
         else:
@@ -67,9 +70,9 @@ def _(programs, tasks):
                                progress=False)
     records = [{"task_id": p["task_id"], "sample_id": p["sample_id"], "code": p["code"],
                 "result": r.to_dict()} for p, r in zip(programs, results, strict=True)]
-    res_df = dashboard.results_frame(results)
-    tests_df = dashboard.tests_frame(results)
-    scans = dashboard.scan_frame(results)
+    res_df = sandbox_view.results_frame(results)
+    tests_df = sandbox_view.tests_frame(results)
+    scans = sandbox_view.scan_frame(results)
     return records, res_df, scans, tests_df
 
 
@@ -86,9 +89,9 @@ def _(no_code, programs_note, res_df, tasks_input):
 
 @app.cell
 def _(res_df):
-    status = dashboard.status_counts(res_df)
+    status = sandbox_view.status_counts(res_df)
     mo.hstack([
-        dashboard.bar_chart(status, "status", "count", sort=list(dashboard.STATUS_ORDER),
+        charts.bar_chart(status, "status", "count", sort=list(sandbox_view.STATUS_ORDER),
                             title="Status breakdown"),
         status,
     ], justify="start")
@@ -97,9 +100,9 @@ def _(res_df):
 
 @app.cell
 def _(res_df):
-    timing = dashboard.histogram(res_df["duration_s"] * 1000, bins=20, name="ms")
+    timing = charts.histogram(res_df["duration_s"] * 1000, bins=20, name="ms")
     mo.vstack([
-        dashboard.hist_chart(timing, x_title="wall time per program (ms)", title="Timing distribution"),
+        charts.hist_chart(timing, x_title="wall time per program (ms)", title="Timing distribution"),
         mo.md(f"median {res_df['duration_s'].median() * 1000:.1f} ms, "
               f"max {res_df['duration_s'].max() * 1000:.1f} ms per program (parent-side wall time)."),
     ])
@@ -150,35 +153,21 @@ def _(editor, task_pick, tasks):
         mo.md(f"**{mine.status}** — public {mine.public_passed}/{mine.public_total}, "
               f"hidden {mine.hidden_passed}/{mine.hidden_total}, {mine.duration_s * 1000:.1f} ms"
               + (f" — {mine.error}" if mine.error else "")),
-        dashboard.tests_frame([mine]),
+        sandbox_view.tests_frame([mine]),
     ])
     return (mine,)
 
 
 @app.cell
-def _(res_df, scans, status):
-    _counts = dict(zip(status["status"].to_list(), status["count"].to_list(), strict=True))
-    key_numbers = {
-        "programs": res_df.height,
-        "passed": int(_counts.get("passed", 0)),
-        "pass_rate": round(float(res_df["passed"].mean()), 4) if res_df.height else 0.0,
-        "infra_errors": int(_counts.get("infra_error", 0)),
-        "median_ms": round(float(res_df["duration_s"].median() * 1000), 2) if res_df.height else 0.0,
-        "scan_findings": scans.height,
-    }
-    verdict_lines = [
-        f"{key_numbers['passed']} of {res_df.height} programs passed every public and hidden test; "
-        f"statuses: " + ", ".join(f"{k} {v}" for k, v in _counts.items()) + ".",
-        f"Median wall time {key_numbers['median_ms']} ms per program; "
-        f"{key_numbers['infra_errors']} infrastructure errors (excluded, never scored 0).",
-    ]
+def _(res_df, scans):
+    key_numbers, verdict_lines = sandbox_view.summary(res_df, scans)
     return key_numbers, verdict_lines
 
 
 @app.cell
 def test_results_match_programs(programs, res_df, key_numbers):
     assert res_df.height == len(programs) == key_numbers["programs"]
-    assert set(res_df["status"].unique().to_list()) <= set(dashboard.STATUS_ORDER)
+    assert set(res_df["status"].unique().to_list()) <= set(sandbox_view.STATUS_ORDER)
     assert (res_df["passed"] == (res_df["status"] == "passed")).all()
     return
 

@@ -7,10 +7,11 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import dashboard
-    from codeself.evaluation import evaluate_rollouts
     from codeself.rollouts import read_rollouts, rollouts_frame
     from codeself.tasks import load_task_map
+    from codeself.views import charts, inputs
+    from codeself.views import rewards as rewards_view
+    from codeself.views import sandbox as sandbox_view
     from codeself.widgets import RolloutExplorer
 
 
@@ -35,14 +36,14 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
-    _given = dashboard.cli_value(args, "rollouts") or dashboard.cli_value(args, "run")
+    args = inputs.notebook_args()
+    _given = inputs.cli_value(args, "rollouts") or inputs.cli_value(args, "run")
     if _given:
-        sources = dashboard.resolve_many(args, "rollouts")
+        sources = inputs.resolve_many(args, "rollouts")
     else:
-        sources = dashboard.example_rollouts("`--rollouts FILE` / `--run DIR`")
+        sources = inputs.example_rollouts("`--rollouts FILE` / `--run DIR`")
     sources = [s for s in sources if s.exists] or sources[:1]
-    tasks_input = dashboard.resolve_input(args, "tasks")
+    tasks_input = inputs.resolve_input(args, "tasks")
     tasks = load_task_map(tasks_input.path)
     inputs_read = [str(s.path) for s in sources if s.exists] + [str(tasks_input.path)]
     seeds = {"bootstrap_seed": 0}
@@ -55,7 +56,7 @@ def _(sources):
     for _s in sources:
         if not _s.exists:
             continue
-        _label = dashboard.run_label(_s)
+        _label = inputs.run_label(_s)
         _frames.append(rollouts_frame(_s.path).with_columns(pl.lit(_label).alias("file")))
         records.extend({**r, "file": _label} for r in read_rollouts(_s.path))
     df = pl.concat(_frames, how="diagonal_relaxed") if _frames else None
@@ -70,7 +71,7 @@ def _(df):
                                 value="file", label="group by")
     status_pick = mo.ui.multiselect(options=sorted(df["status"].unique().to_list()), label="statuses (empty = all)")
     task_pick = mo.ui.text(value="", label="task id contains")
-    reward_bounds = dashboard.reward_range(df["reward"])  # [-1, 1], wider if the data go further
+    reward_bounds = rewards_view.reward_range(df["reward"])  # [-1, 1], wider if the data go further
     reward_pick = mo.ui.range_slider(start=reward_bounds[0], stop=reward_bounds[1], step=0.05,
                                      value=list(reward_bounds), label="reward", show_value=True)
     mo.vstack([mo.hstack([group_pick, status_pick], justify="start"),
@@ -80,21 +81,21 @@ def _(df):
 
 @app.cell
 def _(df, reward_bounds, reward_pick, status_pick, task_pick):
-    # one filter update = dashboard.dashboard_view (what `codeself bench notebooks` times at 1M rows)
+    # one filter update = rewards_view.dashboard_view (what `codeself bench notebooks` times at 1M rows)
     _lo, _hi = reward_pick.value
     _filters = dict(statuses=status_pick.value or None, task_query=task_pick.value or None,
                     reward_min=None if _lo <= reward_bounds[0] else _lo,
                     reward_max=None if _hi >= reward_bounds[1] else _hi)
-    view = dashboard.dashboard_view(df, **_filters)
-    shown = dashboard.filter_rollouts(df, **_filters)
+    view = rewards_view.dashboard_view(df, **_filters)
+    shown = rewards_view.filter_rollouts(df, **_filters)
     mo.vstack([
         mo.md(f"**{view.n_rows} rollouts match** over {view.n_tasks} tasks · pass rate "
               f"{(view.pass_rate or 0):.3f} · mean reward {(view.mean_reward or 0):.3f} · "
               f"filter update computed in {view.compute_ms:.1f} ms"),
         mo.hstack([
-            dashboard.bar_chart(view.status, "status", "count", sort=list(dashboard.STATUS_ORDER),
+            charts.bar_chart(view.status, "status", "count", sort=list(sandbox_view.STATUS_ORDER),
                                 title="Status (filtered)", width=260, height=160),
-            dashboard.hist_chart(view.reward_hist, x_title="reward", title="Reward (filtered)",
+            charts.hist_chart(view.reward_hist, x_title="reward", title="Reward (filtered)",
                                  width=300, height=160),
         ], justify="start"),
     ])
@@ -103,24 +104,24 @@ def _(df, reward_bounds, reward_pick, status_pick, task_pick):
 
 @app.cell
 def _(group_pick, reward_bounds, shown):
-    summary = dashboard.reward_summary(shown, by=[group_pick.value])
-    hists = dashboard.reward_histograms(shown.filter(pl.col("reward").is_not_null()), group_pick.value,
+    summary = rewards_view.reward_summary(shown, by=[group_pick.value])
+    hists = rewards_view.reward_histograms(shown.filter(pl.col("reward").is_not_null()), group_pick.value,
                                         value_range=reward_bounds)
     mo.vstack([
         mo.md(f"**{shown.height} rollouts shown**, mean reward "
               f"{shown['reward'].mean() if shown.height else float('nan'):.3f}"),
         summary,
-        dashboard.hist_chart(hists, x_title="reward", title=f"Reward by {group_pick.value}", color="group"),
+        charts.hist_chart(hists, x_title="reward", title=f"Reward by {group_pick.value}", color="group"),
     ])
     return hists, summary
 
 
 @app.cell
 def _(shown):
-    credit = dashboard.partial_credit(shown)
-    gap = dashboard.public_hidden_gap(shown)
+    credit = rewards_view.partial_credit(shown)
+    gap = rewards_view.public_hidden_gap(shown)
     mo.hstack([
-        dashboard.bar_chart(credit.with_columns(pl.col("passed").cast(pl.String)), "tests_passed_share",
+        charts.bar_chart(credit.with_columns(pl.col("passed").cast(pl.String)), "tests_passed_share",
                             "rollouts", color="passed", title="Partial credit: share of tests passed"),
         mo.vstack([mo.md("**Public vs hidden, per task** (gap > 0: passes the visible tests, fails hidden ones)"),
                    gap]),
@@ -131,7 +132,7 @@ def _(shown):
 @app.cell(hide_code=True)
 def _(shown):
     parse = shown.group_by("parse_status").agg(pl.len().alias("rollouts")).sort("rollouts", descending=True)
-    mo.vstack([mo.md("## Parser failures"), parse, mo.md("## Per task"), dashboard.per_task(shown)])
+    mo.vstack([mo.md("## Parser failures"), parse, mo.md("## Per task"), rewards_view.per_task(shown)])
     return
 
 
@@ -153,25 +154,8 @@ def _(explorer):
 
 @app.cell
 def _(records, sources):
-    evals = {}
-    for _s in sources:
-        if _s.exists:
-            _label = dashboard.run_label(_s)
-            evals[_label] = evaluate_rollouts([r for r in records if r["file"] == _label], seed=0)
-    key_numbers = {}
-    verdict_lines = []
-    for _label, _ev in evals.items():
-        key_numbers[f"{_label}.rollouts"] = _ev["n_records"]
-        key_numbers[f"{_label}.mean_reward"] = round(_ev["reward"]["mean"], 4) if _ev["reward"]["mean"] is not None else None
-        key_numbers[f"{_label}.excluded"] = _ev["reward"]["excluded"]
-        key_numbers[f"{_label}.parse_failure_rate"] = round(_ev["parse_failure_rate"], 4)
-        _gap = _ev["public_hidden"]["gap"]
-        key_numbers[f"{_label}.public_hidden_gap"] = round(_gap, 4) if _gap is not None else None
-        verdict_lines.append(
-            f"{_label}: mean reward {_ev['reward']['mean']:.3f} over {_ev['reward']['n']} scored rollouts "
-            f"({_ev['reward']['excluded']} excluded); {_ev['public_hidden']['public_only']} pass every public test "
-            f"but fail a hidden one; parser failures {_ev['parse_failure_rate']:.1%}."
-        )
+    evals, key_numbers, verdict_lines = rewards_view.summary(
+        records, [inputs.run_label(s) for s in sources if s.exists], seed=0)
     return evals, key_numbers, verdict_lines
 
 

@@ -7,7 +7,9 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import dashboard
+    from codeself.training.metrics import METRIC_FIELDS, read_metrics
+    from codeself.views import charts, inputs
+    from codeself.views import training as training_view
 
 
 @app.cell(hide_code=True)
@@ -31,8 +33,8 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
-    runs = dashboard.resolve_many(args, "metrics")
+    args = inputs.notebook_args()
+    runs = inputs.resolve_many(args, "metrics")
     metrics_inputs = [str(r.path) for r in runs if r.exists]
     seeds = {}
     return metrics_inputs, runs, seeds
@@ -53,8 +55,8 @@ def _(refresh, runs):
     problems = []
     for _r in runs:
         if _r.exists:
-            _df, _p = dashboard.read_metrics(_r.path)
-            frames[dashboard.run_label(_r)] = _df
+            _df, _p = read_metrics(_r.path)
+            frames[inputs.run_label(_r)] = _df
             problems.extend(_p)
     return frames, problems
 
@@ -75,7 +77,7 @@ def _(frames, problems, runs):
 @app.cell(hide_code=True)
 def _():
     # options do not depend on the refreshed frames, so a live refresh keeps the user's choice
-    metric_pick = mo.ui.multiselect(options=list(dashboard.METRIC_FIELDS),
+    metric_pick = mo.ui.multiselect(options=list(METRIC_FIELDS),
                                     value=["reward_mean", "informative_share", "entropy", "kl", "clip_ratio",
                                            "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1"],
                                     label="metrics (those a run does not log are skipped)")
@@ -85,23 +87,23 @@ def _():
 
 @app.cell
 def _(frames, metric_pick):
-    long = dashboard.metrics_long(frames, metric_pick.value, max_points=300)
-    (dashboard.line_chart(long, title="Training metrics by step") if long.height
+    long = training_view.metrics_long(frames, metric_pick.value, max_points=300)
+    (charts.line_chart(long, title="Training metrics by step") if long.height
      else mo.md("_No values for the chosen metrics yet._"))
     return (long,)
 
 
 @app.cell
 def _(frames):
-    last = dashboard.metrics_last(frames, dashboard.METRIC_FIELDS)
+    last = training_view.metrics_last(frames, METRIC_FIELDS)
     last
     return (last,)
 
 
 @app.cell
 def _():
-    studies, _note, study_inputs = dashboard.study_verdicts(dashboard.notebook_args())
-    study_table = dashboard.verdicts_frame(studies)
+    studies, _note, study_inputs = training_view.study_verdicts(inputs.notebook_args())
+    study_table = training_view.verdicts_frame(studies)
     mo.vstack([
         mo.md("## Study verdicts: both arms side by side\n\n" + _note + " The `default` arm warm-starts on "
               "flawed demonstrations (a dropped-parentheses habit), `control` on clean ones; target: held-out "
@@ -114,48 +116,20 @@ def _():
 
 @app.cell
 def _():
-    selection, _sel_note, selection_inputs = dashboard.selection_frame(dashboard.notebook_args())
+    selection, _sel_note, selection_inputs = training_view.selection_frame(inputs.notebook_args())
     mo.vstack([
         mo.md("## How the study's settings were chosen\n\nOn the family's *validation* compositions, never on "
               "the held-out split (`codeself train select`). " + _sel_note),
-        dashboard.ci_chart(selection, title="Validation: sampled pass@1 difference per setting and seed"),
+        charts.ci_chart(selection, title="Validation: sampled pass@1 difference per setting and seed"),
         selection,
     ])
     return selection, selection_inputs
 
 
 @app.cell
-def _(frames, last, runs, selection, study_table):
-    key_numbers = {"runs": len(frames)}
-    _chosen = selection.filter(pl.col("chosen"))
-    if _chosen.height:
-        key_numbers["selection.chosen"] = _chosen["setting"][0]
-    verdict_lines = []
-    for _row in study_table.iter_rows(named=True):
-        _k = f"study.seed{_row['seed']}.{_row['arm']}"
-        key_numbers[f"{_k}.greedy_after"] = round(_row["greedy_after"], 4)
-        key_numbers[f"{_k}.mcnemar_p"] = _row["mcnemar_p"]
-        verdict_lines.append(
-            f"Study seed {_row['seed']} ({_row['arm']} arm): greedy {_row['greedy_before']:.3f} → "
-            f"{_row['greedy_after']:.3f} (McNemar p = {_row['mcnemar_p']:.2g}), sampled "
-            f"{_row['sampled_diff']:+.3f} [{_row['ci_low']:+.3f}, {_row['ci_high']:+.3f}]; target "
-            f"{'met' if _row['target_met'] else 'not met'}.")
-    for _row in last.iter_rows(named=True):
-        _run = _row["run"]
-        _df = frames[_run]
-        key_numbers[f"{_run}.steps"] = _row["steps"]
-        for _m in ("reward_mean", "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1",
-                   "informative_share", "entropy"):
-            if _row.get(_m) is not None:
-                key_numbers[f"{_run}.last_{_m}"] = round(_row[_m], 4)
-        _line = f"{_run}: {_row['steps']} steps"
-        for _m in ("heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1", "reward_mean"):
-            if _m in _df.columns and _df[_m].drop_nulls().len() >= 2:
-                _s = _df[_m].drop_nulls()
-                _line += f"; {_m} {_s[0]:.3f} → {_s[-1]:.3f}"
-        verdict_lines.append(_line + ".")
-    if not frames:
-        verdict_lines.append("No training metrics were available: " + " ".join(r.note for r in runs))
+def _(frames, runs, selection, study_table):
+    key_numbers, verdict_lines = training_view.summary(frames, study_table, selection,
+                                                       missing_note=" ".join(r.note for r in runs))
     return key_numbers, verdict_lines
 
 

@@ -7,9 +7,10 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import dashboard
     from codeself.evaluation import compare_rollouts, power_plan
     from codeself.rollouts import read_rollouts, rollouts_frame
+    from codeself.views import charts, inputs
+    from codeself.views import compare as compare_view
 
 
 @app.cell(hide_code=True)
@@ -30,9 +31,9 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
-    base_in = dashboard.resolve_input(args, "baseline")
-    cand_in = dashboard.resolve_input(args, "candidate")
+    args = inputs.notebook_args()
+    base_in = inputs.resolve_input(args, "baseline")
+    cand_in = inputs.resolve_input(args, "candidate")
     inputs_read = [str(i.path) for i in (base_in, cand_in) if i.exists]
     seeds = {"bootstrap_seed": 0}
     mo.md(base_in.note + "\n\n" + cand_in.note)
@@ -44,9 +45,9 @@ def _(base_in, cand_in):
     cmp = pf = None
     if base_in.exists and cand_in.exists:
         cmp = compare_rollouts(read_rollouts(base_in.path), read_rollouts(cand_in.path), intersect=True,
-                               seed=0, base_name=dashboard.run_label(base_in),
-                               cand_name=dashboard.run_label(cand_in))
-        pf = dashboard.paired_frame(rollouts_frame(base_in.path), rollouts_frame(cand_in.path))
+                               seed=0, base_name=inputs.run_label(base_in),
+                               cand_name=inputs.run_label(cand_in))
+        pf = compare_view.paired_frame(rollouts_frame(base_in.path), rollouts_frame(cand_in.path))
     return cmp, pf
 
 
@@ -69,7 +70,7 @@ def _(cmp):
     ({cmp['wilcoxon']['method']}, {cmp['wilcoxon']['n_nonzero']} tasks differ), sign-flip permutation
     p = {cmp['permutation']['pvalue']:.4g} ({'exact' if cmp['permutation'].get('exact') else str(cmp['permutation']['n_resamples']) + ' resamples'}).
     """),
-        dashboard.table_frame(_t),
+        compare_view.table_frame(_t),
     ])
     return
 
@@ -88,7 +89,7 @@ def _(cell_pick, pf):
     _view = pf if cell_pick.value == "all" else pf.filter(pl.col("cell") == cell_pick.value)
     _chart_df = _view.select("task_id", "base_rate", "cand_rate", "cell")
     mo.vstack([
-        dashboard.scatter_chart(_chart_df, "base_rate", "cand_rate", color="cell",
+        charts.scatter_chart(_chart_df, "base_rate", "cand_rate", color="cell",
                                 title="Per-task pass rate: baseline vs candidate"),
         _view.select("task_id", "cell", "base_n", "base_c", "cand_n", "cand_c", "rate_diff"),
     ])
@@ -116,11 +117,7 @@ def _(alpha_pick, cmp, power_pick):
 
 @app.cell
 def _(cmp):
-    if cmp is None:
-        key_numbers = {"n_tasks": 0}
-        verdict_lines = ["No comparison: the baseline or candidate rollout file is missing."]
-    else:
-        key_numbers, verdict_lines = dashboard.comparison_summary(cmp)
+    key_numbers, verdict_lines = compare_view.summary(cmp)
     return key_numbers, verdict_lines
 
 

@@ -7,7 +7,9 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from codeself import agent, dashboard
+    from codeself import agent
+    from codeself.views import charts, inputs
+    from codeself.views import traces as traces_view
     from codeself.widgets import TraceViewer
 
 
@@ -28,8 +30,8 @@ def _():
 
 @app.cell
 def _():
-    args = dashboard.notebook_args()
-    traces_input = dashboard.resolve_input(args, "traces")
+    args = inputs.notebook_args()
+    traces_input = inputs.resolve_input(args, "traces")
     traces = agent.load_traces(traces_input.path) if traces_input.exists else []
     inputs_read = [str(traces_input.path)] if traces_input.exists else []
     summary = agent.summarize_traces(traces) if traces else None
@@ -40,7 +42,7 @@ def _():
 
 @app.cell
 def _(traces):
-    tf = dashboard.traces_frame(traces)
+    tf = traces_view.traces_frame(traces)
     _outcome_rows = [{"revision": i, "outcome": agent.revision_outcome(r["turns"][i - 1], r["turns"][i])}
                      for r in traces for i in range(1, len(r["turns"]))]
     outcomes = (pl.DataFrame(_outcome_rows, schema={"revision": pl.Int64, "outcome": pl.String})
@@ -62,10 +64,10 @@ def _(outcomes, summary, tf):
     p = {_p['mcnemar_p']:.3g}. Excluded infra errors: {summary['excluded_infra']}.
     """),
             mo.hstack([
-                dashboard.bar_chart(tf.group_by("turns").agg(pl.len().alias("traces")).sort("turns")
+                charts.bar_chart(tf.group_by("turns").agg(pl.len().alias("traces")).sort("turns")
                                     .with_columns(pl.col("turns").cast(pl.String)),
                                     "turns", "traces", title="Turns used per trace"),
-                (dashboard.bar_chart(outcomes.with_columns(pl.col("revision").cast(pl.String)), "revision",
+                (charts.bar_chart(outcomes.with_columns(pl.col("revision").cast(pl.String)), "revision",
                                      "count", color="outcome", title="What each revision did (public tests)")
                  if outcomes.height else mo.md("_no revisions made_")),
             ], justify="start"),
@@ -92,30 +94,13 @@ def _(viewer):
 
 @app.cell
 def _(summary, tf):
-    if summary is None:
-        key_numbers = {"traces": 0}
-        verdict_lines = ["No traces were available."]
-    else:
-        _p = summary["paired"]
-        key_numbers = {
-            "traces": summary["n_records"], "tasks": summary["n_tasks"],
-            "pass_at_1_first": round(summary["pass_at_1_first"], 4),
-            "pass_at_1_final": round(summary["pass_at_1_final"], 4),
-            "fixed": _p["c"], "broke": _p["b"], "mcnemar_p": _p["mcnemar_p"],
-            "mean_turns": round(float(tf["turns"].mean()), 3),
-            "excluded_infra": summary["excluded_infra"],
-        }
-        verdict_lines = [
-            f"Self-debugging moved pass@1 from {summary['pass_at_1_first']:.3f} to {summary['pass_at_1_final']:.3f} "
-            f"over {summary['n_tasks']} tasks ({_p['c']} fixed, {_p['b']} broken; exact McNemar p = {_p['mcnemar_p']:.3g}).",
-            f"Traces used {tf['turns'].mean():.2f} turns on average.",
-        ]
+    key_numbers, verdict_lines = traces_view.summary(summary, tf)
     return key_numbers, verdict_lines
 
 
 @app.cell
 def test_frame_agrees_with_the_summary(outcomes, summary, tf, traces):
-    # the per-trace frame (dashboard.traces_frame) and the agent's own summary count the same traces,
+    # the per-trace frame (traces_view.traces_frame) and the agent's own summary count the same traces,
     # final outcomes and revisions, each from the raw records by its own path
     assert tf.height == len(traces) == (summary["n_records"] if summary else 0)
     if summary is not None:

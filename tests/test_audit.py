@@ -1,4 +1,4 @@
-"""Tests of the test-strength audit (codeself/audit.py) and `codeself tasks audit`."""
+"""Tests of the test-strength audit (codeself/audit/) and `codeself tasks audit`."""
 
 from __future__ import annotations
 
@@ -350,8 +350,15 @@ def test_cli_creates_a_missing_output_folder(tmp_path, capsys):
 def test_confirmation_uses_the_graders_equality():
     """A mutant that returns 5.0 where the reference returns 5 is not "confirmed wrong": the grader
     itself compares int and float by value, so no test could ever tell them apart."""
-    from codeself.audit import _close
+    from codeself.audit import close_eq
+    from codeself.sandbox.values import Opaque, strict_eq
 
-    assert _close(5, 5.0) and _close([1, 2.0], [1.0, 2])
-    assert not _close(True, 1) and not _close((1,), [1]) and not _close(5, 5.5)
-    assert _close(0.1 + 0.2, 0.3) and not _close("1", 1)
+    assert close_eq(5, 5.0) and close_eq([1, 2.0], [1.0, 2])
+    assert not close_eq(True, 1) and not close_eq((1,), [1]) and not close_eq(5, 5.5)
+    assert close_eq(0.1 + 0.2, 0.3) and not close_eq("1", 1)
+    # the tolerance is the only difference from the grader's strict_eq (plus NaN and opaque values)
+    assert not strict_eq(0.1 + 0.2, 0.3) and not close_eq(0.1 + 0.2, 0.3, rel_tol=0, abs_tol=0)
+    assert close_eq({"a": [1.0, 0.1 + 0.2]}, {"a": [1, 0.3]}) and not close_eq({True: 1}, {1: 1})
+    assert close_eq(complex(1, 0.1 + 0.2), complex(1, 0.3)) and close_eq(float("nan"), float("nan"))
+    assert close_eq(Opaque("gen", "<gen>"), Opaque("gen", "<gen>")) and not close_eq(Opaque("a", "x"), Opaque("b", "x"))
+    assert close_eq({1, 2}, {2, 1}) and not close_eq({1}, {True})

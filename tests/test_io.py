@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from codeself.io import DataError, JsonlAppender, atomic_writer, read_jsonl
+from codeself.io import DataError, JsonlAppender, Problem, atomic_writer, read_jsonl
 
 
 def test_read_jsonl_names_file_and_line(tmp_path):
@@ -41,7 +41,9 @@ def test_truncated_tail_is_tolerated_only_when_asked(tmp_path):
     with pytest.raises(DataError, match="truncated"):
         read_jsonl(p)
     recs, probs = read_jsonl(p, tolerate_truncated_tail=True)
-    assert len(recs) == 2 and probs[0].line == 3
+    assert len(recs) == 2 and probs[0].line == 3 and probs[0].kind == "truncated"
+    with pytest.raises(ValueError, match="kind"):
+        Problem("f", 1, None, "m", kind="typo")
 
 
 def test_atomic_writer_leaves_nothing_on_error(tmp_path):

@@ -90,8 +90,9 @@ def test_validate_reports_planted_leak_and_duplicate_id():
     leaky.prompt += "\n# e.g. " + leaky.hidden_tests[1] + "\n"
     dup = Task(**{**tasks[0].to_dict(), "prompt": "other"})
     probs = validate([*tasks, dup], file="x.jsonl", lines=list(range(1, 8)))
-    leaks = [p for p in probs if "leak" in p.message]
-    dups = [p for p in probs if "duplicate" in p.message]
+    leaks = [p for p in probs if p.kind == "leak"]
+    dups = [p for p in probs if p.kind == "duplicate"]
+    assert {p.kind for p in probs} == {"leak", "duplicate"} and all("leak of" in p.message for p in leaks)
     assert len(leaks) == 1 and leaks[0].field == "prompt" and leaks[0].task_id == "example/reverse_words"
     assert leaks[0].line == 2
     assert len(dups) == 1 and dups[0].line == 7 and dups[0].field == "task_id"
@@ -120,7 +121,8 @@ def test_validate_files_duplicates_across_files(tmp_path):
     b.write_text("{broken\n" + line)
     probs = validate_files([a, b])
     assert [(p.file, p.line) for p in probs] == [(str(b), 1), (str(b), 2)]
-    assert "duplicate" in probs[1].message and f"{a}:1" in probs[1].message
+    assert probs[1].kind == "duplicate" and f"{a}:1" in probs[1].message
+    assert probs[0].kind == "invalid"
     # the same id at the same line of two files: the duplicate is the second file's
     b.write_text(line)
     probs = validate_files([a, b])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from codeself import dashboard
+from codeself.paths import EXAMPLE_TASKS
 from codeself.tasks import load_task_map
 from codeself.widgets import WIDGETS_DIR, RolloutExplorer, TaskBrowser, TraceViewer
 
 
 def _tasks():
-    return load_task_map(dashboard.EXAMPLE_FILES["tasks"])
+    return load_task_map(EXAMPLE_TASKS)
 
 
 def _records(tasks):

@@ -1,4 +1,4 @@
-"""`codeself tasks audit` — owned by the audit stage (codeself/audit.py)."""
+"""`codeself tasks audit` — owned by the audit stage (codeself/audit/)."""
 
 from __future__ import annotations
 

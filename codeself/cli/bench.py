@@ -18,12 +18,12 @@ def notebooks(
     seed: int = typer.Option(0, min=0, help="seed of the synthetic rollout frame"),
 ) -> None:
     """Dashboard filter update over ROWS rollout rows (polars) vs a naive pure-Python filter."""
+    from codeself.bench.notebooks import bench_notebooks
     from codeself.cli._common import out
-    from codeself.dashboard import bench_notebooks
 
     r = bench_notebooks(rows, repeats=repeats, seed=seed)
     out.print(f"dashboard filter update over {r['rows']:,} rollout rows ({r['filters']} filter settings × {r['repeats']})")
-    out.print(f"  polars (codeself.dashboard.dashboard_view): median {r['polars_median_ms']:.1f} ms, max {r['polars_max_ms']:.1f} ms")
+    out.print(f"  polars (codeself.views.rewards.dashboard_view): median {r['polars_median_ms']:.1f} ms, max {r['polars_max_ms']:.1f} ms")
     out.print(f"  naive pure-Python filter + aggregate:       median {r['naive_median_ms']:.1f} ms")
     out.print(f"  speedup ×{r['speedup']:.1f}; target ≤ {r['target_ms']:.0f} ms: {'met' if r['meets_target'] else 'NOT met'}")
 
@@ -138,7 +138,7 @@ def audit(
     output: Path = typer.Option(None, help="also write every number as JSON here", **OUTPUT_FILE),
 ) -> None:
     """Test-strength audit of all of HumanEval (target ≤ 3 min on 2 cores) vs a process-per-test estimate."""
-    from codeself.audit import bench_audit
+    from codeself.bench.audit import bench_audit
     from codeself.cli._common import out
     from codeself.io import atomic_write_json
 

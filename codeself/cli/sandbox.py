@@ -99,8 +99,10 @@ def judges_cmd(
     from codeself.sandbox import SandboxConfig, imap
     from codeself.tasks import load_task_map
 
+    from codeself.solutions import read_solutions
+
     task_map = load_task_map(tasks)
-    sols = read_solutions(solutions, set(task_map))
+    sols = [(p["task_id"], p["code"], p["sample_id"]) for p in read_solutions(solutions, set(task_map)).programs]
     if not any(task_map[t].is_stdio for t, _c, _s in sols):
         raise CommandError(f"{solutions}: no solution of a stdin task (judges compare stdout)")
     base = SandboxConfig()

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from codeself.io import atomic_write_json, atomic_write_text, sha256_file
+from codeself.paths import KIT_DIR
 from codeself.training.verdict import is_significant
 
-KIT_DIR = Path(__file__).resolve().parents[2] / "reports" / "kit"
 TEMPLATES = {
     "methodology.md": "methodology.md",
     "reproducibility-checklist.md": "reproducibility-checklist.md",

@@ -1,4 +1,5 @@
-"""Per-step training metrics: the sandbox reward wrapper that measures itself, and the writer.
+"""Per-step training metrics: the sandbox reward wrapper that measures itself, the writer and the
+reader (:func:`read_metrics`, tolerant of a run still writing).
 
 ``D/metrics.jsonl`` holds one JSON object per optimiser step (``step`` 1, 2, …). Fields:
 
@@ -39,11 +40,16 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from codeself.io import DataError, Problem, read_jsonl
 from codeself.tasks import Task
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class SandboxReward:
@@ -175,3 +181,31 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
             v = None if not math.isfinite(v) else float(f"{v:.6g}")
         out[k] = v
     return out
+
+
+#: the metrics a training chart offers (notebook 04), in display order
+METRIC_FIELDS = ("reward_mean", "reward_std", "frac_reward_zero_std", "informative_share", "kl",
+                 "entropy", "clip_ratio", "completion_length", "sandbox_share",
+                 "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1")
+
+
+def read_metrics(path: str | os.PathLike) -> tuple[pl.DataFrame, list[Problem]]:
+    """A run's ``metrics.jsonl`` as a frame (one row per step), tolerant of a run still writing.
+
+    A truncated last line (the writer mid-record) is skipped and reported in the problems; every
+    other bad line raises ``DataError``. An empty file gives an empty frame.
+    """
+    import polars as pl
+
+    records, problems = read_jsonl(path, tolerate_truncated_tail=True, allow_empty=True)
+    rows = []
+    for line, r in records:
+        if "step" not in r:
+            raise DataError(Problem(str(path), line, "step", "missing required field"))
+        rows.append({k: v for k, v in r.items() if isinstance(v, (int, float, str, bool)) or v is None})
+    if not rows:
+        return pl.DataFrame(schema={"step": pl.Int64}), problems
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    num = [c for c, t in df.schema.items() if t.is_numeric() or t == pl.Boolean]
+    return df.select(num).with_columns(pl.col("step").cast(pl.Int64)).sort("step"), problems
+

@@ -274,3 +274,9 @@ def selection_table(sel: dict[str, Any]) -> str:
     rows.append(f"Rule: {sel['rule']}. Chosen: {', '.join(f'{k}={v}' for k, v in sel['chosen'].items())} "
                 f"({s['n_significant']}/{s['n_seeds']} seeds significant, mean CI lower bound {s['mean_ci_low']:+.3f}).")
     return "\n".join(rows)
+
+
+def read_selection(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``selection.json`` written by :func:`run_selection` (``candidates`` with their ``runs``,
+    ``chosen_index``, ``chosen``, ``rule``, ``seeds``)."""
+    return json.loads(Path(path).read_text())

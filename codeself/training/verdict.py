@@ -20,7 +20,10 @@ Pure Python, no heavy imports: views and the CLI import it cheaply.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 #: The McNemar threshold a verdict without a recorded ``alpha`` was judged with (StudyConfig's default).
@@ -52,3 +55,13 @@ def is_significant(v: Mapping[str, Any]) -> bool:
     if "significant" in v and "alpha" in v:
         return bool(v["significant"])
     return judge(v)
+
+
+def read_verdicts(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The verdicts in ``path``: one study's ``verdict.json`` (a list of one), or a JSONL file of
+    verdicts, one per line (the bundled ``data/examples/study_verdicts.jsonl``)."""
+    p = Path(path)
+    text = p.read_text()
+    if p.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [json.loads(text)]
