@@ -97,9 +97,8 @@ def judges_cmd(
     from codeself.io import atomic_writer
     from codeself.judges import disagreement, format_disagreement
     from codeself.sandbox import SandboxConfig, imap
-    from codeself.tasks import load_task_map
-
     from codeself.solutions import read_solutions
+    from codeself.tasks import load_task_map
 
     task_map = load_task_map(tasks)
     sols = [(p["task_id"], p["code"], p["sample_id"]) for p in read_solutions(solutions, set(task_map)).programs]
