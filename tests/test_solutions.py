@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import EX_BASE, EXAMPLES, run_cli
 
-from codeself import dashboard
+from codeself import solutions as dashboard_solutions
 from codeself.io import DataError
 from codeself.solutions import read_solutions
 
@@ -41,7 +41,7 @@ def test_one_rule_for_code_sample_ids_and_task_ids(tmp_path):
 
 def test_cli_and_notebook_read_the_same_programs(tmp_path, capsys):
     # a rollout file is a solutions file: both faces read it through the one reader
-    progs, no_code = dashboard.read_programs(EX_BASE)
+    progs, no_code = dashboard_solutions.read_programs(EX_BASE)
     read = read_solutions(EX_BASE)
     assert [(p["task_id"], p["code"]) for p in progs] == [(p["task_id"], p["code"]) for p in read.programs]
     assert no_code == read.without_code
