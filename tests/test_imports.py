@@ -32,7 +32,8 @@ WAIVED: dict[tuple[str, str], str] = {}
 #: never imports the sandbox (or anything that runs code), and the prompt templates stay a leaf.
 LEAVES: dict[str, set[str]] = {
     "codeself.io": set(),
-    "codeself.tasks": {"codeself.io"},
+    "codeself.judges": set(),
+    "codeself.tasks": {"codeself.io", "codeself.judges"},
     "codeself.prompts": {"codeself.tasks"},
 }
 
