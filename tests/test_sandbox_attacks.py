@@ -420,7 +420,7 @@ def test_tasks_file_under_tmp_keeps_full_containment(tmp_path):
 
 
 def test_mountpoint_choice_avoids_python_under_tmp():
-    from codeself.sandbox.server import _choose_mountpoint
+    from codeself.sandbox.rootfs import _choose_mountpoint
 
     chosen = _choose_mountpoint(["/tmp/venv/lib/python3.11", "/usr"])
     assert chosen != "/tmp" and not "/tmp/venv".startswith(chosen + "/")
