@@ -317,7 +317,7 @@ def test_generate_keeps_the_parquet_analysis_frame_current(tmp_path, tasks, stat
 
 
 def test_bench_rollouts_small(tmp_path):
-    from codeself.rollouts import bench_rollouts
+    from codeself.bench.rollouts import bench_rollouts
 
     r = bench_rollouts(300)
     assert r["frames_equal"] and r["n"] == 300
@@ -325,7 +325,8 @@ def test_bench_rollouts_small(tmp_path):
 
 
 def test_head_first_layout_and_reader_paths_agree(tmp_path, tasks, static_file):
-    from codeself.rollouts import HEAD_MARKER, _fast_frame, _head_frame
+    from codeself.rollouts import HEAD_MARKER
+    from codeself.rollouts.frame import _fast_frame, _head_frame
 
     out = tmp_path / "r.jsonl"
     _run(tasks, get_backend("static", model=static_file), out, n=2)
@@ -345,7 +346,7 @@ def test_head_first_layout_and_reader_paths_agree(tmp_path, tasks, static_file):
 def test_version1_layout_uses_full_reader(tmp_path):
     """A file in the old key order (result.tests before the result's timings; schema v1) must not be
     read from its heads (the fields after the cut would silently be null)."""
-    from codeself.rollouts import _head_frame
+    from codeself.rollouts.frame import _head_frame
 
     rows = read_rollouts(EX_BASE)
     old = tmp_path / "v1.jsonl"

@@ -118,8 +118,8 @@ def rollouts(
     keep: bool = typer.Option(False, help="keep the temporary JSONL (its path is printed)"),
 ) -> None:
     """Read N rollout records into a polars DataFrame: rollouts_frame (cold and cached) vs json.loads per line."""
+    from codeself.bench.rollouts import bench_rollouts
     from codeself.cli._common import out
-    from codeself.rollouts import bench_rollouts
 
     r = bench_rollouts(records, seed=seed, keep=keep, log=lambda s: out.print(s, markup=False))
     out.print(f"frames equal to the json.loads baseline: {r['frames_equal']}", markup=False)
