@@ -37,10 +37,6 @@ def revision_outcome(prev: dict[str, Any], cur: dict[str, Any]) -> str:
 REVISION_OUTCOMES = ("fixed", "improved", "same_result", "unchanged", "broke")
 
 
-def _rate(k: int, n: int) -> str:
-    return f"{k}/{n} = {k / n:.3f}" if n else f"{k}/0 = n/a"
-
-
 def summarize_traces(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
     """Every number of the strategy report, as a plain dict (the report renders this).
 
