@@ -485,3 +485,13 @@ def test_humaneval_cannot_be_forged_to_reward_one():
     # the same harness passes every reference: the forgery test is not vacuous
     good = run_many([(t, t.canonical_solution) for t in tasks], workers=2, progress=False)
     assert [r.task_id for r in good if not r.passed] == []
+
+
+def test_numpy_arrays_are_not_lists_and_the_harness_future_flags_do_not_leak():
+    pytest.importorskip("numpy")
+    t = T("f", ["assert f() == [1, 2]"], ["assert g() == 3"])
+    r = run(t, "import numpy as np\ndef f():\n    return np.array([1, 2])\ndef g():\n    return np.int64(3)\n")
+    assert [o.status for o in r.tests] == ["failed", "passed"]  # an array equals nothing; a numpy scalar, its value
+    # the harness is compiled with `from __future__ import annotations`; programs must not inherit it
+    ann = T("f", ["assert f() is int"], [])
+    assert run(ann, "def f():\n    def h(x: int):\n        pass\n    return h.__annotations__['x']\n").passed
