@@ -267,7 +267,7 @@ def from_humaneval(path: str | os.PathLike | None = None, *, verify_examples: bo
         tasks.append(Task(
             task_id=tid, prompt=p["prompt"], entry_point=p["entry_point"], public_tests=public,
             hidden_tests=hidden, setup_code=setup, canonical_solution=p["prompt"] + p["canonical_solution"],
-            source="humaneval", metadata={"hidden_mode": mode},
+            source="humaneval", metadata={"hidden_mode": mode, "_dataset_tests": list(hidden)},
         ))
     if bad:
         raise DataError(bad)
@@ -277,7 +277,23 @@ def from_humaneval(path: str | os.PathLike | None = None, *, verify_examples: bo
         _move_visible_hidden_to_public(t)
     if verify_examples:
         _derive_missing_hidden(tasks, workers=workers)
+    for t in tasks:
+        mark_origins(t, t.metadata.pop("_dataset_tests"))
     return tasks
+
+
+def mark_origins(task: Task, dataset_tests: list[str], derived: list[str] | None = None) -> None:
+    """Record where each test came from, in ``metadata["test_origin"]`` (parallel to the test
+    lists): ``dataset`` (the dataset's own check), ``derived`` (computed from the reference on new
+    inputs) or ``docstring`` (an example shown in the prompt, verified against the reference).
+    ``codeself sandbox run --tests original`` grades only the ``dataset`` ones, as the original
+    harness does."""
+    own = set(dataset_tests)
+    extra = set(derived or task.metadata.get("derived_tests", []))
+    task.metadata["test_origin"] = {
+        kind: ["dataset" if t in own else ("derived" if t in extra else "docstring") for t in getattr(task, f"{kind}_tests")]
+        for kind in ("public", "hidden")
+    }
 
 
 def _variants(call_src: str) -> list[str]:
@@ -323,6 +339,7 @@ def _derive_missing_hidden(tasks: list[Task], *, workers: int | None = None) -> 
                     test = _assert_for(call, repr(value))
                     if ast.literal_eval(repr(value)) == value and not leak_fields(t, test):
                         t.hidden_tests.append(test)
+                        t.metadata.setdefault("derived_tests", []).append(test)
                 except (ValueError, SyntaxError, TypeError):
                     continue
         t.metadata["hidden_derived_from_reference"] = len(t.hidden_tests)

@@ -349,3 +349,28 @@ def test_agent_loop_on_a_stdin_task_shows_input_expected_and_actual_output(tmp_p
     turns = json.dumps(trace["turns"])
     assert json.dumps("input:\n2\n1 3")[1:-1] in turns  # the public input is there, escaped as in the file...
     assert not any(json.dumps(h)[1:-1] in turns for h in hidden)  # ...no hidden input reaches a prompt
+
+
+# ---- literature-comparable grading on assert tasks --------------------------------------------------------
+
+def test_humaneval_tests_record_their_origin_and_original_grades_only_the_datasets_own():
+    from collections import Counter
+
+    from codeself.datasets import from_humaneval
+
+    tasks = from_humaneval()
+    origins = Counter(o for t in tasks for k in ("public", "hidden") for o in t.metadata["test_origin"][k])
+    assert set(origins) == {"dataset", "docstring", "derived"} and origins["derived"] == 2
+    assert all(len(t.metadata["test_origin"][k]) == len(getattr(t, f"{k}_tests")) for t in tasks for k in ("public", "hidden"))
+    by_id = {t.task_id: t for t in tasks}
+    t34 = by_id["HumanEval/34"]
+    assert t34.metadata["test_origin"] == {"public": ["dataset"], "hidden": ["derived", "derived"]}
+    # a program that satisfies the dataset's own test but not the added docstring examples
+    t0 = by_id["HumanEval/0"]
+    n_own = sum(o == "dataset" for k in ("public", "hidden") for o in t0.metadata["test_origin"][k])
+    r_all = run(t0, t0.canonical_solution)
+    r_orig = run(t0, t0.canonical_solution, tests="original")
+    assert r_all.passed and r_orig.passed and r_orig.public_total + r_orig.hidden_total == n_own
+    assert n_own < r_all.public_total + r_all.hidden_total
+    with pytest.raises(ValueError, match="original"):
+        run(t0, "x = 1\n", tests="bogus")

@@ -19,6 +19,7 @@ class Tests(StrEnum):
     all = "all"
     public = "public"
     hidden = "hidden"
+    original = "original"  # only the dataset's own tests (metadata test_origin / a test's origin)
 
 
 class ScanPolicy(StrEnum):
@@ -43,7 +44,8 @@ def run_cmd(
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Wall-clock seconds per program "
                                                                         "(also the CPU-time limit).")] = 10.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Address-space limit, MiB.")] = 1024,
-    tests: Annotated[Tests, typer.Option("--tests", help="Which tests to run.")] = Tests.all,
+    tests: Annotated[Tests, typer.Option("--tests", help="Which tests to run; original: only the dataset's own "
+                                                           "(no added docstring or derived tests), as its harness grades.")] = Tests.all,
     scan_policy: Annotated[ScanPolicy, typer.Option(
         "--scan-policy", help="report: findings only; block: do not run code with a high-severity finding "
                               "(status 'rejected').")] = ScanPolicy.report,

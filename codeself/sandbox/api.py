@@ -53,7 +53,8 @@ def _prepared(task, tests: str) -> tuple[list, bytes]:
     """The task's prepared tests and the serialized, sample-independent part of its grader job
     (cached: the same task comes back sample after sample)."""
     key = (task.task_id, task.prompt, task.entry_point, task.setup_code, tuple(task.public_tests),
-           tuple(task.hidden_tests), tests, getattr(task, "judge", None), getattr(task, "time_limit_s", None))
+           tuple(task.hidden_tests), tests, getattr(task, "judge", None), getattr(task, "time_limit_s", None),
+           repr((getattr(task, "metadata", None) or {}).get("test_origin")) if tests == "original" else None)
     try:
         hit = _TAILS.get(key)
     except TypeError:  # stdin / call tests are dicts
@@ -178,9 +179,12 @@ def _normalize_pairs(pairs: Iterable[Sequence[Any]]) -> list[tuple[Any, str, Any
     return out
 
 
+TEST_SELECTIONS = ("all", "public", "hidden", "original")
+
+
 def _check_tests_arg(tests: str) -> None:
-    if tests not in ("all", "public", "hidden"):
-        raise ValueError(f"tests must be 'all', 'public' or 'hidden', got {tests!r}")
+    if tests not in TEST_SELECTIONS:
+        raise ValueError(f"tests must be one of {', '.join(TEST_SELECTIONS)}, got {tests!r}")
 
 
 def run(task, code: str, *, tests: str = "all", sample_id=None, config: SandboxConfig | None = None,

@@ -150,10 +150,11 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
     """The task's selected tests, rewritten for the grader."""
     out: list[PreparedTest] = []
     groups = []
-    if tests in ("all", "public"):
+    if tests in ("all", "public", "original"):
         groups.append(("public", task.public_tests))
-    if tests in ("all", "hidden"):
+    if tests in ("all", "hidden", "original"):
         groups.append(("hidden", task.hidden_tests))
+    origins = (getattr(task, "metadata", None) or {}).get("test_origin") or {}
     judge = getattr(task, "judge", None) or "exact"
     strict = judge != "python"  # assert tests: "strict" (default) or "python"
     if judge in ("strict", "python"):
@@ -162,6 +163,8 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
     checker = getattr(task, "checker", None)
     for kind, srcs in groups:
         for i, src in enumerate(srcs):
+            if tests == "original" and not _is_original(src, origins.get(kind), i):
+                continue
             if isinstance(src, dict):
                 if "input" in src:
                     spec = {"k": "stdin", "input": src["input"], "output": src["output"], "judge": judge, "tl": tl}
@@ -174,6 +177,16 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
             new, names = rewrite(src, "exec", strict)
             out.append(PreparedTest(kind, i, new, names))
     return out
+
+
+def _is_original(test, origins, i: int) -> bool:
+    """A test of the dataset's own check: by ``metadata["test_origin"]``, or a test object's
+    ``origin``; a test with no recorded origin counts as the dataset's."""
+    if isinstance(test, dict) and "origin" in test:
+        return test["origin"] == "dataset"
+    if isinstance(origins, list) and i < len(origins):
+        return origins[i] == "dataset"
+    return True
 
 
 def prepare_calls(exprs) -> list[dict]:
