@@ -363,7 +363,8 @@ def evaluation_markdown(ev: dict[str, Any], *, dropped: int = 0, power: dict[str
         for st, n in sorted(ev["status_by_phase"].get(ph, {}).items()):
             L.append(f"| {ph} | {st} | {n} |")
     rw = ev["reward"]
-    L += ["", "## Reward (reward_v0_correctness)", "",
+    variant = ev.get("reward_variant") or "partial"
+    L += ["", f"## Reward ({'reward_v0_correctness' if variant == 'partial' else variant})", "",
           f"mean {_fmt(rw['mean'])}, std {_fmt(rw['std'])}, n {rw['n']} (excluded {rw['excluded']})", ""]
     if rw["quantiles"]:
         L += ["| " + " | ".join(rw["quantiles"]) + " |", "|" + "---|" * len(rw["quantiles"]),
