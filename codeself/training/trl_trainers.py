@@ -80,6 +80,7 @@ def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = 
             self.t_run = time.time()
             self.pending: dict[str, Any] = {}
             self.writer = JsonlAppender(metrics_path)
+            self.report = report
 
         def on_step_begin(self, args, state, control, **kw):
             self.t_step = time.time()
@@ -133,12 +134,14 @@ def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = 
 
 
 def _train_trl(trainer_cls, cb, ckpt, **kw):
-    """Build the TRL trainer with our callback first (it adds ``codeself/<field>`` to the logs the
-    reporting callbacks then write) and train, resuming from ``ckpt`` when given."""
+    """Build the TRL trainer and train, resuming from ``ckpt`` when given. When reporting, our callback
+    goes first (it adds ``codeself/<field>`` to the logs the reporting callbacks then write); without,
+    the callback order is TRL's, as before."""
     trainer = trainer_cls(**kw)
-    handler = trainer.callback_handler
-    handler.callbacks.remove(cb)
-    handler.callbacks.insert(0, cb)
+    if cb.report:
+        handler = trainer.callback_handler
+        handler.callbacks.remove(cb)
+        handler.callbacks.insert(0, cb)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
     return trainer
 
