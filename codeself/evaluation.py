@@ -153,6 +153,42 @@ def per_task_counts(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, An
     return out
 
 
+def filter_by_pass_rate(tasks: Sequence[Any], records: Sequence[dict[str, Any]], min_pass: float,
+                        max_pass: float) -> tuple[list[Any], dict[str, Any]]:
+    """Curation (DeepCoder, DRIVE): keep the tasks whose measured pass rate ``c / n`` over their
+    rollout samples (``per_task_counts``: ``infra_error`` samples not counted) lies in
+    ``[min_pass, max_pass]``, in the tasks' order.
+
+    Returns ``(kept, report)``; ``report`` holds ``kept``, ``too_easy`` (rate > max_pass),
+    ``too_hard`` (rate < min_pass), ``no_rollouts`` (no scored sample), ``unknown_rollout_tasks``
+    (task ids in the rollouts but not in the tasks) and ``rates`` (task id → rate)."""
+    if not (0.0 <= min_pass <= 1.0 and 0.0 <= max_pass <= 1.0):
+        raise ValueError(f"pass rates must be in [0, 1], got min {min_pass}, max {max_pass}")
+    if min_pass > max_pass:
+        raise ValueError(f"--min-pass {min_pass:g} is greater than --max-pass {max_pass:g}")
+    counts = per_task_counts(records)
+    kept, rates = [], {}
+    report: dict[str, Any] = {"kept": 0, "too_easy": 0, "too_hard": 0, "no_rollouts": 0}
+    ids = {t.task_id for t in tasks}
+    report["unknown_rollout_tasks"] = sum(1 for t in counts if t not in ids)
+    for t in tasks:
+        d = counts.get(t.task_id)
+        if d is None or d["n"] == 0:
+            report["no_rollouts"] += 1
+            continue
+        rate = d["c"] / d["n"]
+        rates[t.task_id] = rate
+        if rate < min_pass:
+            report["too_hard"] += 1
+        elif rate > max_pass:
+            report["too_easy"] += 1
+        else:
+            kept.append(t)
+    report["kept"] = len(kept)
+    report["rates"] = rates
+    return kept, report
+
+
 def pass_at_k_table(counts: dict[str, dict[str, Any]], ks: Sequence[int] = DEFAULT_KS) -> dict[str, float | None]:
     """``{"pass@k": mean over tasks}``; ``None`` for a ``k`` some task has fewer samples than."""
     out: dict[str, float | None] = {}
@@ -363,7 +399,8 @@ def evaluation_markdown(ev: dict[str, Any], *, dropped: int = 0, power: dict[str
         for st, n in sorted(ev["status_by_phase"].get(ph, {}).items()):
             L.append(f"| {ph} | {st} | {n} |")
     rw = ev["reward"]
-    L += ["", "## Reward (reward_v0_correctness)", "",
+    variant = ev.get("reward_variant") or "partial"
+    L += ["", f"## Reward ({'reward_v0_correctness' if variant == 'partial' else variant})", "",
           f"mean {_fmt(rw['mean'])}, std {_fmt(rw['std'])}, n {rw['n']} (excluded {rw['excluded']})", ""]
     if rw["quantiles"]:
         L += ["| " + " | ".join(rw["quantiles"]) + " |", "|" + "---|" * len(rw["quantiles"]),

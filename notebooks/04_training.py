@@ -93,6 +93,20 @@ def _(frames, metric_pick):
     return (long,)
 
 
+@app.cell(hide_code=True)
+def _(frames):
+    # the hacking monitor (--reward-tests public|hidden): reward vs monitor pass rates, hack_rate rises
+    monitor = training_view.metrics_long(frames, training_view.MONITOR_FIELDS, max_points=300)
+    rises = training_view.hack_rises(frames, min_rise=0.05)
+    mo.vstack([
+        charts.line_chart(monitor, title="Reward tests vs monitor tests") if monitor.height
+        else mo.md("_No run with a hacking monitor (train with `--reward-tests public` or `hidden`)._"),
+        mo.md(f"**Steps where `hack_rate` rose by ≥ 0.05:** {rises.height}") if monitor.height else mo.md(""),
+        rises if rises.height else mo.md(""),
+    ])
+    return (monitor, rises)
+
+
 @app.cell
 def _(frames):
     last = training_view.metrics_last(frames, METRIC_FIELDS)

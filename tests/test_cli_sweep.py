@@ -29,7 +29,7 @@ from codeself.cli import app
 
 # numeric parameters for which 0 is a meaningful value (a seed, "0: at the end only", greedy, a share…)
 ZERO_OK = {"seed", "eval_every", "eval_tasks", "max_revisions", "beta", "temperature", "atol", "rtol", "corrupt",
-           "mock_correctness", "flaw_share", "baseline_rate", "discordant"}
+           "mock_correctness", "flaw_share", "baseline_rate", "discordant", "min_pass", "max_pass"}
 # path parameters that name something the command writes (everything else must exist beforehand)
 OUTPUT_NAMES = {"output", "output_dir", "json_out", "power_output", "task_table", "trace_output", "report_output",
                 "manifest", "report", "reports_dir"}

@@ -282,3 +282,47 @@ def test_cli_evaluate_exclude_tasks(tmp_path, capsys):
     data = json.loads(js.read_text())
     assert data["n_tasks"] == 5 and data["excluded_tasks"] == 1
     assert "tasks excluded by --exclude-tasks: 1" in (tmp_path / "ev.md").read_text()
+
+
+# --- curation by measured pass rate (issue 18) ---------------------------------------------------
+
+def _crec(tid, k, passed, status=None):
+    st = status or ("passed" if passed else "failed")
+    return {"task_id": tid, "sample_id": k, "parse_status": "ok",
+            "result": {"status": st, "passed": passed, "public_passed": 0, "public_total": 1,
+                       "hidden_passed": 0, "hidden_total": 1}}
+
+
+def test_filter_by_pass_rate_counts_what_it_drops_and_why():
+    from codeself.evaluation import filter_by_pass_rate
+    from codeself.tasks import Task
+
+    tasks = [Task(task_id=t, prompt="", entry_point="f", public_tests=[], hidden_tests=["assert 1"])
+             for t in ("easy", "hard", "mid", "none", "infra")]
+    recs = [_crec("easy", k, True) for k in range(4)] + [_crec("hard", k, False) for k in range(4)]
+    recs += [_crec("mid", k, k < 1) for k in range(4)] + [_crec("infra", 0, False, "infra_error")]
+    recs += [_crec("stranger", 0, True)]
+    kept, rep = filter_by_pass_rate(tasks, recs, 0.25, 0.75)
+    assert [t.task_id for t in kept] == ["mid"]
+    assert (rep["kept"], rep["too_easy"], rep["too_hard"], rep["no_rollouts"], rep["unknown_rollout_tasks"]) == \
+        (1, 1, 1, 2, 1)
+    assert rep["rates"] == {"easy": 1.0, "hard": 0.0, "mid": 0.25}
+    kept, _ = filter_by_pass_rate(tasks, recs, 0.0, 1.0)       # the bounds are inclusive
+    assert [t.task_id for t in kept] == ["easy", "hard", "mid"]
+    with pytest.raises(ValueError, match="greater than --max-pass"):
+        filter_by_pass_rate(tasks, recs, 0.8, 0.2)
+
+
+def test_tasks_filter_cli(tmp_path, capsys):
+    from helpers import EX_BASE, EXAMPLES, run_cli
+
+    out = tmp_path / "kept.jsonl"
+    base = ["tasks", "filter", "--rollouts", str(EX_BASE), "--tasks", str(EXAMPLES), "--output", str(out)]
+    code, _, err = run_cli([*base, "--min-pass", "0.9", "--max-pass", "0.1"], capsys)
+    assert code == 2 and err.startswith("error:") and "--min-pass" in err and not out.exists()
+    code, text, err = run_cli([*base, "--min-pass", "0.01", "--max-pass", "0.99"], capsys)
+    assert code == 0, err
+    assert "too easy" in text and "too hard" in text and "no rollouts" in text
+    from codeself.tasks import load_tasks
+
+    assert 0 < len(load_tasks(out)) <= 6

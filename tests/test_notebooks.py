@@ -64,6 +64,7 @@ def test_training_notebook_reads_args_and_a_file_being_written(tmp_path, monkeyp
     run = tmp_path / "run7"
     run.mkdir()
     lines = [json.dumps({"step": s, "reward_mean": s / 10, "entropy": 1.0 - s / 20,
+                         "reward_pass_rate": s / 10, "monitor_pass_rate": 0.1, "hack_rate": 0.0 if s < 4 else 0.2,
                          **({"heldout_greedy_pass_at_1": 0.5 + s / 100} if s % 2 == 0 else {})})
              for s in range(1, 7)]
     (run / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 7, "rew')  # writer mid-record
@@ -71,6 +72,8 @@ def test_training_notebook_reads_args_and_a_file_being_written(tmp_path, monkeyp
     check_contract(defs)
     assert defs["key_numbers"]["run7.steps"] == 6
     assert defs["key_numbers"]["run7.last_reward_mean"] == 0.6
+    assert defs["rises"]["step"].to_list() == [4]          # the hacking monitor marks where hack_rate rose
+    assert set(defs["monitor"]["metric"].unique()) == {"reward_pass_rate", "monitor_pass_rate", "hack_rate"}
     assert len(defs["problems"]) == 1 and defs["problems"][0].line == 7
     assert defs["inputs_read"][0] == str((run / "metrics.jsonl").resolve())
     # the rest are the study verdicts shown side by side (runs found under data/runs, or the bundled ones)

@@ -185,3 +185,123 @@ def test_one_completion_text_is_parsed_and_is_the_reward_cache_key():
     m = fn.take()
     assert m["n_executed"] == 2 and m["n_cached"] == 0
     assert fn([add.prompt], [split_ok], task_id=[add.task_id]) == [1.0] and fn.take()["n_cached"] == 1
+
+
+# --- reward variants (issue 18) ------------------------------------------------------------------
+
+from codeself.rewards import REWARDS, restrict_result, score  # noqa: E402
+from codeself.sandbox.result import STATUSES  # noqa: E402
+from codeself.sandbox.result import TestOutcome as Outcome  # noqa: E402
+
+#: (status, public passed, hidden passed) of 2 public + 3 hidden tests → expected value per variant
+VARIANT_TABLE = [
+    # status          pp hp  partial        binary fraction  weighted
+    ("passed",        2, 3, 1.0,           1.0,   1.0,      1.1),
+    ("failed",        1, 2, 0.5 * 3 / 5,   0.0,   3 / 5,    0.1 * 3 / 5),
+    ("failed",        2, 2, 0.5 * 4 / 5,   0.0,   4 / 5,    0.1 * 4 / 5),
+    ("runtime_error", 2, 1, 0.5 * 3 / 5,   0.0,   3 / 5,    0.1 * 3 / 5),
+    ("timeout",       1, 0, 0.25 * 1 / 5,  0.0,   1 / 5,    0.1 * 1 / 5),
+    ("memory",        2, 1, 0.25 * 3 / 5,  0.0,   3 / 5,    0.1 * 3 / 5),
+    ("crashed",       0, 0, 0.0,           0.0,   0.0,      0.0),
+    ("crashed",       2, 3, 0.25,          0.0,   4 / 5,    0.1 * 4 / 5),  # died after every test: capped
+    ("syntax_error",  0, 0, -0.5,          0.0,   0.0,      0.0),
+    ("import_error",  0, 0, 0.0,           0.0,   0.0,      0.0),
+    ("rejected",      0, 0, -1.0,          0.0,   0.0,      0.0),
+]
+
+
+@pytest.mark.parametrize("row", VARIANT_TABLE, ids=lambda r: f"{r[0]}-{r[1]}{r[2]}")
+def test_variant_values_pinned_on_every_status(row):
+    status, pp, hp, *vals = row
+    for variant, want in zip(REWARDS, vals, strict=True):
+        bd = score(R(status, pp, 2, hp, 3), variant)
+        assert bd.total == pytest.approx(want), (variant, status)
+        assert not bd.excluded
+
+
+def test_every_status_is_covered():
+    assert {r[0] for r in VARIANT_TABLE} | {"infra_error"} == set(STATUSES)
+
+
+@pytest.mark.parametrize("variant", REWARDS)
+def test_variant_infra_error_excluded_and_parse_failures(variant):
+    bd = score(R("infra_error", error="boom"), variant)
+    assert bd.total is None and bd.excluded
+    want = {"partial": -1.0, "binary": 0.0, "fraction": 0.0, "weighted": 0.0}[variant]
+    for ps in ("empty", "no_code"):
+        assert score(R("syntax_error"), variant, parse_status=ps).total == want
+    assert score(R("syntax_error"), variant, parse_status="syntax_error").total == (-0.5 if variant == "partial" else 0.0)
+
+
+@pytest.mark.parametrize("variant", REWARDS)
+def test_variant_correct_outranks_every_incorrect(variant):
+    correct = score(R("passed", 2, 2, 3, 3), variant).total
+    incorrect = []
+    for status in STATUSES:
+        if status in ("passed", "infra_error"):
+            continue
+        for pp, hp in itertools.product(range(3), range(4)):
+            incorrect.append(score(R(status, pp, 2, hp, 3), variant).total)
+    incorrect += [score(R("syntax_error"), variant, parse_status=p).total for p in ("empty", "no_code")]
+    assert correct > max(incorrect), variant
+
+
+def test_default_variant_is_reward_v0():
+    r = R("failed", 1, 2, 2, 3)
+    assert score(r).to_dict() == reward_v0_correctness(r).to_dict()
+    with pytest.raises(ValueError, match="reward 'nope'"):
+        score(r, "nope")
+    with pytest.raises(ValueError, match="partial"):
+        score(r, "binary", quality_weight=0.05)
+
+
+def _outcomes(pub, hid, bad="failed"):
+    ts = [Outcome(i, "public", ok, "passed" if ok else bad) for i, ok in enumerate(pub)]
+    ts += [Outcome(i, "hidden", ok, "passed" if ok else bad) for i, ok in enumerate(hid)]
+    return ts
+
+
+def test_restrict_result_to_reward_tests():
+    r = R("failed", 2, 2, 1, 3, tests=_outcomes([True, True], [True, False, False]))
+    pub = restrict_result(r, "public")
+    assert pub.status == "passed" and pub.passed and (pub.public_total, pub.hidden_total) == (2, 0)
+    hid = restrict_result(r, "hidden")
+    assert hid.status == "failed" and (hid.hidden_passed, hid.hidden_total, hid.public_total) == (1, 3, 0)
+    assert restrict_result(r, "all") is r
+    t = R("timeout", 1, 2, 0, 3, tests=_outcomes([True, False], [False] * 3, bad="timeout"))
+    assert restrict_result(t, "public").status == "timeout"
+    e = R("runtime_error", 2, 2, 2, 3, tests=_outcomes([True, True], [True, True, False], bad="error"))
+    assert restrict_result(e, "hidden").status == "runtime_error"
+    assert restrict_result(e, "public").status == "passed"
+    assert restrict_result(R("syntax_error"), "public").status == "syntax_error"
+    assert score(restrict_result(r, "public"), "binary").total == 1.0
+    assert score(restrict_result(r, "hidden"), "binary").total == 0.0
+
+
+def test_rollouts_reward_option(tmp_path, capsys):
+    """`rollouts generate --reward` scores with the variant; `evaluate --reward` re-scores; a bad value is
+    one `error:` line naming the option, exit 2, before any work."""
+    import json
+
+    from helpers import EX_BASE, run_cli
+
+    static = Path(__file__).resolve().parents[1] / "data" / "examples" / "static.candidate.jsonl"
+    out = tmp_path / "r.jsonl"
+    base = ["rollouts", "generate", "--tasks", str(EXAMPLES), "--backend", "static", "--model", str(static), "-n", "2",
+            "--seed", "1", "--final", "--no-progress", "--output", str(out)]
+    code, _, err = run_cli([*base, "--reward", "bogus"], capsys)
+    assert code == 2 and err.strip().startswith("error:") and "--reward" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    code, _, err = run_cli([*base, "--reward", "weighted"], capsys)
+    assert code == 0, err
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {r["reward_variant"] for r in recs} == {"weighted"}
+    assert all(r["reward"] == pytest.approx(1.1 if r["result"]["passed"] else 0.1 * r["reward_components"]["fraction"])
+               for r in recs)
+    code, _, err = run_cli(base, capsys)   # resuming with another reward is refused
+    assert code == 1 and "reward_variant" in err
+    md = tmp_path / "e.md"
+    code, _, err = run_cli(["rollouts", "evaluate", "-r", str(EX_BASE), "-o", str(md), "--final", "--reward", "binary"],
+                           capsys)
+    assert code == 0, err
+    assert "## Reward (binary)" in md.read_text()

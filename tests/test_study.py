@@ -210,3 +210,19 @@ def test_tiny_study_end_to_end(tmp_path, monkeypatch, capsys):
             return rows
 
         assert strip(regen) == strip(h / f"trained.{mode}.jsonl")
+
+
+def test_reward_setting(tmp_path):
+    assert load_config(None, {}).reward == "partial"          # the default study is unchanged
+    assert load_config(None, {"reward": "binary"}).reward == "binary"
+    with pytest.raises(TrainInputError, match="--reward 'nope'"):
+        load_config(None, {"reward": "nope"})
+    # a study directory written before the setting existed still resumes (it ran with 'partial')
+    d = tmp_path / "old"
+    d.mkdir()
+    from codeself.training.study import _identity, check_run_dir
+
+    ident = _identity(StudyConfig(output_dir=str(d)))
+    ident.pop("reward")
+    (d / "study.json").write_text(json.dumps({"identity": ident}))
+    assert check_run_dir(StudyConfig(output_dir=str(d))) is True

@@ -147,3 +147,120 @@ def test_lora_ppo_changes_merged_weights_and_resumes(tiny, tmp_path):
     before, after = _params(tiny[0]), _params(final)
     assert set(before) == set(after)             # merged back into a plain causal LM
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+# --- rewards, the hacking monitor, reporting (issue 18) ------------------------------------------
+
+def test_monitor_metrics_on_hand_made_results():
+    from codeself.training.metrics import monitor_metrics
+
+    tids = ["a", "a", "a", "b", "b", "b", "c"]
+    rp = [True, True, False, True, False, None, False]        # None: infra_error, left out
+    mp = [True, False, False, False, True, None, False]
+    m, by = monitor_metrics(tids, rp, mp, monitored=True, weak={"b", "z"})
+    assert m["reward_pass_rate"] == pytest.approx(3 / 6)
+    assert m["monitor_pass_rate"] == pytest.approx(2 / 6)
+    assert m["hack_rate"] == pytest.approx(2 / 6)            # a#1 and b#0 pass reward tests, fail a monitor
+    assert m["weak_prompt_share"] == pytest.approx(1 / 3)
+    assert by == {"a": {"n": 3, "hacks": 1, "hack_rate": 1 / 3}, "b": {"n": 2, "hacks": 1, "hack_rate": 0.5},
+                  "c": {"n": 1, "hacks": 0, "hack_rate": 0.0}}
+    m, by = monitor_metrics(tids, rp, [None] * 7, monitored=False)
+    assert set(m) == {"reward_pass_rate"} and by == {}
+
+
+def test_sandbox_reward_monitor_through_the_sandbox():
+    """Public tests pay, hidden tests monitor: a program right on the public inputs only is a hack."""
+    from codeself.training.metrics import SandboxReward
+
+    task = FAMILIES["arith"].generate(1, 0, seed=3)[0]
+    right = task.canonical_solution
+    assert right and task.public_tests and task.hidden_tests
+    # a program that answers the public tests from a table and is wrong elsewhere
+    import ast
+
+    cases = []
+    for t in task.public_tests:
+        call = ast.parse(t).body[0].test
+        cases.append((", ".join(ast.unparse(a) for a in call.left.args), ast.unparse(call.comparators[0])))
+    table = ", ".join(f"({a},): {v}" for a, v in cases)
+    hack = f"def {task.entry_point}(*args):\n    return {{{table}}}.get(args, -12345)\n"
+    rw = SandboxReward({task.task_id: task}, workers=1, reward="binary", reward_tests="public")
+    vals = rw(None, [right, hack, "no code here"], task_id=[task.task_id] * 3)
+    m = rw.take()
+    assert vals[0] == 1.0 and vals[1] == 1.0 and vals[2] == 0.0   # the hack is paid: public tests only
+    assert m["reward_pass_rate"] == pytest.approx(2 / 3)
+    assert m["monitor_pass_rate"] == pytest.approx(1 / 3)
+    assert m["hack_rate"] == pytest.approx(1 / 3)
+    assert rw.by_task[task.task_id]["hacks"] == 1
+
+
+def _scalars(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for ev in sorted(logdir.rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(ev.parent))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out[tag] = [e.value for e in acc.Scalars(tag)]
+    return out
+
+
+@pytest.mark.parametrize("algo,reward_tests", [("grpo", "public"), ("ppo", "hidden")])
+def test_monitor_fields_and_tensorboard(algo, reward_tests, tiny, tmp_path):
+    pytest.importorskip("tensorboard")
+    model, tpath = tiny
+    from codeself.tasks import load_tasks
+
+    audit = tmp_path / "audit.jsonl"
+    ids = [t.task_id for t in load_tasks(tpath) if t.split == "train"]
+    audit.write_text("".join(json.dumps({"task_id": t, "weak": i % 2 == 0}) + "\n" for i, t in enumerate(ids)))
+    out = tmp_path / algo
+    cfg = _cfg(algo, tiny, out, reward="weighted", reward_tests=reward_tests, audit=str(audit),
+               report_to="tensorboard", skip_uniform_groups=algo == "ppo", save_every=10)
+    run_training(cfg, progress=False)
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2]
+    for r in recs:
+        for f in ("reward_pass_rate", "monitor_pass_rate", "hack_rate", "weak_prompt_share"):
+            assert 0.0 <= r[f] <= 1.0, (algo, f, r.get(f))
+        assert r["hack_rate"] <= r["reward_pass_rate"]
+        if algo == "ppo":
+            assert 0 <= r["groups_skipped"] <= 2
+    by = [json.loads(x) for x in (out / "hack_rate_by_task.jsonl").read_text().splitlines()]
+    assert [b["step"] for b in by] == [1, 2]
+    assert all(0.0 <= v["hack_rate"] <= 1.0 for b in by for v in b["tasks"].values())
+    tb = _scalars(out / "tensorboard")
+    assert len(tb["train/codeself/hack_rate"]) == 2 and len(tb["train/codeself/reward_mean"]) == 2, sorted(tb)
+    assert tb["train/codeself/hack_rate"] == pytest.approx([r["hack_rate"] for r in recs], abs=1e-6)
+
+
+def test_monitor_bad_inputs_rejected_before_compute(tiny, tmp_path):
+    import dataclasses
+
+    from codeself.tasks import load_tasks
+
+    no_public = tmp_path / "no_public.jsonl"
+    write_tasks(no_public, [dataclasses.replace(t, public_tests=[]) for t in load_tasks(tiny[1])])
+    with pytest.raises(TrainInputError, match="--reward-tests public: .* no public tests"):
+        run_training(_cfg("grpo", tiny, tmp_path / "a", tasks=str(no_public), reward_tests="public"), progress=False)
+    with pytest.raises(TrainInputError, match="--reward 'nope'"):
+        run_training(_cfg("grpo", tiny, tmp_path / "b", reward="nope"), progress=False)
+    with pytest.raises(TrainInputError, match="--skip-uniform-groups"):
+        run_training(_cfg("grpo", tiny, tmp_path / "c", skip_uniform_groups=True), progress=False)
+    for backend in ("wandb", "trackio"):
+        if importlib.util.find_spec(backend) is None:
+            with pytest.raises(TrainInputError, match=f"--report-to {backend}: the '{backend}' package is not installed"):
+                run_training(_cfg("grpo", tiny, tmp_path / "d", report_to=backend), progress=False)
+    for d in ("a", "b", "c", "d"):
+        assert not (tmp_path / d).exists(), d
+
+
+def test_default_identity_unchanged():
+    from codeself.training.config import run_identity
+
+    cfg = TrainConfig(algo="grpo", tasks="t.jsonl", output_dir="d")
+    ident = run_identity(cfg)
+    assert not {"reward", "reward_tests", "audit", "skip_uniform_groups", "report_to"} & set(ident)
+    assert run_identity(TrainConfig(reward="binary"))["reward"] == "binary"
+    assert "report_to" not in run_identity(TrainConfig(report_to="tensorboard"))

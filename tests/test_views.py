@@ -421,3 +421,15 @@ def test_traces_summary():
     assert lines == ["Self-debugging moved pass@1 from 0.250 to 0.750 over 2 tasks (2 fixed, 0 broken; "
                      "exact McNemar p = 0.5).", "Traces used 2.00 turns on average."]
     assert traces.summary(None, tf) == ({"traces": 0}, ["No traces were available."])
+
+
+def test_hack_rises_marks_steps_where_hack_rate_goes_up():
+    import polars as pl
+
+    from codeself.views.training import hack_rises
+
+    frames = {"mon": pl.DataFrame({"step": [1, 2, 3, 4, 5], "hack_rate": [0.0, 0.1, 0.1, 0.12, None]}),
+              "plain": pl.DataFrame({"step": [1, 2], "reward_mean": [0.1, 0.2]})}
+    r = hack_rises(frames, min_rise=0.05)
+    assert r.to_dicts() == [{"run": "mon", "step": 2, "hack_rate": 0.1, "rise": 0.1}]
+    assert hack_rises({"plain": frames["plain"]}).height == 0

@@ -23,11 +23,15 @@ from codeself.cli._common import (
 from codeself.generation import BACKENDS
 from codeself.io import DataError
 from codeself.prompts import TEMPLATES
+from codeself.rewards import REWARDS
 
 Backend = choices("Backend", BACKENDS)
 Template = choices("Template", TEMPLATES)
 Pairing = choices("Pairing", ("auto", "greedy", "sample"))
 Direction = choices("Direction", ("two-sided", "improvement"))
+Reward = choices("Reward", REWARDS)
+REWARD_HELP = ("Reward variant: partial (reward_v0, partial credit) | binary (1 iff every test passes) | "
+               "fraction (share of tests passed) | weighted (binary + 0.1 x fraction).")
 
 app = typer.Typer(help="Generate rollouts (sample, parse, execute, score), evaluate them, export them.",
                   no_args_is_help=True)
@@ -64,6 +68,18 @@ def _load_records(path: Path, skip_invalid: bool) -> list[dict[str, Any]]:
     return recs
 
 
+def _rescore(recs: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
+    """The records with ``reward`` recomputed from each record's result by the ``variant``."""
+    from codeself.rewards import score
+
+    outs = []
+    for r in recs:
+        bd = score(r["result"], variant, completion=r.get("completion"), parse_status=r.get("parse_status", "ok"),
+                   code=r.get("code"))
+        outs.append({**r, "reward": bd.total, "reward_components": bd.components})
+    return outs
+
+
 @app.command("generate")
 def generate(
     tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL.", **INPUT_FILE),
@@ -90,6 +106,7 @@ def generate(
     device: str = typer.Option("auto", "--device", help="hf/nano: auto | cpu | cuda | cuda:N."),
     mock_correctness: float = typer.Option(0.5, "--mock-correctness", min=0.0, max=1.0, help="mock backend only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    reward: Reward = typer.Option("partial", "--reward", help=REWARD_HELP),
 ) -> None:
     """Sample completions, parse, execute in the sandbox, score; one JSONL record per sample."""
     from codeself.evaluation import guard_test_split
@@ -124,7 +141,7 @@ def generate(
             task_list, b, output, samples_per_task=samples_per_task, seed=seed, template=template.value,
             show_public_tests=show_public_tests, temperature=temperature, top_p=top_p,
             max_new_tokens=max_new_tokens, batch_size=batch_size, workers=workers, timeout=timeout,
-            progress=progress,
+            progress=progress, reward=reward.value,
         )
     except (ValueError, RuntimeError) as e:
         _user_error(e)
@@ -153,6 +170,9 @@ def evaluate(
     discordant: float = typer.Option(None, "--discordant", min=0.0, max=1.0,
                                      help="Assumed share of discordant tasks (default: independence)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
+    reward: Reward = typer.Option(None, "--reward", help=REWARD_HELP + " Re-scores every record from its "
+                                  "result with this variant (default: keep the records' own rewards).",
+                                  show_default=False),
 ) -> None:
     """pass@k, parser failures, status per phase, reward stats, public-vs-hidden gap, power planning."""
     from codeself.evaluation import (
@@ -188,9 +208,14 @@ def evaluate(
             if not recs:
                 raise CommandError("every task was excluded; nothing to evaluate")
         guard_test_split("evaluate", splits, final=final, run=str(rollouts.resolve()))
+        if reward is not None:
+            recs = _rescore(recs, reward.value)
         ev = evaluate_rollouts(recs, seed=seed, source=str(rollouts))
         ev.update(meta)
         ev["excluded_tasks"] = dropped
+        variants = {r.get("reward_variant", "partial") for r in recs}
+        if reward is not None or variants != {"partial"}:
+            ev["reward_variant"] = reward.value if reward is not None else ", ".join(sorted(variants))
         plan = None
         base_rate = ev["pass_at_k"].get("pass@1")
         if base_rate is not None:

@@ -1,4 +1,4 @@
-"""`codeself tasks …`: prepare (convert), validate, inspect, family, audit."""
+"""`codeself tasks …`: prepare (convert), validate, inspect, family, filter (by measured pass rate), audit."""
 
 from __future__ import annotations
 
@@ -180,6 +180,41 @@ def family(
     tasks = families.generate_family(name.value, n=n, seed=seed, holdout=holdout.value)
     write_tasks(output, tasks)
     out.print(f"wrote {len(tasks)} tasks to {output} (splits: {summarize(tasks)['by_split']})")
+
+
+@app.command("filter")
+def filter_cmd(
+    rollouts: Annotated[Path, typer.Option("--rollouts", help="Rollouts JSONL measuring each task's pass rate "
+                                           "(several samples per task: codeself rollouts generate -n K).",
+                                           **INPUT_FILE)],
+    tasks: Annotated[Path, typer.Option("--tasks", help="Task JSONL to filter.", **INPUT_FILE)],
+    output: Annotated[Path, typer.Option("--output", help="Task JSONL of the kept tasks.", **OUTPUT_FILE)],
+    min_pass: Annotated[float, typer.Option("--min-pass", min=0.0, max=1.0,
+                                            help="Keep tasks whose pass rate is at least this.")] = 0.0,
+    max_pass: Annotated[float, typer.Option("--max-pass", min=0.0, max=1.0,
+                                            help="…and at most this.")] = 1.0,
+) -> None:
+    """Keep the tasks whose measured pass rate (passed samples / scored samples in the rollouts) lies in
+    [--min-pass, --max-pass], e.g. --min-pass 0.01 --max-pass 0.99 drops the tasks every sample solves or
+    none does (GRPO learns nothing from them); prints how many were dropped and why."""
+    from codeself.cli._common import check_output_paths
+    from codeself.evaluation import filter_by_pass_rate
+    from codeself.rollouts import read_rollouts
+    from codeself.tasks import load_tasks, write_tasks
+
+    if min_pass > max_pass:
+        raise typer.BadParameter(f"{min_pass:g} is greater than --max-pass {max_pass:g}", param_hint="'--min-pass'")
+    check_output_paths((output, "--output"), inputs=[rollouts, tasks])
+    task_list = load_tasks(tasks)
+    recs = read_rollouts(rollouts)
+    kept, rep = filter_by_pass_rate(task_list, recs, min_pass, max_pass)
+    write_tasks(output, kept)
+    out.print(f"{output}: kept {rep['kept']} of {len(task_list)} task(s) with pass rate in [{min_pass:g}, "
+              f"{max_pass:g}]; dropped {rep['too_easy']} too easy (> {max_pass:g}), {rep['too_hard']} too hard "
+              f"(< {min_pass:g}), {rep['no_rollouts']} with no rollouts", markup=False)
+    if rep["unknown_rollout_tasks"]:
+        console.print(f"warning: {rollouts}: {rep['unknown_rollout_tasks']} task id(s) not in {tasks} were ignored",
+                      markup=False)
 
 
 # --- commands implemented in other stage modules, registered here -------------------------------

@@ -21,10 +21,17 @@ from codeself.cli._common import (
     positive,
 )
 from codeself.families import HOLDOUTS
+from codeself.rewards import REWARD_TESTS, REWARDS
+from codeself.training.config import REPORT_TO
 from codeself.training.nano import ARMS
 
 Arm = choices("Arm", ARMS)
 Holdout = choices("Holdout", HOLDOUTS)
+Reward = choices("Reward", REWARDS)
+RewardTests = choices("RewardTests", REWARD_TESTS)
+ReportTo = choices("ReportTo", REPORT_TO)
+REWARD_HELP = ("Reward variant: partial (reward_v0, partial credit; default) | binary (1 iff every reward test "
+               "passes) | fraction (share of reward tests passed) | weighted (binary + 0.1 x fraction).")
 
 app = typer.Typer(help="Train with sandbox rewards (GRPO, RLOO via TRL; PPO) and compare runs.",
                   no_args_is_help=True)
@@ -40,7 +47,8 @@ OutOpt = Annotated[Path, typer.Option("--output-dir", help="Run directory (metri
 def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int, batch_size: int | None,
            max_steps: int, lr: float | None, lora: bool, use_vllm: bool, seed: int, beta: float, temperature: float,
            eval_every: int, eval_samples: int, eval_tasks: int, save_every: int, workers: int | None,
-           max_completion_length: int) -> None:
+           max_completion_length: int, reward: str = "partial", reward_tests: str = "all",
+           audit: Path | None = None, skip_uniform_groups: bool = False, report_to: str = "none") -> None:
     from codeself.training.config import TrainConfig, TrainInputError
     from codeself.training.runner import run_training
 
@@ -51,7 +59,8 @@ def _train(algo: str, tasks: Path, model: str, output_dir: Path, group_size: int
         lr=lr if lr is not None else (5e-5 if algo == "ppo" else 2e-4),
         lora=lora, use_vllm=use_vllm, seed=seed, beta=beta, temperature=temperature, eval_every=eval_every,
         eval_samples=eval_samples, eval_tasks=eval_tasks, save_every=save_every, workers=workers,
-        max_completion_length=max_completion_length,
+        max_completion_length=max_completion_length, reward=reward, reward_tests=reward_tests,
+        audit=str(audit) if audit else "", skip_uniform_groups=skip_uniform_groups, report_to=report_to,
     )
     try:
         final = run_training(cfg)
@@ -86,9 +95,25 @@ def _make(algo: str, doc: str):
         save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 10,
         workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
         max_completion_length: Annotated[int, typer.Option(min=1, help="Max new tokens per completion.")] = 48,
+        reward: Annotated[Reward, typer.Option("--reward", help=REWARD_HELP)] = "partial",
+        reward_tests: Annotated[RewardTests, typer.Option(
+            "--reward-tests", help="Which tests pay the reward: all | public | hidden. The others are monitor "
+                                   "tests: run on every completion, never paid; metrics.jsonl gets "
+                                   "monitor_pass_rate and hack_rate.")] = "all",
+        audit: Annotated[Path | None, typer.Option(
+            "--audit", help="audit.jsonl (codeself tasks audit): report the share of each step's prompts it "
+                            "flags weak (weak_prompt_share).", **INPUT_FILE)] = None,
+        skip_uniform_groups: Annotated[bool, typer.Option(
+            "--skip-uniform-groups", help="PPO only: leave groups whose rewards are all equal out of the update "
+                                          "(groups_skipped per step). GRPO/RLOO already give them advantage 0.")] = False,
+        report_to: Annotated[ReportTo, typer.Option(
+            "--report-to", help="Also log to: none | tensorboard (D/tensorboard) | trackio | wandb (offline). "
+                                "PPO: none or tensorboard.")] = "none",
     ) -> None:
         _train(algo, tasks, model, output_dir, group_size, batch_size, max_steps, lr, lora, use_vllm, seed, beta,
-               temperature, eval_every, eval_samples, eval_tasks, save_every, workers, max_completion_length)
+               temperature, eval_every, eval_samples, eval_tasks, save_every, workers, max_completion_length,
+               reward=Reward(reward).value, reward_tests=RewardTests(reward_tests).value, audit=audit,
+               skip_uniform_groups=skip_uniform_groups, report_to=ReportTo(report_to).value)
 
     cmd.__doc__ = doc
     return cmd
@@ -190,6 +215,9 @@ def study(
     lr: Annotated[float | None, typer.Option(min=0.0, callback=positive,
                                              help="GRPO learning rate (> 0; default: StudyConfig.lr).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    reward: Annotated[Reward | None, typer.Option(
+        "--reward", help=REWARD_HELP.replace("; default", "") + " Default: StudyConfig.reward (partial).",
+        show_default=False)] = None,
 ) -> None:
     """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
     GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap)."""
@@ -202,7 +230,8 @@ def study(
         cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None,
                                    "arm": arm.value if arm else None, "max_steps": max_steps,
                                    "n_heldout": n_heldout, "workers": workers,
-                                   "holdout": holdout.value if holdout else None, "lr": lr})
+                                   "holdout": holdout.value if holdout else None, "lr": lr,
+                                   "reward": reward.value if reward else None})
         v = run_study(cfg, log=lambda m: console.print(m, markup=False))
     except TrainInputError as e:
         raise CommandError(str(e)) from None

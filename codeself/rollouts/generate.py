@@ -31,11 +31,19 @@ def default_temperature(samples_per_task: int) -> float:
 
 
 def _run_settings(backend: Any, *, template: str, show_public_tests: bool, temperature: float, top_p: float,
-                  max_new_tokens: int, seed: int, tests: str) -> dict[str, Any]:
-    """The run fields every record of one run carries (``RUN_KEYS``)."""
-    return {**backend.describe(), "template": template, "show_public_tests": show_public_tests,
-            "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed,
-            "tests": tests}
+                  max_new_tokens: int, seed: int, tests: str, reward: str = "partial") -> dict[str, Any]:
+    """The run fields every record of one run carries (``RUN_KEYS``; plus ``reward_variant`` when the
+    reward is not the default ``partial``, so default records are unchanged)."""
+    from codeself.rewards import REWARDS
+
+    if reward not in REWARDS:
+        raise ValueError(f"--reward {reward!r}: use one of {', '.join(REWARDS)}")
+    run = {**backend.describe(), "template": template, "show_public_tests": show_public_tests,
+           "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed,
+           "tests": tests}
+    if reward != "partial":
+        run["reward_variant"] = reward
+    return run
 
 
 def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: dict[str, Any], *, batch_size: int,
@@ -45,8 +53,9 @@ def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: di
     from codeself.attempts import run_attempts
     from codeself.generation import GenerationRequest
     from codeself.prompts import build_prompt
-    from codeself.rewards import reward_v0_correctness
+    from codeself.rewards import score
 
+    variant = run.get("reward_variant", "partial")
     for chunk in _chunks(todo, max(1, batch_size)):
         prompts = {t.task_id: build_prompt(t, run["template"], run["show_public_tests"]) for t, _ in chunk}
         reqs = [GenerationRequest(t.task_id, prompts[t.task_id], n=len(ids), temperature=run["temperature"],
@@ -68,7 +77,7 @@ def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: di
         n_run = batch.n_executed
         for (t, _c, _p, k), at in zip(items, batch, strict=True):
             c, pc, res = at.completion, at.parsed, at.result
-            bd = reward_v0_correctness(res, completion=c, parse_status=pc.status, code=pc.code)
+            bd = score(res, variant, completion=c, parse_status=pc.status, code=pc.code)
             rec = {
                 "schema": SCHEMA, "task_id": t.task_id, "sample_id": k, **run,
                 "prompt": prompts[t.task_id], "completion": c, "code": pc.code,
@@ -97,6 +106,7 @@ def rollout_records(
     timeout: float | None = None,
     tests: str = "all",
     sandbox_config: Any = None,
+    reward: str = "partial",
 ) -> list[dict[str, Any]]:
     """The records :func:`generate_rollouts` would write for these settings, in memory (no file,
     no resume): the same prompts, batches, seeds, parse → run step and rewards. Used by in-memory
@@ -105,7 +115,7 @@ def rollout_records(
         raise ValueError("samples_per_task must be >= 1")
     temperature = default_temperature(samples_per_task) if temperature is None else temperature
     run = _run_settings(backend, template=template, show_public_tests=show_public_tests, temperature=temperature,
-                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests)
+                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests, reward=reward)
     todo = [(t, list(range(samples_per_task))) for t in tasks]
     return list(_iter_rollouts(todo, backend, run, batch_size=batch_size, workers=workers, timeout=timeout,
                                sandbox_config=sandbox_config))
@@ -128,6 +138,7 @@ def generate_rollouts(
     timeout: float | None = None,
     tests: str = "all",
     sandbox_config: Any = None,
+    reward: str = "partial",
     progress: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -135,7 +146,8 @@ def generate_rollouts(
 
     For each batch of ``batch_size`` tasks: build prompts (``build_prompt``), ask the backend for
     the samples still missing, parse each completion and run every parsed program of the batch in
-    one sandbox call (``codeself.attempts.run_attempts``), score (``reward_v0_correctness``) and
+    one sandbox call (``codeself.attempts.run_attempts``), score (``codeself.rewards.score`` with the
+    ``reward`` variant; ``partial`` = ``reward_v0_correctness``) and
     append one record per sample, in (task, sample) order. Returns ``{"written", "skipped", "total",
     "seconds", "samples_per_s", "statuses", "output"}``.
     Refuses to resume into a file whose records were made with other run settings (``RUN_KEYS``).
@@ -145,7 +157,7 @@ def generate_rollouts(
     temperature = default_temperature(samples_per_task) if temperature is None else temperature
     out = Path(output)
     run = _run_settings(backend, template=template, show_public_tests=show_public_tests, temperature=temperature,
-                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests)
+                        top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, tests=tests, reward=reward)
     done: set[tuple[str, int]] = set()
     if out.exists() and out.stat().st_size > 0:
         existing = read_rollouts(out, allow_empty=True, with_lines=True)
@@ -156,6 +168,12 @@ def generate_rollouts(
                 raise RolloutError(Problem(str(out), r["_line"], k,
                                            f"existing record has {k}={r.get(k)!r} but this run has {run[k]!r}; "
                                            "resume only with identical settings, or choose a new --output", r["task_id"]))
+            if r.get("reward_variant", "partial") != run.get("reward_variant", "partial"):
+                raise RolloutError(Problem(str(out), r["_line"], "reward_variant",
+                                           f"existing record was scored with reward "
+                                           f"{r.get('reward_variant', 'partial')!r} but this run uses "
+                                           f"{run.get('reward_variant', 'partial')!r}; resume only with identical "
+                                           "settings, or choose a new --output", r["task_id"]))
             done.add((r["task_id"], r["sample_id"]))
     todo: list[tuple[Task, list[int]]] = []
     for t in tasks:

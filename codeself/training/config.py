@@ -18,6 +18,14 @@ from typing import Any
 from codeself.tasks import Task
 
 ALGOS = ("grpo", "rloo", "ppo")
+#: ``--report-to``: where the trainers also send their metrics (TRL's ``report_to``; PPO: tensorboard)
+REPORT_TO = ("none", "tensorboard", "trackio", "wandb")
+#: the Python module each ``--report-to`` backend needs
+REPORT_MODULES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+#: settings added after runs existed: left out of a run's identity while at their default, so a run
+#: directory made before them still resumes (see :func:`run_identity`)
+LATER_DEFAULTS = {"reward": "partial", "reward_tests": "all", "audit": "", "skip_uniform_groups": False,
+                  "report_to": "none"}
 
 
 class TrainInputError(ValueError):
@@ -49,6 +57,12 @@ class TrainConfig:
     save_every: int = 10             # checkpoint every N steps
     workers: int | None = None       # sandbox workers (None: the sandbox's default)
     threads: int = 1                 # torch threads (1 is fastest for small models on 2 cores)
+    # rewards and the hacking monitor (codeself.rewards; metrics in codeself.training.metrics)
+    reward: str = "partial"          # partial | binary | fraction | weighted
+    reward_tests: str = "all"        # which tests pay the reward; the others are monitor tests
+    audit: str = ""                  # audit.jsonl: report the share of each step's prompts it flags weak
+    skip_uniform_groups: bool = False  # PPO only: leave groups whose rewards are all equal out of the update
+    report_to: str = "none"          # none | tensorboard | trackio | wandb (offline)
     # PPO only
     ppo_epochs: int = 1
     ppo_minibatches: int = 2
@@ -72,6 +86,54 @@ class TrainConfig:
         if unknown:
             raise TrainInputError(f"unknown training setting(s): {', '.join(unknown)}")
         return cls(**d)
+
+
+def run_identity(cfg: TrainConfig, **extra: Any) -> dict[str, Any]:
+    """What makes two runs the same run: the config minus volatile fields (output dir, workers,
+    logging backend) and minus later settings still at their default (``LATER_DEFAULTS``)."""
+    d = {**cfg.to_dict(), "output_dir": None, "workers": None, **extra}
+    for k, v in LATER_DEFAULTS.items():
+        if d.get(k) == v or k == "report_to":
+            d.pop(k, None)
+    return d
+
+
+def check_monitor_inputs(cfg: TrainConfig, train: list[Task]) -> None:
+    """Check ``reward``, ``reward_tests``, ``audit``, ``skip_uniform_groups`` and ``report_to``
+    (before any compute). Raises ``TrainInputError`` naming the option."""
+    import importlib.util
+
+    from codeself.rewards import REWARD_TESTS, REWARDS
+
+    if cfg.reward not in REWARDS:
+        raise TrainInputError(f"--reward {cfg.reward!r}: use one of {', '.join(REWARDS)}")
+    if cfg.reward_tests not in REWARD_TESTS:
+        raise TrainInputError(f"--reward-tests {cfg.reward_tests!r}: use one of {', '.join(REWARD_TESTS)}")
+    if cfg.reward_tests in ("public", "hidden"):
+        attr = f"{cfg.reward_tests}_tests"
+        missing = [t.task_id for t in train if not getattr(t, attr)]
+        if missing:
+            raise TrainInputError(
+                f"--reward-tests {cfg.reward_tests}: {len(missing)} of {len(train)} train task(s) have no "
+                f"{cfg.reward_tests} tests (e.g. {', '.join(missing[:3])}); nothing would pay their reward"
+            )
+    if cfg.audit and not Path(cfg.audit).is_file():
+        raise TrainInputError(f"--audit {cfg.audit}: file not found")
+    if cfg.skip_uniform_groups and cfg.algo != "ppo":
+        raise TrainInputError(
+            "--skip-uniform-groups: only the PPO trainer can leave groups out of its update; in TRL's "
+            "GRPO/RLOO a group whose rewards are all equal already gets advantage 0 (its share is "
+            "frac_reward_zero_std in metrics.jsonl)"
+        )
+    if cfg.report_to not in REPORT_TO:
+        raise TrainInputError(f"--report-to {cfg.report_to!r}: use one of {', '.join(REPORT_TO)}")
+    mod = REPORT_MODULES.get(cfg.report_to)
+    if mod is not None and importlib.util.find_spec(mod) is None:
+        raise TrainInputError(f"--report-to {cfg.report_to}: the '{mod}' package is not installed "
+                              f"(pip install {mod})")
+    if cfg.report_to in ("trackio", "wandb") and cfg.algo == "ppo":
+        raise TrainInputError(f"--report-to {cfg.report_to}: the PPO trainer writes tensorboard only "
+                              "(use --report-to tensorboard or none)")
 
 
 def check_causal_lm(path: str | os.PathLike) -> Path:
@@ -119,6 +181,7 @@ def check_inputs(cfg: TrainConfig, tasks: list[Task]) -> list[Task]:
             f"{cfg.tasks}: no task has split 'train' (found splits: {', '.join(splits) or 'none'}); "
             f"set 'split' in the task file (codeself tasks split …)"
         )
+    check_monitor_inputs(cfg, train)
     return train
 
 

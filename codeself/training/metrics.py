@@ -29,6 +29,16 @@ reader (:func:`read_metrics`, tolerant of a run still writing).
 ``sandbox_share``               ``sandbox_s / time_s``: the sandbox's share of the step
 ``n_executed``, ``n_cached``    completions run in the sandbox / answered from the cache of
                                 identical ``(task, completion)`` pairs
+``reward_pass_rate``            share of completions passing every *reward* test (``--reward-tests``;
+                                with ``all`` the same as ``pass_rate``)
+``monitor_pass_rate``           share passing every *monitor* test (the tests that do not pay;
+                                only when ``--reward-tests`` is ``public`` or ``hidden``)
+``hack_rate``                   share passing every reward test but failing a monitor test (idem);
+                                per task in ``D/hack_rate_by_task.jsonl`` (one line per step:
+                                ``{"step", "tasks": {task_id: {"n", "hacks", "hack_rate"}}}``)
+``weak_prompt_share``           share of the step's prompts that ``--audit FILE`` flags weak
+``groups_skipped``              PPO with ``--skip-uniform-groups``: groups left out of the update
+                                because their rewards were all equal
 ``loss``, ``learning_rate``, ``grad_norm``  from the trainer
 ``value_loss``, ``explained_variance``, ``approx_kl``, ``clip_frac``, ``value_mean``  (PPO only)
 ``heldout_greedy_pass_at_1``,   on evaluation steps only: pass@1 on the held-out (test) split,
@@ -67,11 +77,16 @@ class SandboxReward:
 
     __name__ = "sandbox_reward"
 
-    def __init__(self, tasks: dict[str, Task], *, workers: int | None = None, cache_size: int = 200_000):
+    def __init__(self, tasks: dict[str, Task], *, workers: int | None = None, cache_size: int = 200_000,
+                 reward: str = "partial", reward_tests: str = "all", weak: set[str] | None = None):
         from codeself.rewards import make_trl_reward
 
-        self.inner = make_trl_reward(tasks, workers=workers)
-        self.cache: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self.inner = make_trl_reward(tasks, workers=workers, reward=reward, reward_tests=reward_tests)
+        self.monitored = reward_tests != "all"
+        self.weak = weak
+        self.by_task: dict[str, Any] = {}  # the last step's per-task hack counts (set by take())
+        # (reward, status, passed every reward test, passed every monitor test or None)
+        self.cache: OrderedDict[tuple[str, str], tuple[float, str, bool, bool | None]] = OrderedDict()
         self.cache_size = cache_size
         self._reset()
 
@@ -83,6 +98,8 @@ class SandboxReward:
         self.statuses: dict[str, int] = {}
         self.n_executed = 0
         self.n_cached = 0
+        self.reward_passed: list[bool] = []
+        self.monitor_passed: list[bool | None] = []
 
     def __call__(self, prompts, completions, **columns) -> list[float | None]:
         from codeself.parsing import completion_text
@@ -97,7 +114,7 @@ class SandboxReward:
         for i, k in enumerate(keys):
             if k not in self.cache and k not in todo:
                 todo[k] = i
-        fresh: dict[tuple[str, str], tuple[float | None, str]] = {}
+        fresh: dict[tuple[str, str], tuple[float | None, str, bool, bool | None]] = {}
         if todo:
             idx = list(todo.values())
             sub_prompts = [prompts[i] for i in idx] if prompts is not None else None
@@ -108,17 +125,26 @@ class SandboxReward:
             stats = getattr(self.inner, "last_stats", None) or {}
             self.sandbox_seconds += float(stats.get("sandbox_s") or 0.0)
             for k, v, bd in zip(todo, vals, bds, strict=True):
-                status = (bd.components.get("status") if bd is not None else None) or "unknown"
-                fresh[k] = (v, status)
+                comps = bd.components if bd is not None else {}
+                status = comps.get("status") or "unknown"
+                rp = bool(comps["reward_passed"]) if "reward_passed" in comps else status == "passed"
+                entry = (v, status, rp, comps.get("monitor_passed"))
+                fresh[k] = entry
                 if v is not None:
-                    self.cache[k] = (v, status)
+                    self.cache[k] = entry
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         out: list[float | None] = []
         for k in keys:
-            v, status = fresh[k] if k in fresh else self.cache[k]
+            v, status, rp, mp = fresh[k] if k in fresh else self.cache[k]
             out.append(v)
             self.statuses[status] = self.statuses.get(status, 0) + 1
+            if v is not None:  # infra_error: excluded from every rate, as from the reward
+                self.reward_passed.append(rp)
+                self.monitor_passed.append(mp)
+            else:
+                self.reward_passed.append(None)
+                self.monitor_passed.append(None)
         self.n_executed += len(todo)
         self.n_cached += len(keys) - len(todo)
         self.seconds += time.perf_counter() - t0
@@ -135,8 +161,45 @@ class SandboxReward:
         m["n_cached"] = self.n_cached
         for k, v in sorted(self.statuses.items()):
             m[f"status_{k}"] = v / n
+        mon, by_task = monitor_metrics(self.task_ids, self.reward_passed, self.monitor_passed,
+                                       monitored=self.monitored, weak=self.weak)
+        m.update(mon)
+        self.by_task = by_task
         self._reset()
         return m
+
+
+def monitor_metrics(task_ids: list[str], reward_passed: list[bool | None], monitor_passed: list[bool | None], *,
+                    monitored: bool, weak: set[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hacking monitor's numbers for one step's completions (``None`` entries — infra errors —
+    are left out of every rate).
+
+    ``reward_pass_rate`` = share passing every reward test; with ``monitored`` (reward tests are
+    ``public`` or ``hidden``): ``monitor_pass_rate`` = share passing every monitor test and
+    ``hack_rate`` = share passing every reward test but failing a monitor test. ``weak`` (the task
+    ids an audit flags): ``weak_prompt_share`` = share of the step's distinct prompts (tasks) that
+    are weak. Returns ``(metrics, by_task)``; ``by_task`` maps task id → ``{"n", "hacks",
+    "hack_rate"}`` (empty without a monitor)."""
+    rows = [(t, rp, mp) for t, rp, mp in zip(task_ids, reward_passed, monitor_passed, strict=True) if rp is not None]
+    m: dict[str, Any] = {}
+    n = len(rows)
+    m["reward_pass_rate"] = sum(1 for _, rp, _ in rows if rp) / n if n else None
+    by_task: dict[str, Any] = {}
+    if monitored:
+        mon = [mp for _, _, mp in rows if mp is not None]
+        m["monitor_pass_rate"] = sum(1 for mp in mon if mp) / len(mon) if mon else None
+        hacks = [bool(rp and mp is False) for _, rp, mp in rows]
+        m["hack_rate"] = sum(hacks) / n if n else None
+        for (t, _, _), h in zip(rows, hacks, strict=True):
+            d = by_task.setdefault(t, {"n": 0, "hacks": 0})
+            d["n"] += 1
+            d["hacks"] += int(h)
+        for d in by_task.values():
+            d["hack_rate"] = d["hacks"] / d["n"]
+    if weak is not None:
+        prompts = list(dict.fromkeys(task_ids))
+        m["weak_prompt_share"] = sum(1 for t in prompts if t in weak) / len(prompts) if prompts else None
+    return m, by_task
 
 
 def group_metrics(rewards: list[float], groups: list[str]) -> dict[str, Any]:
@@ -186,7 +249,8 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
 #: the metrics a training chart offers (notebook 04), in display order
 METRIC_FIELDS = ("reward_mean", "reward_std", "frac_reward_zero_std", "informative_share", "kl",
                  "entropy", "clip_ratio", "completion_length", "sandbox_share",
-                 "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1")
+                 "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1",
+                 "reward_pass_rate", "monitor_pass_rate", "hack_rate", "weak_prompt_share")
 
 
 def read_metrics(path: str | os.PathLike) -> tuple[pl.DataFrame, list[Problem]]:

@@ -21,6 +21,13 @@ Logged per step (on top of the shared fields): ``value_loss``, ``explained_varia
 (``1 − Var[R − V_old] / Var[R]``), ``approx_kl`` (``E[(ρ−1) − log ρ]``, also as ``kl``),
 ``clip_frac`` (= ``clip_ratio``), ``entropy``, ``value_mean``.
 
+With ``skip_uniform_groups`` a group (the ``group_size`` samples of one prompt) whose rewards are
+all equal is left out of the update (its tokens masked from the losses; the count is
+``groups_skipped``): unlike GRPO, PPO's value-based advantages are not 0 on such a group, so it
+would still move the policy, towards whatever the critic currently mispredicts. With
+``report_to="tensorboard"`` every numeric metrics field is also written (``torch.utils.tensorboard``)
+to ``D/tensorboard`` as the scalar ``train/codeself/<field>``, the tag TRL runs get.
+
 Checkpoints ``checkpoint-N/`` hold the policy (``save_pretrained``), the value head, both
 optimisers, the data order position and the RNG states; a re-run resumes from the newest.
 """
@@ -129,7 +136,7 @@ def train_ppo(
     from codeself.training.evaluate import evaluate_model
     from codeself.training.metrics import SandboxReward, clean
     from codeself.training.nano import format_prompt
-    from codeself.training.trl_trainers import truncate_metrics
+    from codeself.training.trl_trainers import truncate_metrics, write_by_task
 
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.output_dir)
@@ -166,10 +173,23 @@ def train_ppo(
         pos, start = st["pos"], st["step"]
         torch.set_rng_state(st["torch_rng"])
         truncate_metrics(metrics_path, start)
-    elif metrics_path.exists():
-        metrics_path.unlink()
+        truncate_metrics(metrics_path.with_name("hack_rate_by_task.jsonl"), start)
+    else:
+        metrics_path.unlink(missing_ok=True)
+        metrics_path.with_name("hack_rate_by_task.jsonl").unlink(missing_ok=True)
 
-    reward = SandboxReward({t.task_id: t for t in train_tasks}, workers=cfg.workers)
+    weak = None
+    if cfg.audit:
+        from codeself.audit.report import load_weak_task_ids
+
+        weak = load_weak_task_ids(cfg.audit)
+    reward = SandboxReward({t.task_id: t for t in train_tasks}, workers=cfg.workers, reward=cfg.reward,
+                           reward_tests=cfg.reward_tests, weak=weak)
+    tb = None
+    if cfg.report_to == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb = SummaryWriter(log_dir=str(out / "tensorboard"))
     n_prompts = cfg.prompts_per_step
     writer = JsonlAppender(metrics_path)
     t_run = time.time()
@@ -209,6 +229,17 @@ def train_ppo(
         valid = torch.tensor([r is not None for r in rs], dtype=torch.float32)
         rew = torch.tensor([0.0 if r is None else float(r) for r in rs])
         tmask = tmask * valid[:, None]
+        groups_skipped = None
+        if cfg.skip_uniform_groups:
+            keep = torch.ones(len(rs))
+            groups_skipped = 0
+            for gi in range(n_prompts):
+                sl = slice(gi * cfg.group_size, (gi + 1) * cfg.group_size)
+                vals = {float(r) for r in rs[sl] if r is not None}
+                if len(vals) <= 1:
+                    keep[sl] = 0.0
+                    groups_skipped += 1
+            tmask = tmask * keep[:, None]
         with torch.no_grad():
             old_logp, _, old_v = _logprobs_entropy(model, seq, att, cfg.temperature, vhead)
         adv, ret = _gae(rew, old_v, tmask, cfg.gamma, cfg.gae_lambda)
@@ -272,6 +303,8 @@ def train_ppo(
             "value_mean": float((old_v * tmask).sum() / ntok), "completion_length": float(clen.float().mean()),
             "learning_rate": cfg.lr,
         })
+        if groups_skipped is not None:
+            rec["groups_skipped"] = groups_skipped
         if heldout_tasks and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
             ev_tasks = heldout_tasks[: cfg.eval_tasks] if cfg.eval_tasks else heldout_tasks
             ev = evaluate_model(model, tok, ev_tasks, n_samples=cfg.eval_samples, temperature=cfg.temperature,
@@ -281,13 +314,23 @@ def train_ppo(
                         "heldout_sampled_pass_at_1": ev["sampled_pass_at_1"],
                         "heldout_n": ev["n_tasks"], "eval_s": ev["seconds"]})
         rec["elapsed_s"] = time.time() - t_run
-        writer.write(clean(rec))
+        rec = clean(rec)
+        writer.write(rec)
+        if reward.monitored:
+            write_by_task(metrics_path.with_name("hack_rate_by_task.jsonl"), step, reward.by_task)
+        if tb is not None:
+            for k, v in rec.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
+                    tb.add_scalar(f"train/codeself/{k}", v, step)  # the tags TRL runs get
+            tb.flush()
         if cfg.save_every and step % cfg.save_every == 0:
             save(step)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(reward=f"{rec.get('reward_mean') or 0:.3f}")
     writer.close()
+    if tb is not None:
+        tb.close()
     if bar is not None:
         bar.close()
     final = out / "final"

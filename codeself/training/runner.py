@@ -14,6 +14,7 @@ from codeself.training.config import (
     check_causal_lm,
     check_inputs,
     prepare_run_dir,
+    run_identity,
 )
 
 
@@ -37,7 +38,11 @@ def run_training(cfg: TrainConfig, *, progress: bool = True) -> Path:
             raise TrainInputError("--use-vllm: the PPO trainer generates with transformers only")
         if importlib.util.find_spec("vllm") is None:
             raise TrainInputError("--use-vllm: vLLM is not installed (GPU only: pip install 'codeself[vllm]')")
-    identity = {**cfg.to_dict(), "output_dir": None, "workers": None, "tasks_sha256": sha256_file(cfg.tasks)}
+    if cfg.audit:
+        from codeself.audit.report import load_weak_task_ids
+
+        load_weak_task_ids(cfg.audit)  # a bad audit file fails here, before any compute (DataError)
+    identity = run_identity(cfg, tasks_sha256=sha256_file(cfg.tasks))
     _, resuming = prepare_run_dir(cfg, identity)
     if model_path is None:
         from codeself.training.nano import ensure_nano

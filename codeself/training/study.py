@@ -84,6 +84,7 @@ class StudyConfig:
     workers: int | None = None
     n_bootstrap: int = 10000
     alpha: float = DEFAULT_ALPHA       # McNemar threshold of the verdict rule (codeself.training.verdict)
+    reward: str = "partial"            # the GRPO reward variant (codeself.rewards: partial | binary | fraction | weighted)
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
@@ -130,6 +131,10 @@ def check_config(cfg: StudyConfig) -> None:
         raise TrainInputError(f"holdout={cfg.holdout!r}: use one of {', '.join(HOLDOUTS)}")
     if cfg.arm not in ("default", "control"):
         raise TrainInputError(f"arm={cfg.arm!r}: use 'default' or 'control'")
+    from codeself.rewards import REWARDS
+
+    if cfg.reward not in REWARDS:
+        raise TrainInputError(f"--reward {cfg.reward!r}: use one of {', '.join(REWARDS)}")
     if cfg.family not in FAMILIES:
         raise TrainInputError(f"family={cfg.family!r}: known families: {', '.join(sorted(FAMILIES))}")
     for name in ("n_train", "n_heldout", "max_steps", "group_size", "prompts_per_step", "sft_steps"):
@@ -263,13 +268,13 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log=print) -> dict[str
         group_size=cfg.group_size, batch_size=cfg.group_size * cfg.prompts_per_step, max_steps=cfg.max_steps,
         lr=cfg.lr, beta=cfg.beta, temperature=cfg.temperature, max_completion_length=cfg.max_completion_length,
         seed=cfg.seed, eval_every=cfg.eval_every, eval_samples=cfg.eval_samples, eval_tasks=cfg.eval_tasks,
-        save_every=cfg.save_every, workers=cfg.workers,
+        save_every=cfg.save_every, workers=cfg.workers, reward=cfg.reward,
     )
     final = d / "grpo" / "final"
     if not (d / "grpo" / "train_done.json").is_file():
-        from codeself.training.config import prepare_run_dir
+        from codeself.training.config import prepare_run_dir, run_identity
 
-        _, resuming = prepare_run_dir(tcfg, {**tcfg.to_dict(), "output_dir": None, "workers": None})
+        _, resuming = prepare_run_dir(tcfg, run_identity(tcfg))
         final = train(tcfg, train_tasks=train_tasks, heldout_tasks=heldout, model_path=nano,
                       resume=resuming, progress=progress)
     timings["grpo_s"] = time.time() - t0

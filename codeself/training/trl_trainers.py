@@ -15,8 +15,10 @@ after it (they are recomputed), so ``metrics.jsonl`` never holds a step twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,44 @@ def _dataset(tasks, prompt_fn):
     return Dataset.from_list([{"prompt": prompt_fn(t), "task_id": t.task_id} for t in tasks])
 
 
-def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = "grpo", start_step: int = 0):
-    """A ``TrainerCallback`` that writes one metrics record per step (see :mod:`.metrics`)."""
+@contextlib.contextmanager
+def reporting_env(report_to: str, out: Path) -> Iterator[None]:
+    """While training: point the ``--report-to`` backend at the run directory, offline, so nothing
+    tries the network (``WANDB_MODE=offline``, ``WANDB_DIR=D``; trackio's local store in
+    ``D/trackio``; tensorboard event files in ``D/tensorboard``). Variables already set in the
+    environment win; the environment is restored afterwards (two runs in one process never share a
+    log directory)."""
+    import os
+
+    want = {
+        "tensorboard": {"TENSORBOARD_LOGGING_DIR": str(out / "tensorboard")},
+        "wandb": {"WANDB_MODE": "offline", "WANDB_DIR": str(out), "WANDB_SILENT": "true"},
+        "trackio": {"TRACKIO_DIR": str(out / "trackio"), "HF_HUB_OFFLINE": "1"},
+    }.get(report_to, {})
+    added = [k for k in want if k not in os.environ]
+    for k in added:
+        os.environ[k] = want[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def write_by_task(path: Path, step: int, by_task: dict[str, Any]) -> None:
+    """Append one ``hack_rate_by_task.jsonl`` line: ``{"step", "tasks": {task_id: {n, hacks, hack_rate}}}``."""
+    from codeself.io import JsonlAppender
+
+    with JsonlAppender(path) as w:
+        w.write({"step": step, "tasks": by_task})
+
+
+def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = "grpo", start_step: int = 0,
+                  report: bool = False):
+    """A ``TrainerCallback`` that writes one metrics record per step (see :mod:`.metrics`).
+
+    With ``report`` the record's numbers are also added to TRL's logs as ``codeself/<field>``, so the
+    ``report_to`` backends (which log after this callback: it is placed first) show them too."""
     from transformers import TrainerCallback
 
     from codeself.io import JsonlAppender
@@ -42,6 +80,7 @@ def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = 
             self.t_run = time.time()
             self.pending: dict[str, Any] = {}
             self.writer = JsonlAppender(metrics_path)
+            self.report = report
 
         def on_step_begin(self, args, state, control, **kw):
             self.t_step = time.time()
@@ -62,6 +101,7 @@ def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = 
             if not self.pending or logs is None or "train_runtime" in logs:
                 return
             rec = self.pending
+            logs_in = logs
             logs = dict(logs)
             m = {
                 "kl": logs.get("kl"),
@@ -77,13 +117,33 @@ def make_callback(run, metrics_path: Path, reward, *, eval_fn=None, algo: str = 
             }
             rec.update({k: v for k, v in m.items() if v is not None})
             rec["elapsed_s"] = time.time() - self.t_run
-            self.writer.write(clean(rec))
+            rec = clean(rec)
+            self.writer.write(rec)
+            if getattr(reward, "monitored", False):
+                write_by_task(metrics_path.with_name("hack_rate_by_task.jsonl"), rec["step"], reward.by_task)
+            if report:
+                for k, v in rec.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step" and k not in m:
+                        logs_in[f"codeself/{k}"] = v
             self.pending = {}
 
         def on_train_end(self, args, state, control, **kw):
             self.writer.close()
 
     return _MetricsCallback()
+
+
+def _train_trl(trainer_cls, cb, ckpt, **kw):
+    """Build the TRL trainer and train, resuming from ``ckpt`` when given. When reporting, our callback
+    goes first (it adds ``codeself/<field>`` to the logs the reporting callbacks then write); without,
+    the callback order is TRL's, as before."""
+    trainer = trainer_cls(**kw)
+    if cb.report:
+        handler = trainer.callback_handler
+        handler.callbacks.remove(cb)
+        handler.callbacks.insert(0, cb)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
+    return trainer
 
 
 def truncate_metrics(path: Path, keep_through: int) -> None:
@@ -128,7 +188,12 @@ def train(
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, target_modules="all-linear", task_type="CAUSAL_LM")
 
     task_map = {t.task_id: t for t in train_tasks}
-    reward = SandboxReward(task_map, workers=cfg.workers)
+    weak = None
+    if cfg.audit:
+        from codeself.audit.report import load_weak_task_ids
+
+        weak = load_weak_task_ids(cfg.audit)
+    reward = SandboxReward(task_map, workers=cfg.workers, reward=cfg.reward, reward_tests=cfg.reward_tests, weak=weak)
     ds = _dataset(train_tasks, format_prompt)
     use_cpu = not torch.cuda.is_available()
     common = dict(
@@ -154,7 +219,7 @@ def train(
         save_strategy="steps",
         save_steps=cfg.save_every,
         save_total_limit=2,
-        report_to="none",
+        report_to=cfg.report_to,
         seed=cfg.seed,
         data_seed=cfg.seed,
         disable_tqdm=not progress,
@@ -194,19 +259,14 @@ def train(
     ckpt = latest_checkpoint(out) if resume else None
     if ckpt is not None:
         truncate_metrics(metrics_path, int(ckpt.name.split("-")[1]))
-    elif metrics_path.exists():
-        metrics_path.unlink()
-    cb = make_callback(cfg, metrics_path, reward, eval_fn=eval_fn, algo=cfg.algo)
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=ds,
-        processing_class=tok,
-        callbacks=[cb],
-        peft_config=peft_config,
-    )
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
+        truncate_metrics(metrics_path.with_name("hack_rate_by_task.jsonl"), int(ckpt.name.split("-")[1]))
+    else:
+        metrics_path.unlink(missing_ok=True)
+        metrics_path.with_name("hack_rate_by_task.jsonl").unlink(missing_ok=True)
+    cb = make_callback(cfg, metrics_path, reward, eval_fn=eval_fn, algo=cfg.algo, report=cfg.report_to != "none")
+    with reporting_env(cfg.report_to, out):
+        trainer = _train_trl(trainer_cls, cb, ckpt, model=model, reward_funcs=[reward], args=args, train_dataset=ds,
+                             processing_class=tok, callbacks=[cb], peft_config=peft_config)
     final = out / "final"
     m = trainer.model
     if cfg.lora and hasattr(m, "merge_and_unload"):

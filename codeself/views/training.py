@@ -61,6 +61,26 @@ def metrics_last(frames: Mapping[str, pl.DataFrame], metrics: Sequence[str]) -> 
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+#: the hacking monitor's per-step metrics (``--reward-tests public|hidden``), in display order
+MONITOR_FIELDS = ("reward_pass_rate", "monitor_pass_rate", "hack_rate")
+
+
+def hack_rises(frames: Mapping[str, pl.DataFrame], *, min_rise: float = 0.05) -> pl.DataFrame:
+    """Steps where ``hack_rate`` rose by at least ``min_rise`` over the run's previous logged step:
+    ``run, step, hack_rate, rise`` (empty for runs without a monitor)."""
+    parts = []
+    for run, df in frames.items():
+        if "hack_rate" not in df.columns or df.height < 2:
+            continue
+        d = (df.select("step", pl.col("hack_rate").cast(pl.Float64)).drop_nulls("hack_rate").sort("step")
+             .with_columns((pl.col("hack_rate") - pl.col("hack_rate").shift(1)).alias("rise"))
+             .filter(pl.col("rise") >= min_rise).with_columns(pl.lit(run).alias("run")))
+        parts.append(d.select("run", "step", "hack_rate", "rise"))
+    if not parts:
+        return pl.DataFrame(schema={"run": pl.Utf8, "step": pl.Int64, "hack_rate": pl.Float64, "rise": pl.Float64})
+    return pl.concat(parts)
+
+
 def study_verdicts(args: Mapping[str, Any], root: Path = RUNS) -> tuple[list[dict[str, Any]], str, list[str]]:
     """The verdicts of finished studies (:func:`codeself.views.inputs.study_files` says which: every
     ``--study DIR``, else ``<root>/*/verdict.json``, else the bundled measured ones). Returns
