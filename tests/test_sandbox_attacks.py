@@ -275,7 +275,7 @@ def test_each_program_has_its_own_uid_scratch_and_no_keyring():
     cfg = SandboxConfig(workers=1, scratch_mb=62)
     leave = ("import os, ctypes\n"
              "def probe():\n"
-             "    open('/tmp/left-behind', 'w').write('secret of the previous program')\n"
+             "    open(os.environ['TMPDIR'] + '/left-behind', 'w').write('secret of the previous program')\n"
              "    libc = ctypes.CDLL(None, use_errno=True)\n"
              "    rc = libc.syscall(248, b'user', b'codeself-probe', b'x', 1, -4)\n"  # add_key into the user keyring
              "    return [os.getuid(), rc, ctypes.get_errno()]\n")
@@ -283,8 +283,8 @@ def test_each_program_has_its_own_uid_scratch_and_no_keyring():
             "def probe():\n"
             "    libc = ctypes.CDLL(None, use_errno=True)\n"
             "    found = libc.syscall(249, b'user', b'codeself-probe', None, 0)\n"  # request_key
-            "    return [os.getuid(), os.listdir('/tmp'), found]\n")
-    fill = ("def probe():\n    n = 0\n    try:\n        with open('/tmp/fill', 'wb') as f:\n"
+            "    return [os.getuid(), os.listdir(os.environ['TMPDIR']), found]\n")
+    fill = ("import os\ndef probe():\n    n = 0\n    try:\n        with open(os.environ['TMPDIR'] + '/fill', 'wb') as f:\n"
             "            while n < 200:\n                f.write(b'x' * (1 << 20))\n                n += 1\n"
             "    except OSError:\n        pass\n    return n\n")
     uid1, rc, err = probe(leave, config=cfg, workers=1)
@@ -292,7 +292,7 @@ def test_each_program_has_its_own_uid_scratch_and_no_keyring():
     uid2, listing, found = probe(look, config=cfg, workers=1)
     assert uid1 != uid2 and listing == [] and found == -1
     assert probe(fill, config=cfg, workers=1) < 200  # the scratch is bounded...
-    writer = ("def probe():\n    open('/tmp/a', 'wb').write(b'y' * (4 << 20))\n    return 'ok'\n")
+    writer = ("import os\ndef probe():\n    open(os.environ['TMPDIR'] + '/a', 'wb').write(b'y' * (4 << 20))\n    return 'ok'\n")
     assert probe(writer, config=cfg, workers=1) == "ok"  # ...and the next program gets a fresh, empty one
 
 

@@ -85,6 +85,15 @@ def _choose_mountpoint(sources: list[str]) -> str:
     raise OSError(errno.ENOENT, "no directory to build the sandbox root on")
 
 
+def scratch_path() -> str:
+    """Where each program's own tmpfs is mounted: ``/tmp``, unless the Python installation itself
+    lives under ``/tmp`` (a venv there would be shadowed, and third-party imports would fail); then
+    ``/scratch`` (``HOME``, ``TMPDIR`` and the working directory point at it either way)."""
+    if any(p == "/tmp" or p.startswith("/tmp/") for p in _python_sources()):
+        return "/scratch"
+    return "/tmp"
+
+
 def build_root(hide_paths: list[str]) -> None:
     """Enter a private mount namespace whose root holds only what a program may see (see module doc)."""
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
@@ -124,7 +133,7 @@ def build_root(hide_paths: list[str]) -> None:
         if os.path.exists(f"/dev/{dev}"):
             open(f"{new}/dev/{dev}", "w").close()  # noqa: SIM115
             _mount(f"/dev/{dev}", f"{new}/dev/{dev}", None, MS_BIND)
-    for d in ("tmp", "proc"):
+    for d in ("tmp", "proc", scratch_path().lstrip("/")):
         os.makedirs(f"{new}/{d}", mode=0o755, exist_ok=True)
     for p in [*dataset_dirs(), *hide_paths]:
         real = os.path.realpath(p)

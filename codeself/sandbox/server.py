@@ -47,7 +47,7 @@ import time
 
 from codeself.sandbox import grader as _grader  # noqa: F401 - imported before gc.freeze(), for the zygote
 from codeself.sandbox import seccomp
-from codeself.sandbox.rootfs import build_root, remove_tree
+from codeself.sandbox.rootfs import build_root, remove_tree, scratch_path
 from codeself.sandbox.zygote import zygote_main
 
 CLONE_NEWNET = 0x40000000
@@ -85,6 +85,7 @@ class Server:
                 self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
             except OSError as e:
                 self.notes.append(f"PID namespaces unavailable ({e})")
+        self.scratch_dir = scratch_path()  # computed before the pivot, from the real paths
         self.cg_paths: dict[str, str] = {}
         self.cg_procs: list[int] = []
         self.cg_files: dict[str, int] = {}
@@ -265,7 +266,7 @@ class Server:
             return
         self.counter += 1
         uid = self._uid(self.counter % (UIDS_PER_BLOCK - 1))
-        scratch = "/tmp"
+        scratch = self.scratch_dir
         if not self.fs:
             scratch = os.path.join(self.base, f"p{self.counter}")
             os.mkdir(scratch, 0o700)
