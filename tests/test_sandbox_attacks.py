@@ -353,7 +353,7 @@ def test_host_unix_sockets_user_namespaces_and_task_files_are_out_of_reach(tmp_p
     assert res["path"] == "PermissionError" and res["abstract"] == "PermissionError", res
     assert res["unshare_user"] == -1 and res["clone_user"] == -1 and res["ptrace"] == -1, res
     assert all(isinstance(v, str) for v in res["files"].values()), res["files"]  # nothing readable
-    assert set(res["root"]) <= {"bin", "dev", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin", "tmp", "usr",
+    assert set(res["root"]) <= {"bin", "dev", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin", "tmp", "scratch", "usr",
                                 "work", "etc", "opt", "home", "srv", "mnt", "media", "var", "run"}, res["root"]
 
 
