@@ -208,11 +208,10 @@ def _opaque_remote(obj) -> str:
     return V._opaque(obj)
 
 
-class Remote:
+class Remote(V.Ungradable):
     """An object that lives in the program's process: usable, never equal, never true or false."""
 
     __slots__ = ("_ch", "_h", "_t", "_r")
-    _cs_remote = True
 
     def __init__(self, ch: Channel, h: int, t: str, r: str) -> None:
         self._ch, self._h, self._t, self._r = ch, h, t, r
@@ -244,19 +243,8 @@ class Remote:
             raise TypeError("len() of a program object did not return a non-negative int")
         return n
 
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    def __ne__(self, other: object) -> bool:
-        return True
-
-    __hash__ = object.__hash__
-
-    def __bool__(self) -> bool:
-        raise TypeError(f"a value of type {self._t} cannot be graded (not a builtin type)")
-
-    def __repr__(self) -> str:
-        return f"<{self._t}: {self._r}>"
+    def _label(self) -> tuple[str, str]:
+        return self._t, self._r
 
 
 _HELPERS = {"__cs_eq": V.strict_eq, "__cs_ne": V.strict_ne, "__cs_in": V.strict_in, "__cs_not_in": V.strict_not_in}

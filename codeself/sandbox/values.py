@@ -197,14 +197,15 @@ def encode(value: Any, handle=None, max_nodes: int = MAX_NODES) -> str:
     return _encode(value, 0, [max_nodes], set(), handle)
 
 
-class Opaque:
-    """A non-value that crossed the channel (only its type name and a capped repr)."""
+class Ungradable:
+    """What crossed the channel but is not a value (an :class:`Opaque`, or the grader's handle on an
+    object in the program's process): it equals nothing and has no truth value, so no test that
+    depends on it can pass."""
 
-    __slots__ = ("type_name", "text")
+    __slots__ = ()
 
-    def __init__(self, type_name: str, text: str) -> None:
-        self.type_name = type_name
-        self.text = text
+    def _label(self) -> tuple[str, str]:  # (type name, capped repr)
+        raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
         return False
@@ -215,10 +216,24 @@ class Opaque:
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        raise TypeError(f"a value of type {self.type_name} cannot be graded (not a builtin type)")
+        raise TypeError(f"a value of type {self._label()[0]} cannot be graded (not a builtin type)")
 
     def __repr__(self) -> str:
-        return f"<{self.type_name}: {self.text}>"
+        t, r = self._label()
+        return f"<{t}: {r}>"
+
+
+class Opaque(Ungradable):
+    """A non-value that crossed the channel (only its type name and a capped repr)."""
+
+    __slots__ = ("type_name", "text")
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def _label(self) -> tuple[str, str]:
+        return self.type_name, self.text
 
 
 class _Budget:
@@ -370,7 +385,7 @@ def _canon(v: Any) -> Any:
 def strict_eq(a: Any, b: Any) -> bool:
     """Equality with exact types; see the module docstring for the rule."""
     ta, tb = type(a), type(b)
-    if ta is Opaque or tb is Opaque or getattr(ta, "_cs_remote", False) or getattr(tb, "_cs_remote", False):
+    if isinstance(a, Ungradable) or isinstance(b, Ungradable):
         return False
     if ta is bool or tb is bool:
         return ta is tb and a == b
@@ -403,8 +418,7 @@ def strict_ne(a: Any, b: Any) -> bool:
 
 def strict_in(x: Any, container: Any) -> bool:
     """``x in container`` with :func:`strict_eq` for elements (substring test for two strings)."""
-    tx, tc = type(x), type(container)
-    if tc is Opaque or tx is Opaque or getattr(tc, "_cs_remote", False) or getattr(tx, "_cs_remote", False):
+    if isinstance(x, Ungradable) or isinstance(container, Ungradable):
         return False
     if isinstance(container, str):
         return isinstance(x, str) and x in container
