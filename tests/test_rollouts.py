@@ -319,7 +319,11 @@ def test_generate_keeps_the_parquet_analysis_frame_current(tmp_path, tasks, stat
 def test_bench_rollouts_small(tmp_path):
     from codeself.bench.rollouts import bench_rollouts
 
+    import os
+
+    env = dict(os.environ)
     r = bench_rollouts(300)
+    assert dict(os.environ) == env  # the bench keeps its frame cache in its own temp dir, no env change
     assert r["frames_equal"] and r["n"] == 300
     assert r["baseline_records_per_s"] > 0 and r["cold_records_per_s"] > 0
 

@@ -120,8 +120,7 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
     if path is None:
         path = Path(tmpdir) / "rollouts.jsonl"
     path = Path(path)
-    old_env = os.environ.get("CODESELF_DATA_DIR")
-    os.environ["CODESELF_DATA_DIR"] = tmpdir  # the frame cache of this run lives in the temp dir
+    cache_dir = Path(tmpdir) / "frames"  # the frame cache of this run lives in the temp dir
     try:
         t0 = time.perf_counter()
         size = write_synthetic_rollouts(path, n, seed=seed)
@@ -134,14 +133,14 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
         t_slow, c_slow = time.perf_counter() - t0, time.process_time() - c0
         log(f"json.loads per line → polars (baseline): {t_slow:7.2f} s  {n / t_slow:>12,.0f}/s  ×1.0   ({c_slow:.1f})")
         t0, c0 = time.perf_counter(), time.process_time()
-        cold = rollouts_frame(path)
+        cold = rollouts_frame(path, cache_dir=cache_dir)
         t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
         log(f"rollouts_frame, raw JSONL, no frame yet:  {t_cold:7.2f} s  {n / t_cold:>12,.0f}/s  ×{t_slow / t_cold:.1f}   ({c_cold:.1f})"
             "   <- a file from another tool; this read builds the Parquet frame")
         same = cold.equals(slow)
         del cold
         t0, c0 = time.perf_counter(), time.process_time()
-        warm = rollouts_frame(path)
+        warm = rollouts_frame(path, cache_dir=cache_dir)
         t_warm, c_warm = time.perf_counter() - t0, time.process_time() - c0
         log(f"rollouts_frame, analysis read (Parquet):  {t_warm:7.2f} s  {n / t_warm:>12,.0f}/s  ×{t_slow / t_warm:.1f}   ({c_warm:.1f})"
             "   <- a file written by `rollouts generate` (the writer keeps the frame current: sync_frame)")
@@ -153,17 +152,13 @@ def bench_rollouts(n: int = 1_000_000, *, path: str | os.PathLike | None = None,
         with open(path, "ab") as f, open(tmp2, "rb") as g:  # a resumed run appends; new task ids
             f.write(g.read().replace(b'"task_id": "HumanEval/', b'"task_id": "Extra/'))
         t0, c0 = time.perf_counter(), time.process_time()
-        inc = rollouts_frame(path)
+        inc = rollouts_frame(path, cache_dir=cache_dir)
         t_inc, c_inc = time.perf_counter() - t0, time.process_time() - c0
         log(f"rollouts_frame, +{extra:,} appended records: {t_inc:7.2f} s  {(n + extra) / t_inc:>12,.0f}/s  "
             f"×{t_slow * (n + extra) / n / t_inc:.1f}   ({c_inc:.1f})")
         same = same and inc.height == n + extra
         del inc
     finally:
-        if old_env is None:
-            os.environ.pop("CODESELF_DATA_DIR", None)
-        else:
-            os.environ["CODESELF_DATA_DIR"] = old_env
         if not keep:
             shutil.rmtree(tmpdir, ignore_errors=True)
     target = TARGET_RECORDS_PER_S

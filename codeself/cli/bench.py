@@ -102,7 +102,7 @@ def reports(
 ) -> None:
     """Export every notebook to an offline report: total wall time (target ≤ 90 s) and sizes (≤ 2 MB)."""
     from codeself.cli._common import out
-    from codeself.reports.bench import bench_reports
+    from codeself.bench.reports import bench_reports
 
     r = bench_reports(jobs=jobs, baseline=baseline, rounds=rounds)
     base = {b["name"]: b for b in r["baseline_rows"]}

@@ -199,20 +199,20 @@ def _edge_hashes(path: Path, end: int) -> tuple[str, str]:
     return hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest()
 
 
-def _cache_paths(path: Path) -> tuple[Path, Path]:
+def _cache_paths(path: Path, cache_dir: Path | None = None) -> tuple[Path, Path]:
     import hashlib
 
     key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
-    d = frame_cache_dir()
+    d = Path(cache_dir) if cache_dir is not None else frame_cache_dir()
     return d / f"{key}.parquet", d / f"{key}.json"
 
 
-def _cache_load(path: Path):
+def _cache_load(path: Path, cache_dir: Path | None = None):
     import json
 
     import polars as pl
 
-    pq, meta_p = _cache_paths(path)
+    pq, meta_p = _cache_paths(path, cache_dir)
     try:
         meta = json.loads(meta_p.read_text())
         if meta.get("version") != FRAME_CACHE_VERSION or meta.get("source") != str(path.resolve()):
@@ -227,12 +227,12 @@ def _cache_load(path: Path):
         return None
 
 
-def _cache_save(path: Path, df, end: int, n_lines: int) -> None:
+def _cache_save(path: Path, df, end: int, n_lines: int, cache_dir: Path | None = None) -> None:
     import json
 
     from codeself.io import atomic_write_text
 
-    pq, meta_p = _cache_paths(path)
+    pq, meta_p = _cache_paths(path, cache_dir)
     try:
         pq.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(pq, df)
@@ -261,7 +261,7 @@ def _count_newlines(path: Path, start: int, end: int) -> int:
 
 
 def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = True,
-                   problems: list[Problem] | None = None):
+                   problems: list[Problem] | None = None, cache_dir: str | os.PathLike | None = None):
     """A polars DataFrame with one row per rollout record and flat columns (``FRAME_COLUMNS``).
 
     Fast path (``fast=True``): polars' NDJSON reader with a projected schema, then a validity check
@@ -275,7 +275,7 @@ def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = 
     appended since (a resumed run's new records), or nothing. A file rewritten so that those edge
     hashes or its size no longer match is re-read from scratch. Not guaranteed: detecting an
     in-place edit of the *middle* of a file that keeps its size and both 64 KiB edges — rewrite such
-    files (or pass ``cache=False``).
+    files (or pass ``cache=False``). ``cache_dir`` overrides where the cache lives.
     """
     import warnings as _w
 
@@ -286,7 +286,7 @@ def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = 
         return frame_from_records(read_rollouts(p, problems=problems))
     end = _complete_end(p)
     size = p.stat().st_size
-    cached = _cache_load(p) if cache else None
+    cached = _cache_load(p, cache_dir) if cache else None
     df = None
     n_lines = 0
     try:
@@ -310,7 +310,7 @@ def rollouts_frame(path: str | os.PathLike, *, fast: bool = True, cache: bool = 
     if df is None:
         return frame_from_records(read_rollouts(p, problems=problems))
     if cache and (cached is None or int(cached[1]["end"]) != end):
-        _cache_save(p, df, end, n_lines)
+        _cache_save(p, df, end, n_lines, cache_dir)
     if end < size:
         prob = Problem(str(p), n_lines + 1, None, "truncated last line (killed writer?)")
         _w.warn(f"{prob} — ignored; {df.height} valid records kept", UserWarning, stacklevel=2)
