@@ -20,7 +20,6 @@ torch build, but a resumed run re-seeds its batches (statistically equivalent, n
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -414,59 +413,16 @@ def get_backend(name: str, model: str | os.PathLike | None = None, **kw: Any) ->
 # ---------------------------------------------------------------------------------------------
 
 
-class _Corrupt(ast.NodeTransformer):
-    """Flip the first arithmetic / comparison / boolean operator, or a constant, found in
-    ``target`` visiting order: a realistic single-token bug."""
-
-    _BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.FloorDiv: ast.Mod, ast.Mod: ast.FloorDiv,
-            ast.Div: ast.Mult}
-    _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-            ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In}
-
-    def __init__(self, target: int):
-        self.target = target
-        self.seen = 0
-        self.done = False
-
-    def _hit(self) -> bool:
-        if self.done:
-            return False
-        hit = self.seen == self.target
-        self.seen += 1
-        if hit:
-            self.done = True
-        return hit
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        self.generic_visit(node)
-        if type(node.op) in self._BIN and self._hit():
-            node.op = self._BIN[type(node.op)]()
-        return node
-
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        if type(node.ops[0]) in self._CMP and self._hit():
-            node.ops[0] = self._CMP[type(node.ops[0])]()
-        return node
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if isinstance(node.value, int) and not isinstance(node.value, bool) and self._hit():
-            return ast.copy_location(ast.Constant(node.value + 1), node)
-        return node
-
-
 def corrupt_program(code: str, seed: int = 0) -> str:
-    """A deterministic single-token bug in ``code`` (an operator or integer constant changed;
-    ``return None`` as a last resort). The result compiles; it may still be correct by accident
-    (an equivalent mutant) — the sandbox, not this function, decides."""
-    tree = ast.parse(code)
-    counter = _Corrupt(target=10**9)
-    counter.visit(ast.parse(code))
-    n = counter.seen
-    if n:
-        t = _Corrupt(random.Random(seed).randrange(n))
-        new = ast.unparse(ast.fix_missing_locations(t.visit(tree)))
-        return new + "\n"
+    """A deterministic single-edit bug in ``code``, drawn from the audit's mutation engine
+    (:mod:`codeself.audit.mutants`: operators, constants, comparisons, dropped calls, ...), with
+    ``return None`` as a last resort. The result compiles; it may still be correct by accident (an
+    equivalent mutant) — the sandbox, not this function, decides."""
+    from codeself.audit.mutants import sample_mutants
+
+    muts, _n = sample_mutants(code, 1, seed=seed, key="static-corrupt")
+    if muts:
+        return muts[0].code
     lines = code.rstrip("\n").split("\n")
     for i, ln in enumerate(lines):
         if ln.lstrip().startswith("def "):

@@ -101,8 +101,8 @@ def reports(
     rounds: int = typer.Option(1, min=1, help="2 = ABBA order (codeself, marimo, marimo, codeself) against load drift"),
 ) -> None:
     """Export every notebook to an offline report: total wall time (target ≤ 90 s) and sizes (≤ 2 MB)."""
-    from codeself.cli._common import out
     from codeself.bench.reports import bench_reports
+    from codeself.cli._common import out
 
     r = bench_reports(jobs=jobs, baseline=baseline, rounds=rounds)
     base = {b["name"]: b for b in r["baseline_rows"]}
