@@ -160,7 +160,13 @@ def test_tiny_study_end_to_end(tmp_path, monkeypatch, capsys):
               "n_tasks", "seed", "arm"):
         assert k in saved
     assert saved["n_tasks"] == 6 and saved["seed"] == 3 and len(saved["sampled_diff_ci"]) == 2
-    assert 0.0 <= saved["mcnemar_p"] <= 1.0
+    # pinned: seed 3 on the CPU build gives this table (a 4-step warm start solves nothing yet, and
+    # 2 GRPO steps cannot change that); a change to seeding, sampling or grading shows up here
+    assert saved["paired_table"] == {"a": 0, "b": 0, "c": 0, "d": 6, "n": 6}
+    assert (saved["baseline_pass_at_1"], saved["trained_pass_at_1"], saved["mcnemar_p"]) == (0.0, 0.0, 1.0)
+    assert saved["sampled_diff"] == 0.0 and saved["sampled_diff_ci"] == [0.0, 0.0]
+    steps = [json.loads(x) for x in (tmp_path / "study" / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["reward_mean"]) for r in steps if "reward_mean" in r] == [(1, -1.0), (2, -1.0)]
     # the stored flag is the one rule, with the threshold it used
     assert saved["alpha"] == cfg.alpha and saved["significant"] == judge(saved)
     # the resolved config is kept, and the study re-runs from its directory alone (resume: nothing redone)
