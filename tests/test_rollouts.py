@@ -317,9 +317,9 @@ def test_generate_keeps_the_parquet_analysis_frame_current(tmp_path, tasks, stat
 
 
 def test_bench_rollouts_small(tmp_path):
-    from codeself.bench.rollouts import bench_rollouts
-
     import os
+
+    from codeself.bench.rollouts import bench_rollouts
 
     env = dict(os.environ)
     r = bench_rollouts(300)
