@@ -33,8 +33,6 @@ Comparison (:func:`strict_eq`):
 from __future__ import annotations
 
 import _json
-import json
-import math
 from builtins import (  # noqa: UP029 - bound here: a program that rebinds builtins cannot change the encoder
     bytearray,
     bytes,
@@ -346,15 +344,6 @@ def decode(enc: Any, *, handle=None, max_nodes: int = MAX_NODES) -> Any:
         raise BadValue("value nested too deeply") from None
 
 
-def loads(text: str | bytes, *, handle=None, max_nodes: int = MAX_NODES) -> Any:
-    """``json.loads`` + :func:`decode`; any failure (deep nesting included) is a :class:`BadValue`."""
-    try:
-        enc = json.loads(text)
-    except RecursionError:
-        raise BadValue("value nested too deeply") from None
-    except ValueError as e:
-        raise BadValue(f"malformed JSON: {e}"[:200]) from None
-    return decode(enc, handle=handle, max_nodes=max_nodes)
 
 
 _NUM = (int, float)
@@ -433,14 +422,8 @@ def strict_not_in(x: Any, container: Any) -> bool:
     return not strict_in(x, container)
 
 
-def values_equal(a_enc: Any, b_enc: Any) -> bool:
-    """Are two encodings the same value with exact types (NaN equal to NaN)?"""
-    return json.dumps(a_enc, sort_keys=False) == json.dumps(b_enc, sort_keys=False)
 
 
 def short_repr(v: Any, limit: int = 200) -> str:
     return safe_repr(v, limit)
 
-
-def is_number(v: Any) -> bool:
-    return type(v) in _NUM and not (isinstance(v, float) and math.isnan(v))
