@@ -38,7 +38,7 @@ _LAZY = {
     # generation, rollouts, rewards, evaluation, statistics
     "build_prompt": "codeself.prompts",
     "parse_code": "codeself.parsing",
-    "get_backend": "codeself.generation",
+    "get_backend": "codeself.models",
     "generate_rollouts": "codeself.rollouts",
     "read_rollouts": "codeself.rollouts",
     "rollouts_frame": "codeself.rollouts",

@@ -189,10 +189,9 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
     """Turn ``"nano"`` or a path into a local causal-LM directory (clear ``BackendError`` if not)."""
     if spec is None:
         raise BackendError("no model given: pass --model nano or --model PATH (a local Hugging Face model directory)")
-    if str(spec) == "nano":
-        from codeself.training.nano import ensure_nano
-
-        return Path(ensure_nano())
+    if str(spec) == "nano":  # built by codeself.training: resolved above this layer
+        raise BackendError("'nano' names a model that is built on first use: resolve it with "
+                           "codeself.models.resolve_model('nano') (or codeself.models.get_backend)")
     p = Path(spec)
     if not p.exists():
         raise BackendError(f"model directory {p} does not exist")
@@ -390,12 +389,10 @@ def get_backend(name: str, model: str | os.PathLike | None = None, **kw: Any) ->
         if model is None:
             raise BackendError("--backend hf needs --model PATH (a local Hugging Face model directory)")
         return HFBackend(model, **kw)
-    if name == "nano":
-        if model not in (None, "nano"):
-            return HFBackend(model, name="nano", **kw)
-        return HFBackend(resolve_model("nano"), name="nano", **kw)
+    if name == "nano":  # a codeself-nano directory (codeself.models.get_backend resolves the name)
+        return HFBackend(resolve_model("nano" if model is None else model), name="nano", **kw)
     if name == "vllm":
-        return VLLMBackend(model or "nano", **kw)
+        return VLLMBackend(model, **kw)
     if name == "static":
         if model is None:
             raise BackendError("--backend static needs --model FILE (JSONL of {\"task_id\", \"completion\"})")

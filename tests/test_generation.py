@@ -292,3 +292,22 @@ def test_one_hf_generation_function_for_loaded_and_in_memory_models(tiny_llama, 
     assert hf_generate(b.model, b.tokenizer, reqs, batch_size=2) == loaded
     # the batches are part of the seeding: other batches, other samples (documented, not an accident)
     assert hf_generate(b.model, b.tokenizer, reqs, batch_size=3) != loaded
+
+
+def test_nano_is_resolved_above_generation(tmp_path, monkeypatch):
+    """generation takes model directories; codeself.models resolves the name "nano" (built by
+    training on first use), so generation never imports training."""
+    import codeself.training.nano as nano
+    from codeself import generation, models
+
+    fake = tmp_path / "nano"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    calls = []
+    monkeypatch.setattr(nano, "ensure_nano", lambda *a, **k: calls.append(1) or str(fake))
+    assert models.resolve_model("nano") == fake and calls == [1]
+    assert models.resolve_model(fake) == fake and calls == [1]  # a path is only checked
+    with pytest.raises(generation.BackendError, match="codeself.models"):
+        generation.resolve_model("nano")
+    with pytest.raises(generation.BackendError, match="codeself.models"):
+        generation.get_backend("nano")

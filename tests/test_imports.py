@@ -199,3 +199,25 @@ def test_the_data_layer_and_prompts_import_nothing_above_them():
     for mod, allowed in LEAVES.items():
         extra = sorted(set(graph[mod]) - allowed)
         assert not extra, f"{mod} imports {extra}; it may import only {sorted(allowed) or 'no codeself module'}"
+
+
+#: layers that must never import a higher one (module prefix → forbidden prefixes), as the flow says:
+#: the sandbox runs code for everything above it and imports nothing above the data layer;
+#: generation never imports training (codeself.models resolves "nano", above both)
+NEVER_UP: dict[str, tuple[str, ...]] = {
+    "codeself.sandbox": ("codeself.generation", "codeself.training", "codeself.rollouts", "codeself.agent",
+                         "codeself.audit", "codeself.views", "codeself.reports", "codeself.cli", "codeself.datasets"),
+    "codeself.generation": ("codeself.training", "codeself.rollouts", "codeself.agent", "codeself.views",
+                            "codeself.reports", "codeself.cli", "codeself.models"),
+}
+
+
+def test_imports_never_point_up_the_flow():
+    graph = import_edges(modules())
+    bad = []
+    for mod, targets in graph.items():
+        for layer, forbidden in NEVER_UP.items():
+            if mod == layer or mod.startswith(layer + "."):
+                bad += [f"{mod} -> {t} (lines {lines})" for t, lines in targets.items()
+                        if any(t == f or t.startswith(f + ".") for f in forbidden)]
+    assert not bad, bad

@@ -124,7 +124,8 @@ def run(
 
 
 def _backend(name: str, model: str | None, task_list: list) -> object:
-    from codeself.generation import BackendError, get_backend
+    from codeself.generation import BackendError
+    from codeself.models import get_backend
 
     kw = {"tasks": task_list} if name == "mock" else {}
     try:

@@ -110,7 +110,7 @@ def generate(
 ) -> None:
     """Sample completions, parse, execute in the sandbox, score; one JSONL record per sample."""
     from codeself.evaluation import guard_test_split
-    from codeself.generation import get_backend
+    from codeself.models import get_backend
     from codeself.rollouts import generate_rollouts
     from codeself.tasks import load_tasks
 
