@@ -462,6 +462,7 @@ def compare_rollouts(base: Sequence[dict[str, Any]], cand: Sequence[dict[str, An
         raise ValueError("no common task with scored samples on both sides")
     one_each = all(bc[t]["n"] == 1 and cc[t]["n"] == 1 for t in tasks)
     mode = ("greedy" if one_each else "sample") if pairing == "auto" else pairing
+    unpaired = {"baseline": 0, "candidate": 0}
     if mode == "greedy":
         def first(d):
             return d["outcomes"][min(d["outcomes"])]
@@ -472,7 +473,10 @@ def compare_rollouts(base: Sequence[dict[str, Any]], cand: Sequence[dict[str, An
     else:
         b_pairs, c_pairs = {}, {}
         for t in tasks:
-            for k in sorted(set(bc[t]["outcomes"]) & set(cc[t]["outcomes"])):
+            bk, ck = set(bc[t]["outcomes"]), set(cc[t]["outcomes"])
+            unpaired["baseline"] += len(bk - ck)
+            unpaired["candidate"] += len(ck - bk)
+            for k in sorted(bk & ck):
                 b_pairs[(t, k)] = bc[t]["outcomes"][k]
                 c_pairs[(t, k)] = cc[t]["outcomes"][k]
         table = stats.paired_table(b_pairs, c_pairs)
@@ -495,6 +499,9 @@ def compare_rollouts(base: Sequence[dict[str, Any]], cand: Sequence[dict[str, An
         "pairing": mode,
         "n_tasks": len(tasks),
         "dropped": {"only_in_baseline": only_b, "only_in_candidate": only_c, "no_scored_samples": no_scored},
+        # sample pairing: samples whose sample_id the other file lacks are left out of the 2x2 table
+        # (pass@1 and the CI still use every sample); never silently
+        "unpaired_samples": unpaired,
         "table": table,
         "discordant": {"baseline_only": b, "candidate_only": c},
         "mcnemar_p": stats.mcnemar_exact(b, c),
@@ -511,6 +518,16 @@ def compare_rollouts(base: Sequence[dict[str, Any]], cand: Sequence[dict[str, An
     }
 
 
+def unpaired_note(cmp: dict[str, Any]) -> list[str]:
+    """The line saying which samples the 2×2 table leaves out (files with different sample counts)."""
+    u = cmp.get("unpaired_samples") or {}
+    if not (u.get("baseline") or u.get("candidate")):
+        return []
+    return [f"- unpaired samples: {u.get('baseline', 0)} baseline and {u.get('candidate', 0)} candidate sample(s) have "
+            "no sample with the same id on the other side; they are left out of the 2×2 table "
+            "(pass@1 and the CI use every sample)"]
+
+
 def compare_markdown(cmp: dict[str, Any], base_meta: dict[str, Any], cand_meta: dict[str, Any]) -> str:
     t = cmp["table"]
     unit = "tasks" if cmp["pairing"] == "greedy" else "(task, sample) pairs"
@@ -524,6 +541,7 @@ def compare_markdown(cmp: dict[str, Any], base_meta: dict[str, Any], cand_meta: 
                  f"{d['only_in_baseline'][:10]}, {len(d['only_in_candidate'])} only in candidate "
                  f"{d['only_in_candidate'][:10]}, {len(d['no_scored_samples'])} without scored samples "
                  f"{d['no_scored_samples'][:10]}")
+    L += unpaired_note(cmp)
     L += ["", f"## 2×2 table ({unit})", "", "| | candidate pass | candidate fail |", "|---|---|---|",
           f"| **baseline pass** | {t['a']} | {t['b']} |", f"| **baseline fail** | {t['c']} | {t['d']} |", "",
           f"Discordant: baseline-only passes b = {t['b']}, candidate-only passes c = {t['c']}.", "",

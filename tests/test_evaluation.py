@@ -326,3 +326,18 @@ def test_tasks_filter_cli(tmp_path, capsys):
     from codeself.tasks import load_tasks
 
     assert 0 < len(load_tasks(out)) <= 6
+
+
+def test_compare_across_different_sample_counts_says_what_it_leaves_out():
+    from codeself.evaluation import compare_markdown, unpaired_note
+
+    base = [_rec(f"t{i}", k, k == 0) for i in range(4) for k in range(4)]  # 4 samples per task
+    cand = [_rec(f"t{i}", k, True) for i in range(4) for k in range(2)]   # 2 samples per task
+    cmp = compare_rollouts(base, cand, pairing="sample", n_resamples=200)
+    assert cmp["table"]["n"] == 8 and cmp["unpaired_samples"] == {"baseline": 8, "candidate": 0}
+    [line] = unpaired_note(cmp)
+    assert "8 baseline and 0 candidate sample(s)" in line
+    meta = {"backend": "static", "model_id": "m"}
+    assert "unpaired samples" in compare_markdown(cmp, meta, meta)
+    same = compare_rollouts(base, base, pairing="sample", n_resamples=200)
+    assert same["unpaired_samples"] == {"baseline": 0, "candidate": 0} and unpaired_note(same) == []

@@ -362,6 +362,10 @@ def compare(
         console.print(f"--intersect: dropped {len(d['only_in_baseline'])} task(s) only in {baseline}, "
                       f"{len(d['only_in_candidate'])} only in {candidate}, {len(d['no_scored_samples'])} "
                       "without scored samples", markup=False)
+    from codeself.evaluation import unpaired_note
+
+    for line in unpaired_note(cmp):
+        console.print(line[2:], markup=False)
     if json_out:
         atomic_write_json(json_out, {**cmp, "baseline_meta": ma, "candidate_meta": mb})
     atomic_write_text(output, compare_markdown(cmp, ma, mb))
