@@ -374,3 +374,11 @@ def test_humaneval_tests_record_their_origin_and_original_grades_only_the_datase
     assert n_own < r_all.public_total + r_all.hidden_total
     with pytest.raises(ValueError, match="original"):
         run(t0, "x = 1\n", tests="bogus")
+
+
+def test_parsing_a_script_for_a_stdin_task_needs_no_entry_point():
+    from codeself.parsing import parse_code
+
+    stdin_task = from_livecodebench(EX / "livecodebench.jsonl")[0]
+    p = parse_code("```python\nprint(*sorted(map(int, open(0).read().split()[1:]), reverse=True))\n```", stdin_task)
+    assert p.status == "ok" and p.reason is None, p
