@@ -7,6 +7,7 @@ import json
 import pytest
 from helpers import run_cli
 
+from codeself.bench.study import summarize_studies
 from codeself.training.config import TrainInputError
 from codeself.training.study import (
     StudyConfig,
@@ -14,7 +15,6 @@ from codeself.training.study import (
     load_config,
     plain_verdict,
     run_study,
-    summarize_studies,
     verdict_table,
 )
 from codeself.training.verdict import is_significant, judge, significant

@@ -199,9 +199,9 @@ def study(
     import glob
     import os
 
+    from codeself.bench.study import summarize_studies
     from codeself.cli._common import CommandError, out
     from codeself.training.config import TrainInputError
-    from codeself.training.study import summarize_studies
 
     dirs = [str(r) for r in runs or []] or sorted(d for d in glob.glob("data/runs/study-*") if os.path.isfile(os.path.join(d, "verdict.json")))
     if not dirs:

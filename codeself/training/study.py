@@ -392,26 +392,3 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> str:
             f"{'' if share is None else f'{share:.1%}'} |"
         )
     return "\n".join(rows)
-
-
-def summarize_studies(run_dirs: list[str | os.PathLike]) -> dict[str, Any]:
-    """Read ``verdict.json`` from finished study directories: the side-by-side table (both arms),
-    each study's wall time against the 15-minute target and the GRPO reward share against 10%.
-
-    ``wall_s`` is the invocation that wrote the verdict (a resumed study counts only its last part);
-    ``timings_s`` inside each verdict splits it into build, evaluations and training.
-    """
-    verdicts = []
-    for d in run_dirs:
-        f = Path(d) / "verdict.json"
-        if not f.is_file():
-            raise TrainInputError(f"{d}: no verdict.json (study not finished?)")
-        v = json.loads(f.read_text())
-        v["run_dir"] = str(d)
-        verdicts.append(v)
-    verdicts.sort(key=lambda v: (v["arm"] != "default", v["seed"]))
-    rows = [{"run_dir": v["run_dir"], "seed": v["seed"], "arm": v["arm"], "wall_s": v.get("wall_s_this_invocation"),
-             "timings_s": v.get("timings_s"), "reward_share_mean": v.get("reward_share_mean"),
-             "grpo_step_s_mean": v.get("grpo_step_s_mean"), "significant": is_significant(v)} for v in verdicts]
-    return {"table": verdict_table(verdicts), "rows": rows, "verdicts": verdicts,
-            "target_wall_s": 15 * 60, "target_reward_share": 0.10}
