@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself import stats
-from codeself.io import JsonlAppender, Problem, read_jsonl
+from codeself.io import JsonlAppender, read_jsonl
 from codeself.paths import data_dir
 
 DEFAULT_KS = (1, 5, 10)
@@ -560,6 +560,3 @@ def compare_markdown(cmp: dict[str, Any], base_meta: dict[str, Any], cand_meta: 
     L += _access_log_md(cmp.get("test_access_log") or [])
     return "\n".join(L)
 
-
-def problems_to_text(problems: Sequence[Problem]) -> list[str]:
-    return [str(p) for p in problems]

@@ -26,7 +26,6 @@ import html
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -395,6 +394,3 @@ each report is one static file; check one with <code>codeself report verify NAME
     path.chmod(0o644)
     return path
 
-
-def format_command(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -341,6 +341,3 @@ def infer_run_ids(inputs: list[dict[str, Any]]) -> list[str]:
                 ids.append(parts[i + 1])
     return ids
 
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
