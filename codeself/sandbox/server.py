@@ -47,7 +47,7 @@ import time
 
 from codeself.sandbox import grader as _grader  # noqa: F401 - imported before gc.freeze(), for the zygote
 from codeself.sandbox import seccomp
-from codeself.sandbox.rootfs import build_root, remove_tree, scratch_path
+from codeself.sandbox.rootfs import _check, build_root, remove_tree, scratch_path
 from codeself.sandbox.zygote import zygote_main
 
 CLONE_NEWNET = 0x40000000
@@ -56,12 +56,6 @@ UID_BLOCKS = 1 << 20
 GRADER_MEMORY_MB = 2048
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 # ---- the supervisor ----------------------------------------------------------------------------------

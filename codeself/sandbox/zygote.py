@@ -14,16 +14,11 @@ import socket
 
 from codeself.sandbox import child as _child
 from codeself.sandbox import grader as _grader
+from codeself.sandbox.rootfs import _check
 
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def zygote_main(sock: socket.socket, pid_ns_fd: int | None, namespaces: bool) -> None:
