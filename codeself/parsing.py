@@ -45,7 +45,8 @@ def _compiles(code: str) -> str | None:
         ast.parse(code)
     except SyntaxError as e:
         return f"SyntaxError: {e.msg} (line {e.lineno})"
-    except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
+    except (ValueError, MemoryError, RecursionError, OverflowError, SystemError) as e:  # null bytes, absurd nesting
+        # (CPython 3.11 may raise SystemError on hostile nesting: see codeself.sandbox.grading.AST_LOCK)
         return f"{type(e).__name__}: {e}"
     return None
 

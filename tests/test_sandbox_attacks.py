@@ -496,3 +496,20 @@ def test_numpy_arrays_are_not_lists_and_the_harness_future_flags_do_not_leak():
     ann = T("f", ["assert f() == 'evaluated'"], [])  # with the flag, annotations would stay strings
     assert run(ann, "def f():\n    def h(x: int):\n        pass\n"
                     "    return 'string' if isinstance(h.__annotations__['x'], str) else 'evaluated'\n").passed
+
+
+def test_parent_side_parsing_survives_hostile_nesting_from_many_threads():
+    """CPython 3.11 keeps ast.parse's depth bookkeeping per interpreter: a hostile deep program parsed
+    in one thread could make an innocent parse in another raise SystemError and crash the batch (seen
+    once in CI). Every parent-side parse holds one lock and treats SystemError as 'cannot parse here'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from codeself.sandbox.api import _analyze
+
+    deep = "def f(x):\n    if x == -1:\n        return 0\n" + "".join(
+        f"    elif x == {k}:\n        return {k}\n" for k in range(3000)) + "    return x\n"
+    good = [f"def f(x):\n    return x + {k}\n" for k in range(200)]
+    codes = [deep + f"# {k}\n" if k % 4 == 0 else good[k] for k in range(200)]
+    with ThreadPoolExecutor(8) as ex:
+        out = list(ex.map(_analyze.__wrapped__, codes))
+    assert all(parsed and syntax is None for (_f, syntax, parsed), c in zip(out, codes, strict=True) if c in good)

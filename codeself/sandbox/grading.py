@@ -20,7 +20,21 @@ from __future__ import annotations
 
 import ast
 import functools
+import threading
 from dataclasses import dataclass, field
+
+#: CPython 3.11 keeps ast.parse's depth bookkeeping in per-interpreter state: two threads parsing at
+#: once (or a parse that died of RecursionError on hostile nesting) can make an innocent parse raise
+#: SystemError("AST constructor recursion depth mismatch"). Every parse of the sandbox's parent side
+#: holds this lock, and treats SystemError like any other "cannot parse here".
+AST_LOCK = threading.Lock()
+PARSE_FAILURES = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError, SystemError)
+
+
+def parse(src: str, mode: str = "exec") -> ast.AST:
+    """``ast.parse`` under :data:`AST_LOCK`."""
+    with AST_LOCK:
+        return ast.parse(src, mode=mode)
 
 _EQ_HELPERS = {ast.Eq: "__cs_eq", ast.NotEq: "__cs_ne", ast.In: "__cs_in", ast.NotIn: "__cs_not_in"}
 
@@ -100,8 +114,8 @@ def rewrite(src: str, mode: str = "exec", strict: bool = True) -> tuple[str, tup
     it is (the grader reports its SyntaxError as the test's error). ``strict=False`` (the ``python``
     judge) keeps Python's own ``==`` — still on plain decoded values, in the grader."""
     try:
-        tree = ast.parse(src, mode=mode)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = parse(src, mode=mode)
+    except PARSE_FAILURES:
         return src, ()
     names = free_names(tree)
     if not strict:
@@ -110,8 +124,9 @@ def rewrite(src: str, mode: str = "exec", strict: bool = True) -> tuple[str, tup
         new = _StrictCompare().visit(tree)
         ast.fix_missing_locations(new)
         out = ast.unparse(new)
-        compile(out, "<test>", mode, dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, TypeError):
+        with AST_LOCK:
+            compile(out, "<test>", mode, dont_inherit=True)
+    except (*PARSE_FAILURES, TypeError):
         out = src  # e.g. a chained comparison inside a comprehension's iterable: see the module doc
     return out, names
 
@@ -130,8 +145,8 @@ def prompt_helpers(prompt: str, entry_point: str) -> str:
     """The task's own helper code from its prompt: imports and complete top-level functions and
     classes other than the entry point (stubs the model must write are left out)."""
     try:
-        tree = ast.parse(prompt)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = parse(prompt)
+    except PARSE_FAILURES:
         return ""
     keep: list[ast.stmt] = []
     for st in tree.body:
