@@ -123,7 +123,6 @@ def test_manifest_fields_are_frozen_and_complete(exported):
     assert metrics_entry["rows"] == 3 and metrics_entry["schema"] == {"step": "int", "reward_mean": "float"}
     assert m["run_ids"] == ["r1"]
     assert m["report"]["sha256"] == sha256_file(res.html_path) and m["report"]["bytes"] == res.bytes
-    assert not os.access(res.manifest_path, os.W_OK) or os.geteuid() == 0
     assert res.manifest_path.stat().st_mode & 0o222 == 0  # frozen: read-only
 
 
@@ -424,3 +423,61 @@ def test_dirty_tree_without_a_diff_names_the_untracked_files(exported):
     assert "dirty git tree" in notes and "scratch.txt" in notes and "diff_sha256" not in notes
     m["git"] = {**m["git"], "modified_files": ["a.py"], "diff_sha256": "ab" * 32}
     assert "git diff HEAD sha256 abababababab" in build_page("t", [], m)
+
+
+# ------------------------------------------------------------------------------ Jupyter notebooks
+IPYNB = {"rollout_explorer": ["--rollouts", str(REPO / "data/examples/rollouts.candidate.jsonl")],
+         "trace_explorer": ["--traces", str(REPO / "data/examples/traces.jsonl")]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(IPYNB))
+def test_jupyter_notebook_exports_offline_with_its_manifest(name, tmp_path, monkeypatch):
+    """`report export` runs an .ipynb headless with the marimo notebooks' flags and writes the same
+    offline HTML + frozen manifest; the arguments reach the kernel (the candidate file's numbers)."""
+    from codeself.reports import discover_notebooks
+
+    assert REPO / "notebooks" / f"{name}.ipynb" in discover_notebooks(REPO / "notebooks")
+    monkeypatch.chdir(REPO)
+    res = export_notebook(f"notebooks/{name}.ipynb", tmp_path / "reports", IPYNB[name])
+    page = res.html_path.read_text(encoding="utf-8")
+    assert external_references(page) == [] and res.bytes <= 2 * 1024 * 1024
+    assert re.findall(r"<script\b[^>]*>", page) == ['<script type="application/json" id="codeself-manifest">']
+    on_disk = json.loads(res.manifest_path.read_text())
+    assert (res.manifest_path.stat().st_mode & 0o222) == 0  # frozen
+    embedded = embedded_manifest(page)
+    assert embedded["report"]["sha256"] is None and on_disk["report"]["sha256"] == sha256_file(res.html_path)
+    assert on_disk["notebook"]["path"] == f"notebooks/{name}.ipynb"
+    assert on_disk["command"]["notebook_args"] == IPYNB[name]
+    inputs = {e["path"] for e in on_disk["inputs"]}
+    assert Path(IPYNB[name][1]).relative_to(REPO).as_posix() in inputs
+    assert "interactive widget" in page and "object at 0x" not in page
+    assert on_disk["outputs"]["tables"] >= 1 and on_disk["verdict_lines"]
+    if name == "rollout_explorer":  # the candidate replays canonical solutions: every rollout passes
+        assert on_disk["key_numbers"]["pass_rate"] == 1.0 and on_disk["key_numbers"]["rollouts"] == 24
+    else:
+        assert on_disk["key_numbers"]["traces"] == sum(1 for _ in open(IPYNB[name][1]))
+    v = verify_manifest(res.manifest_path, root=REPO)
+    assert v.ok, v.differences
+
+
+@pytest.mark.slow
+def test_jupyter_export_of_a_missing_input_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from helpers import run_cli
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "reports"
+    code, stdout, stderr = run_cli(["report", "export", "notebooks/rollout_explorer.ipynb", "--output-dir", str(out),
+                                    "--", "--rollouts", str(tmp_path / "missing.jsonl")], capsys)
+    text = (stdout + stderr).strip()
+    assert code == 1 and "Traceback" not in text, text
+    assert text.splitlines() == [text] and text.startswith("error: notebooks/rollout_explorer.ipynb: ")
+    assert "--rollouts" in text and "missing.jsonl: no such file" in text
+    assert not out.exists()
+    code, _, stderr = run_cli(["report", "export", str(REPO / "README.md"), "--output-dir", str(out)], capsys)
+    assert code == 1 and "not a marimo notebook" in stderr and not out.exists()
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{not json")
+    code, _, stderr = run_cli(["report", "export", str(bad), "--output-dir", str(out)], capsys)
+    assert code == 1 and "not a Jupyter notebook" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()

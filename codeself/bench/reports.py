@@ -50,7 +50,7 @@ def bench_reports(notebooks: list[Path] | None = None, jobs: int = 2, baseline: 
     """
     import resource
 
-    notebooks = notebooks or discover_notebooks()
+    notebooks = notebooks or discover_notebooks(jupyter=False)  # the baseline is marimo's exporter
     if not notebooks:
         raise FileNotFoundError("no notebooks/NN_*.py to benchmark")
 

@@ -37,8 +37,9 @@ def _split(tokens: list[str]) -> tuple[list[str], list[str]]:
     return tokens, []
 
 
-def _check_notebook(nb: Path) -> None:
-    """A notebook argument must be an existing marimo notebook (``.py`` defining ``marimo.App``)."""
+def _check_notebook(nb: Path, *, jupyter: bool = True) -> None:
+    """A notebook argument must be an existing marimo notebook (``.py`` defining ``marimo.App``) or,
+    with ``jupyter``, a Jupyter notebook (``.ipynb`` that nbformat reads)."""
     if nb.is_dir():
         raise CommandError(f"{nb}: is a directory, not a notebook file")
     if not nb.is_file():
@@ -47,15 +48,24 @@ def _check_notebook(nb: Path) -> None:
         text = nb.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise CommandError(f"{nb}: cannot be read as a notebook ({e})") from None
+    if jupyter and nb.suffix == ".ipynb":
+        import nbformat
+
+        try:
+            nbformat.reads(text, as_version=4)
+        except Exception as e:  # noqa: BLE001 - nbformat raises several unrelated types for a bad file
+            raise CommandError(f"{nb}: not a Jupyter notebook nbformat can read ({type(e).__name__})") from None
+        return
     if nb.suffix != ".py" or "marimo.App(" not in text:
-        raise CommandError(f"{nb}: not a marimo notebook (expected a .py file that defines marimo.App, "
-                           "like notebooks/NN_name.py)")
+        kinds = "a .py file that defines marimo.App, like notebooks/NN_name.py" + (
+            ", or a Jupyter .ipynb" if jupyter else "")
+        raise CommandError(f"{nb}: not a marimo notebook (expected {kinds})")
 
 
 @app.command()
 def export(
     items: Annotated[list[str] | None, typer.Argument(
-        help="Notebooks (default: every notebooks/NN_*.py), then `--` and the notebook arguments.",
+        help="Notebooks (default: every notebooks/NN_*.py and notebooks/*.ipynb), then `--` and the notebook arguments.",
         metavar="[NOTEBOOK]... [-- NOTEBOOK_ARGS]")] = None,
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where NAME.html, NAME.manifest.json and index.html go.",
                                              **OUTPUT_DIR)] = Path("reports"),
@@ -70,7 +80,7 @@ def export(
     names, nb_args = _split(list(items or []))
     notebooks = [Path(n) for n in names] or discover_notebooks()
     if not notebooks:
-        raise CommandError("no notebooks given and none found as notebooks/NN_*.py")
+        raise CommandError("no notebooks given and none found as notebooks/NN_*.py or notebooks/*.ipynb")
     for nb in notebooks:
         _check_notebook(nb)
     try:
@@ -183,7 +193,7 @@ def serve(
     """
     import subprocess
 
-    _check_notebook(notebook)
+    _check_notebook(notebook, jupyter=False)
     cmd = [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", host, "--port", str(port),
            "--no-token"]
     if args:

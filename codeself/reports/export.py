@@ -1,7 +1,8 @@
-"""Export marimo notebooks to self-contained static HTML reports with frozen manifests.
+"""Export notebooks to self-contained static HTML reports with frozen manifests.
 
-``export_notebook`` runs one notebook in a subprocess (``codeself.reports.runner``: ``sys.argv`` =
-the notebook arguments, ``app.run()``), then writes ``OUT/NAME.html`` and ``OUT/NAME.manifest.json``
+``export_notebook`` runs one notebook in a subprocess (``codeself.reports.runner``: for a marimo
+notebook ``sys.argv`` = the notebook arguments and ``app.run()``; for a Jupyter ``.ipynb`` every cell
+in a kernel, arguments in ``$CODESELF_NOTEBOOK_ARGS``, see ``codeself.reports.jupyter``), then writes ``OUT/NAME.html`` and ``OUT/NAME.manifest.json``
 and refreshes ``OUT/index.html``.
 
 Guarantees:
@@ -67,9 +68,11 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def discover_notebooks(directory: Path = DEFAULT_NOTEBOOK_DIR) -> list[Path]:
-    """The marimo notebooks ``NN_name.py`` in ``directory`` (sorted)."""
-    return sorted(p for p in directory.glob("[0-9][0-9]_*.py") if "marimo.App" in p.read_text(encoding="utf-8"))
+def discover_notebooks(directory: Path = DEFAULT_NOTEBOOK_DIR, *, jupyter: bool = True) -> list[Path]:
+    """The marimo notebooks ``NN_name.py`` in ``directory`` (sorted), then (``jupyter``) its Jupyter
+    notebooks ``*.ipynb`` (sorted)."""
+    found = sorted(p for p in directory.glob("[0-9][0-9]_*.py") if "marimo.App" in p.read_text(encoding="utf-8"))
+    return found + (sorted(directory.glob("*.ipynb")) if jupyter else [])
 
 
 # ------------------------------------------------------------------------------ offline checks

@@ -1,4 +1,7 @@
-"""Child process of the report exporter: run one marimo notebook and write its outputs as JSON.
+"""Child process of the report exporter: run one notebook and write its outputs as JSON.
+
+A marimo notebook (``.py``) runs here as described below; a Jupyter notebook (``.ipynb``) runs in a
+kernel driven by ``codeself.reports.jupyter`` and meets the same contract.
 
 Usage (internal): ``python -m codeself.reports.runner NOTEBOOK RESULT.json [notebook args …]``.
 
@@ -56,15 +59,9 @@ def load_app(notebook: Path):
     return app
 
 
-def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
-    from codeself.reports.render import Rendered, render_output
-
-    sys.argv = [str(notebook), *args]
-    t0 = time.perf_counter()
-    app = load_app(notebook)
-    outputs, defs = app.run()
-    t_run = time.perf_counter() - t0
-
+def contract(defs: dict[str, Any], notebook: Path | str) -> dict[str, Any]:
+    """The report contract's globals from a notebook's definitions, as plain JSON values; raises
+    ``ValueError`` naming every missing or mistyped one."""
     problems = []
     found: dict[str, Any] = {}
     for name, typ in REQUIRED.items():
@@ -76,12 +73,38 @@ def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
             found[name] = defs[name]
     if problems:
         raise ValueError("\n".join(problems))
-    key_numbers = {str(k): _jsonable(v, f"key_numbers.{k}") for k, v in found["key_numbers"].items()}
-    verdict_lines = [str(x) for x in found["verdict_lines"]]
-    inputs_read = [str(p) for p in found["inputs_read"]]
-    seeds = _jsonable(found["seeds"], "seeds")
-    run_ids = [str(x) for x in defs.get("run_ids", []) or []]
     title = defs.get("report_title")
+    return {
+        "key_numbers": {str(k): _jsonable(v, f"key_numbers.{k}") for k, v in found["key_numbers"].items()},
+        "verdict_lines": [str(x) for x in found["verdict_lines"]],
+        "inputs_read": [str(p) for p in found["inputs_read"]],
+        "seeds": _jsonable(found["seeds"], "seeds"),
+        "run_ids": [str(x) for x in defs.get("run_ids", []) or []],
+        "title": str(title) if title else None,
+    }
+
+
+def dump_contract(defs: dict[str, Any], path: str, notebook: str) -> None:
+    """Called inside a Jupyter kernel after the notebook's cells: write its contract to ``path``."""
+    Path(path).write_text(json.dumps(contract(defs, notebook)))
+
+
+def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
+    if notebook.suffix == ".ipynb":
+        from codeself.reports.jupyter import run_ipynb
+
+        return run_ipynb(notebook, args, max_rows)
+    from codeself.reports.render import Rendered, render_output
+
+    sys.argv = [str(notebook), *args]
+    t0 = time.perf_counter()
+    app = load_app(notebook)
+    outputs, defs = app.run()
+    t_run = time.perf_counter() - t0
+
+    c = contract(defs, notebook)
+    key_numbers, verdict_lines, inputs_read, seeds = c["key_numbers"], c["verdict_lines"], c["inputs_read"], c["seeds"]
+    run_ids, title = c["run_ids"], c["title"]
 
     t1 = time.perf_counter()
     blocks = []
@@ -98,7 +121,7 @@ def run(notebook: Path, args: list[str], max_rows: int = 100) -> dict[str, Any]:
                            "bytes": len(r.html.encode())})
     return {
         "ok": True,
-        "title": str(title) if title else None,
+        "title": title,
         "blocks": blocks,
         "key_numbers": key_numbers,
         "verdict_lines": verdict_lines,
@@ -117,7 +140,8 @@ def main(argv: list[str]) -> int:
     except BaseException as e:  # noqa: BLE001 - report every failure to the parent, located
         if isinstance(e, KeyboardInterrupt):
             raise
-        result = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        error = getattr(e, "summary", None) or f"{type(e).__name__}: {e}"
+        result = {"ok": False, "error": error, "traceback": getattr(e, "detail", None) or traceback.format_exc()}
         code = 1
     Path(result_path).write_text(json.dumps(result, default=str))
     return code

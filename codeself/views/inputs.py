@@ -8,6 +8,8 @@ Reading the files is the job of the stage that owns each format, not of this mod
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +67,19 @@ class NotebookInput:
         return self.path is not None and self.path.is_file()
 
 
+#: environment variable through which ``codeself report export`` hands a Jupyter notebook its
+#: arguments (a JSON list, e.g. ``["--rollouts", "R.jsonl"]``): a kernel has no command line
+JUPYTER_ARGS_ENV = "CODESELF_NOTEBOOK_ARGS"
+
+
 def notebook_args() -> dict[str, Any]:
-    """The notebook's CLI arguments (``mo.cli_args()``), or ``{}`` outside a marimo runtime.
+    """The notebook's CLI arguments: ``mo.cli_args()`` in a marimo notebook; in a Jupyter kernel the
+    JSON list in ``$CODESELF_NOTEBOOK_ARGS`` (set by ``codeself report export``), parsed by marimo's own
+    rule so both kinds of notebook take the same ``--name value`` flags; else ``{}``.
 
     ``pytest notebook.py`` calls test cells (and their ancestors) with no marimo context, where
-    ``mo.cli_args()`` raises; there the notebook's defaults (the bundled examples) apply.
+    ``mo.cli_args()`` raises; there, as in an interactive Jupyter session, the notebook's defaults (the
+    bundled examples) apply.
     """
     import marimo as mo
 
@@ -78,7 +88,15 @@ def notebook_args() -> dict[str, Any]:
     except Exception as e:  # ContextNotInitializedError lives in a private marimo module
         if type(e).__name__ != "ContextNotInitializedError":
             raise
+    raw = os.environ.get(JUPYTER_ARGS_ENV)
+    if not raw:
         return {}
+    from marimo._cli.parse_args import parse_args
+
+    argv = json.loads(raw)
+    if not isinstance(argv, list):
+        raise ValueError(f"${JUPYTER_ARGS_ENV} must be a JSON list of arguments, got {raw[:80]!r}")
+    return dict(parse_args([str(a) for a in argv]))
 
 
 def cli_value(args: Mapping[str, Any], name: str) -> str | None:
