@@ -64,7 +64,13 @@ class TaskBrowser(anywidget.AnyWidget):
 
 class RolloutExplorer(anywidget.AnyWidget):
     """Explore rollouts or sandbox results: filter by status, task and reward; see the code next to
-    the first failing test."""
+    the first failing test. Records carrying a ``file`` label (notebook 03 adds the run's label) get
+    a file column.
+
+    ``filters_visible=False`` hides the widget's own filter controls: a notebook whose charts have
+    their own controls passes those controls' values with ``set_filters`` — one filter state, so the
+    explorer lists exactly the rollouts the charts count (``filtered`` = ``filter_rollouts`` of the
+    same values)."""
 
     _esm = WIDGETS_DIR / "rollout_explorer.js"
     _css = _CSS
@@ -79,6 +85,7 @@ class RolloutExplorer(anywidget.AnyWidget):
     n_total = traitlets.Int(0).tag(sync=True)
     selected_key = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
+    filters_visible = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, records: Sequence[Mapping[str, Any]], *, tasks: Mapping[str, Any] | None = None,
                  page_size: int = 200, **kwargs: Any) -> None:
@@ -88,6 +95,7 @@ class RolloutExplorer(anywidget.AnyWidget):
         self._records = {self._key(i): r for i, r in enumerate(recs)}
         self._tasks = dict(tasks or {})
         self._page_size = page_size
+        self._batching = False
         self._frame = self._flatten(recs)
         counts = self._frame.group_by("status").agg(pl.len().alias("count"))
         order = {s: i for i, s in enumerate(STATUS_ORDER)}
@@ -107,7 +115,8 @@ class RolloutExplorer(anywidget.AnyWidget):
         for i, r in enumerate(recs):
             res = r.get("result", r) or {}
             rows.append({
-                "key": RolloutExplorer._key(i), "task_id": r.get("task_id", res.get("task_id")),
+                "key": RolloutExplorer._key(i), "file": None if r.get("file") is None else str(r["file"]),
+                "task_id": r.get("task_id", res.get("task_id")),
                 "sample_id": None if r.get("sample_id", res.get("sample_id")) is None
                 else str(r.get("sample_id", res.get("sample_id"))),
                 "status": res.get("status", "unknown"), "passed": bool(res.get("passed", False)),
@@ -115,7 +124,7 @@ class RolloutExplorer(anywidget.AnyWidget):
                 "public_passed": res.get("public_passed", 0), "public_total": res.get("public_total", 0),
                 "hidden_passed": res.get("hidden_passed", 0), "hidden_total": res.get("hidden_total", 0),
             })
-        schema = {"key": pl.String, "task_id": pl.String, "sample_id": pl.String, "status": pl.String,
+        schema = {"key": pl.String, "file": pl.String, "task_id": pl.String, "sample_id": pl.String, "status": pl.String,
                   "passed": pl.Boolean, "reward": pl.Float64, "public_passed": pl.Int64,
                   "public_total": pl.Int64, "hidden_passed": pl.Int64, "hidden_total": pl.Int64}
         return pl.DataFrame(rows, schema=schema)
@@ -132,7 +141,22 @@ class RolloutExplorer(anywidget.AnyWidget):
         """The selected record (the rollout dict as given), or None."""
         return self._records.get(self.selected_key)
 
+    def set_filters(self, *, statuses: Sequence[str] | None = None, task_query: str | None = None,
+                    reward_min: float | None = None, reward_max: float | None = None) -> None:
+        """Set every filter at once (one refilter), with ``filter_rollouts``' meaning of each value."""
+        self._batching = True
+        try:
+            self.status_filter = list(statuses or [])
+            self.task_query = task_query or ""
+            self.reward_min = reward_min
+            self.reward_max = reward_max
+        finally:
+            self._batching = False
+        self._refilter()
+
     def _refilter(self, change: Any = None) -> None:
+        if self._batching:
+            return
         df = self.filtered
         self.n_matching = df.height
         self.rows = to_json_records(df.head(self._page_size))

@@ -80,14 +80,20 @@ def _(df):
 
 
 @app.cell
-def _(df, reward_bounds, reward_pick, status_pick, task_pick):
-    # one filter update = rewards_view.dashboard_view (what `codeself bench notebooks` times at 1M rows)
+def _(reward_bounds, reward_pick, status_pick, task_pick):
+    # the one filter state: the charts below and the rollout explorer both read `filters`
     _lo, _hi = reward_pick.value
-    _filters = dict(statuses=status_pick.value or None, task_query=task_pick.value or None,
-                    reward_min=None if _lo <= reward_bounds[0] else _lo,
-                    reward_max=None if _hi >= reward_bounds[1] else _hi)
-    view = rewards_view.dashboard_view(df, **_filters)
-    shown = rewards_view.filter_rollouts(df, **_filters)
+    filters = dict(statuses=list(status_pick.value) or None, task_query=task_pick.value or None,
+                   reward_min=None if _lo <= reward_bounds[0] else _lo,
+                   reward_max=None if _hi >= reward_bounds[1] else _hi)
+    return (filters,)
+
+
+@app.cell
+def _(df, filters):
+    # one filter update = rewards_view.dashboard_view (what `codeself bench notebooks` times at 1M rows)
+    view = rewards_view.dashboard_view(df, **filters)
+    shown = rewards_view.filter_rollouts(df, **filters)
     mo.vstack([
         mo.md(f"**{view.n_rows} rollouts match** over {view.n_tasks} tasks · pass rate "
               f"{(view.pass_rate or 0):.3f} · mean reward {(view.mean_reward or 0):.3f} · "
@@ -138,10 +144,18 @@ def _(shown):
 
 @app.cell
 def _(records, tasks):
-    explorer = mo.ui.anywidget(RolloutExplorer(records, tasks=tasks))
-    mo.vstack([mo.md("## Drill down\n\nFilter by status, task, reward; click a rollout for its code and "
-                     "first failing test."), explorer])
+    # the explorer's own filter controls are hidden: it follows the controls above the charts
+    explorer = mo.ui.anywidget(RolloutExplorer(records, tasks=tasks, filters_visible=False))
     return (explorer,)
+
+
+@app.cell
+def _(explorer, filters):
+    explorer.widget.set_filters(**filters)
+    mo.vstack([mo.md("## Drill down\n\nThe rollouts the charts above count (the same status, task and reward "
+                     "filters), with the file each came from; click one for its code and first failing test."),
+               explorer])
+    return
 
 
 @app.cell(hide_code=True)
@@ -185,6 +199,16 @@ def test_reward_histograms_count_every_scored_rollout(hists, shown, view):
     assert int(hists["count"].sum()) == _scored.len() == int(view.reward_hist["count"].sum())
     if _scored.len():
         assert hists["bin_start"].min() <= _scored.min() and hists["bin_end"].max() >= _scored.max()
+    return
+
+
+@app.cell
+def test_explorer_lists_exactly_the_charts_rows(explorer, filters, shown):
+    explorer.widget.set_filters(**filters)
+    _mine = explorer.widget.filtered
+    assert _mine.height == shown.height == explorer.widget.n_matching
+    assert sorted(_mine.select("file", "task_id", "sample_id").rows()) == sorted(
+        shown.select("file", "task_id", pl.col("sample_id").cast(pl.String)).rows())
     return
 
 

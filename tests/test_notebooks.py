@@ -146,3 +146,25 @@ def test_datasets_notebook_shows_audit_and_own_tasks(tmp_path, monkeypatch):
     assert kn["tasks"] == 6 and kn["sources"] == 1
     assert kn["weak_tasks"] == 1 and kn["public_weak_tasks"] == 2
     assert defs["inputs_read"] == [str(tasks.resolve()), str(audit.resolve())]
+
+
+def test_rewards_explorer_shares_the_charts_filters_and_shows_the_file(monkeypatch):
+    """Notebook 03: one filter state. With a non-trivial filter (given as the `filters` the controls
+    produce), the rollout explorer lists exactly the rollouts the charts count, with their file."""
+    monkeypatch.setattr(sys, "argv", [str(NB / "03_rewards.py")])
+    spec = importlib.util.spec_from_file_location("nb_03_filters", NB / "03_rewards.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    filters = {"statuses": ["failed", "passed"], "task_query": "example/", "reward_min": 0.1, "reward_max": 1.0}
+    _, defs = mod.app.run(defs={"filters": filters})
+    shown, explorer, df = defs["shown"], defs["explorer"].widget, defs["df"]
+    assert 0 < shown.height < df.height and set(shown["file"]) == {"baseline", "candidate"}
+    assert shown["reward"].min() >= 0.1 and set(shown["status"]) <= {"failed", "passed"}
+    assert explorer.filters_visible is False
+    assert (explorer.status_filter, explorer.task_query, explorer.reward_min, explorer.reward_max) == (
+        ["failed", "passed"], "example/", 0.1, 1.0)
+    listed = explorer.filtered
+    assert explorer.n_matching == listed.height == shown.height
+    assert sorted(listed.select("file", "task_id", "sample_id").rows()) == sorted(
+        shown.select("file", "task_id", shown["sample_id"].cast(str)).rows())
+    assert {r["file"] for r in explorer.rows} == {"baseline", "candidate"}

@@ -22,9 +22,12 @@ function render({ model, el }) {
   const count = h("span", { class: "cs-muted", "data-testid": "match-count" });
   const table = h("table", { class: "cs-table", "data-testid": "rollout-rows" });
   const detail = h("div", { class: "cs-detail", "data-testid": "rollout-detail" });
+  const filterBars = [h("div", { class: "cs-bar" }, statusBox),
+    h("div", { class: "cs-bar" }, taskInput, h("span", {}, "reward"), rmin, h("span", {}, "to"), rmax)];
+  const sharedNote = h("span", { class: "cs-muted", "data-testid": "shared-filters" }, "filtered by the controls above · ");
   root.append(
-    h("div", { class: "cs-bar" }, statusBox),
-    h("div", { class: "cs-bar" }, taskInput, h("span", {}, "reward"), rmin, h("span", {}, "to"), rmax, count),
+    ...filterBars,
+    h("div", { class: "cs-bar" }, sharedNote, count),
     h("div", { class: "cs-main" }, h("div", { class: "cs-detail", style: "flex: 0 0 56%; overflow-x: auto" }, table), detail),
   );
   el.append(root);
@@ -44,16 +47,23 @@ function render({ model, el }) {
       return h("label", { class: "cs-check" }, box, h("span", { class: `cs-badge ${o.status}` }, `${o.status} ${o.count}`));
     }));
   }
+  function drawFilters() {
+    const visible = model.get("filters_visible") !== false;
+    for (const bar of filterBars) bar.style.display = visible ? "" : "none";
+    sharedNote.style.display = visible ? "none" : "";
+  }
   function drawRows() {
     const sel = model.get("selected_key");
     const rows = model.get("rows") || [];
+    const withFile = rows.some((r) => r.file !== null && r.file !== undefined);
     count.textContent = `${model.get("n_matching")} of ${model.get("n_total")} rollouts match` +
       (rows.length < model.get("n_matching") ? ` (first ${rows.length} shown)` : "");
-    const head = h("tr", {}, ...["task", "sample", "status", "reward", "public", "hidden"].map((c) => h("th", {}, c)));
+    const cols = [...(withFile ? ["file"] : []), "task", "sample", "status", "reward", "public", "hidden"];
+    const head = h("tr", {}, ...cols.map((c) => h("th", {}, c)));
     table.replaceChildren(head, ...rows.map((r) => h("tr", {
       class: r.key === sel ? "cs-selected" : "", "data-key": r.key,
       onclick: () => { model.set("selected_key", r.key); model.save_changes(); },
-    }, h("td", {}, r.task_id), h("td", {}, fmt(r.sample_id)), h("td", {}, h("span", { class: `cs-badge ${r.status}` }, r.status)),
+    }, ...(withFile ? [h("td", { "data-col": "file" }, fmt(r.file))] : []), h("td", {}, r.task_id), h("td", {}, fmt(r.sample_id)), h("td", {}, h("span", { class: `cs-badge ${r.status}` }, r.status)),
       h("td", {}, fmt(r.reward)), h("td", {}, `${r.public_passed}/${r.public_total}`), h("td", {}, `${r.hidden_passed}/${r.hidden_total}`))));
   }
   function drawDetail() {
@@ -83,11 +93,13 @@ function render({ model, el }) {
   const handlers = {
     "change:status_options": drawStatuses, "change:status_filter": drawStatuses,
     "change:rows": drawRows, "change:n_matching": drawRows, "change:selected_key": drawRows,
-    "change:detail": drawDetail,
+    "change:detail": drawDetail, "change:filters_visible": drawFilters,
     "change:task_query": () => { if (taskInput.value !== model.get("task_query")) taskInput.value = model.get("task_query"); },
+    "change:reward_min": () => { rmin.value = model.get("reward_min") ?? ""; },
+    "change:reward_max": () => { rmax.value = model.get("reward_max") ?? ""; },
   };
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
-  drawStatuses(); drawRows(); drawDetail();
+  drawFilters(); drawStatuses(); drawRows(); drawDetail();
   return () => { for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
 }
 
