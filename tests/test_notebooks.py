@@ -168,3 +168,29 @@ def test_rewards_explorer_shares_the_charts_filters_and_shows_the_file(monkeypat
     assert sorted(listed.select("file", "task_id", "sample_id").rows()) == sorted(
         shown.select("file", "task_id", shown["sample_id"].cast(str)).rows())
     assert {r["file"] for r in explorer.rows} == {"baseline", "candidate"}
+
+
+@pytest.mark.slow
+def test_datasets_notebook_default_is_the_dataset_the_cli_builds(tmp_path, monkeypatch):
+    """Notebook 01's default HumanEval is what `codeself tasks prepare --format humaneval
+    --assign-splits` writes (same conversion: verified docstring examples, derived hidden tests), so
+    it reports no finding that `tasks validate` would not (HumanEval/34 has hidden tests)."""
+    from codeself.tasks import load_tasks
+
+    built = tmp_path / "humaneval.jsonl"
+    code = subprocess.run([sys.executable, "-m", "codeself.cli", "tasks", "prepare", "--format", "humaneval",
+                           "--assign-splits", "--output", str(built)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert code.returncode == 0, code.stderr[-2000:]
+    cli_tasks = {t.task_id: t.to_dict() for t in load_tasks(built)}
+    assert len(cli_tasks) == 164
+
+    defs = run_notebook("01_datasets.py", [], monkeypatch)
+    mine = {t.task_id: t.to_dict() for t in defs["tasks"] if t.source == "humaneval"}
+    assert mine.keys() == cli_tasks.keys()
+    differ = sorted(tid for tid in mine if mine[tid] != cli_tasks[tid])
+    assert differ == [], differ[:10]
+    assert mine["HumanEval/34"]["hidden_tests"]
+    findings = defs["leaks"]
+    assert not [r for r in findings.iter_rows(named=True) if r["task_id"].startswith("HumanEval/")
+                and "no hidden test" in str(r)], findings

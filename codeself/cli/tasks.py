@@ -11,6 +11,7 @@ import typer
 from codeself.cli._common import INPUT_FILE, OUTPUT_FILE, WORKERS_HELP, CommandError, choices, console, out
 from codeself.families import FAMILIES, HOLDOUTS
 from codeself.judges import JUDGES
+from codeself.tasks import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT
 
 app = typer.Typer(help="Prepare, validate, inspect, generate and audit task files.", no_args_is_help=True)
 
@@ -50,8 +51,9 @@ def prepare(
         **INPUT_FILE)] = None,
     assign_splits: Annotated[bool, typer.Option(
         "--assign-splits", help="Assign train/validation/test from sha256(salt, task_id).")] = False,
-    salt: Annotated[str, typer.Option(help="Salt of the split hash.")] = "codeself-v1",
-    fractions: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.7,0.1,0.2",
+    salt: Annotated[str, typer.Option(help="Salt of the split hash.")] = DEFAULT_SPLIT_SALT,
+    fractions: Annotated[str, typer.Option(help="train,validation,test fractions.")] = ",".join(
+        map(str, DEFAULT_SPLIT_FRACTIONS)),
     manifest: Annotated[Path | None, typer.Option(
         "--manifest", help="Write counts, salt and the input's sha256 here (JSON).", **OUTPUT_FILE)] = None,
     skip_invalid: Annotated[bool, typer.Option(
