@@ -128,8 +128,11 @@ def _backend(name: str, model: str | None, task_list: list) -> object:
     from codeself.models import get_backend
 
     kw = {"tasks": task_list} if name == "mock" else {}
+    from codeself.progress import Ticker
+
     try:
-        be = get_backend(name, model, **kw)
+        with Ticker(f"agent: loading the {name} backend", enabled=name in ("hf", "nano", "vllm")):
+            be = get_backend(name, model, **kw)
     except BackendError as e:
         raise CommandError(f"--backend {name}: {e}") from None
     if name == "static":

@@ -85,7 +85,8 @@ def export(
         _check_notebook(nb)
     try:
         results = export_notebooks(notebooks, output_dir, nb_args, command_line=["codeself", *sys.argv[1:]],
-                                   max_bytes=int(max_mb * 2**20), jobs=jobs, timeout=timeout, progress=True)
+                                   max_bytes=int(max_mb * 2**20), jobs=jobs, timeout=timeout,
+                                   progress=sys.stderr.isatty())  # a log gets the result lines only
     except ReportError as e:  # one line per failed notebook; the notebook's traceback stays out of it
         for line in str(e).splitlines():
             console.print(f"error: {line}", markup=False)

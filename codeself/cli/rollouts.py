@@ -130,7 +130,11 @@ def generate(
             kw = {"tasks": {t.task_id: t for t in task_list}, "correctness": mock_correctness, "seed": seed}
         elif backend in ("hf", "nano"):
             kw = {"device": device, "batch_size": batch_size}
-        b = get_backend(backend, model=model, **kw)
+        from codeself.progress import Ticker
+
+        with Ticker(f"rollouts: loading the {backend} backend ({len(task_list)} task(s) × {samples_per_task})",
+                    enabled=progress and backend in ("hf", "nano", "vllm")):
+            b = get_backend(backend, model=model, **kw)
         if backend == "static":
             known = {t.task_id for t in task_list}
             unknown = sorted(set(b.lines) - known)

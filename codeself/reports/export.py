@@ -340,21 +340,37 @@ def export_notebooks(notebooks: list[Path], output_dir: str | Path = "reports", 
     results: dict[Path, ExportResult] = {}
     errors: list[str] = []
 
+    from codeself.progress import Ticker
+
+    running: list[str] = []
+    finished = [0]
+    ticker = Ticker("report export", enabled=progress)
+
+    def status() -> None:
+        ticker.message = (f"report export: {finished[0]}/{len(notebooks)} done"
+                          + (f", running {', '.join(running)}" if running else ""))
+
     def one(nb: Path) -> ExportResult:
-        return export_notebook(nb, output_dir, notebook_args, command_line=command_line, max_bytes=max_bytes,
-                               timeout=timeout, write_index=False)
+        running.append(nb.name)
+        status()
+        t0 = time.perf_counter()
+        try:
+            return export_notebook(nb, output_dir, notebook_args, command_line=command_line, max_bytes=max_bytes,
+                                   timeout=timeout, write_index=False)
+        finally:
+            running.remove(nb.name)
+            finished[0] += 1
+            status()
+            ticker.note(f"  {nb.name}: {time.perf_counter() - t0:.1f} s ({finished[0]}/{len(notebooks)})")
 
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        task = bar.add_task("exporting notebooks", total=len(notebooks))
+    status()
+    with ticker, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(one, nb): nb for nb in notebooks}
         for fut, nb in futures.items():
             try:
                 results[nb] = fut.result()
             except (ReportError, DataError) as e:
                 errors.append(str(e))
-            bar.advance(task)
     if results or Path(output_dir).is_dir():  # a failed first export leaves no new directory behind
         write_index_page(Path(output_dir))
     if errors:

@@ -47,16 +47,22 @@ def _run_settings(backend: Any, *, template: str, show_public_tests: bool, tempe
 
 
 def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: dict[str, Any], *, batch_size: int,
-                   workers: int | None, timeout: float | None, sandbox_config: Any) -> Iterable[dict[str, Any]]:
+                   workers: int | None, timeout: float | None, sandbox_config: Any,
+                   on_phase: Callable[[str], None] | None = None) -> Iterable[dict[str, Any]]:
     """Records for the ``(task, sample ids)`` of ``todo``, in order: ``batch_size`` tasks per
-    generation + sandbox batch (the batching is part of what makes sampled records reproducible)."""
+    generation + sandbox batch (the batching is part of what makes sampled records reproducible).
+    ``on_phase`` hears what each batch is doing (generating, running programs) before it starts."""
     from codeself.attempts import run_attempts
     from codeself.generation import GenerationRequest
     from codeself.prompts import build_prompt
     from codeself.rewards import score
 
     variant = run.get("reward_variant", "partial")
-    for chunk in _chunks(todo, max(1, batch_size)):
+    chunks = list(_chunks(todo, max(1, batch_size)))
+    say = on_phase or (lambda _msg: None)
+    for i_chunk, chunk in enumerate(chunks, start=1):
+        n_in_chunk = sum(len(ids) for _, ids in chunk)
+        say(f"batch {i_chunk}/{len(chunks)}: generating {n_in_chunk} sample(s)")
         prompts = {t.task_id: build_prompt(t, run["template"], run["show_public_tests"]) for t, _ in chunk}
         reqs = [GenerationRequest(t.task_id, prompts[t.task_id], n=len(ids), temperature=run["temperature"],
                                   top_p=run["top_p"], max_new_tokens=run["max_new_tokens"], seed=run["seed"],
@@ -65,13 +71,13 @@ def _iter_rollouts(todo: Sequence[tuple[Task, list[int]]], backend: Any, run: di
         g0 = time.perf_counter()
         completions = backend.generate(reqs)
         gen_s = time.perf_counter() - g0
-        n_in_chunk = sum(len(ids) for _, ids in chunk)
         items = []
         for (t, ids), comps in zip(chunk, completions, strict=True):
             if len(comps) != len(ids):
                 raise RuntimeError(f"backend returned {len(comps)} completions for {len(ids)} samples of {t.task_id}")
             for k, c in zip(ids, comps, strict=True):
                 items.append((t, c, prompts[t.task_id], k))
+        say(f"batch {i_chunk}/{len(chunks)}: running {len(items)} program(s) in the sandbox")
         batch = run_attempts(items, tests=run["tests"], workers=workers, timeout=timeout, config=sandbox_config)
         sb_s = batch.sandbox_s
         n_run = batch.n_executed
@@ -200,10 +206,16 @@ def generate_rollouts(
 
         bar = tqdm(total=n_todo, unit="sample", desc=f"rollouts ({backend.name})", file=sys.stderr,
                    dynamic_ncols=True, smoothing=0.1)
+    def phase(msg: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(msg, refresh=True)
+
+    from codeself.progress import keep_alive
+
     try:
-        with JsonlAppender(out) as app:
+        with JsonlAppender(out) as app, keep_alive(bar):
             for rec in _iter_rollouts(todo, backend, run, batch_size=batch_size, workers=workers, timeout=timeout,
-                                      sandbox_config=sandbox_config):
+                                      sandbox_config=sandbox_config, on_phase=phase):
                 app.write(rec)
                 written += 1
                 st = rec["result"]["status"]

@@ -249,7 +249,7 @@ def build_nano(
     over the arguments when given). The directory holds the model, the tokenizer and
     ``codeself_nano.json`` (the resolved config, the demonstration summary, the SFT loss curve).
     """
-    import torch
+    from codeself.progress import Ticker
 
     cfg = config or NanoConfig(seed=seed, arm=arm)
     if cfg.arm not in ARMS:
@@ -258,12 +258,21 @@ def build_nano(
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} exists")
     t0 = time.time()
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # the status line comes before torch's import: the SFT bar only starts once the model exists
+    with Ticker(f"codeself-nano: building {output} (seed {cfg.seed}, {cfg.arm}): importing torch, "
+                "making demonstrations", enabled=progress):
+        import torch
+
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            tok = build_tokenizer()
+            pairs, summary = demonstrations(cfg)
+            model = make_model(cfg, len(tok))
+        except BaseException:
+            torch.set_num_threads(prev_threads)
+            raise
     try:
-        tok = build_tokenizer()
-        pairs, summary = demonstrations(cfg)
-        model = make_model(cfg, len(tok))
         losses = sft(model, tok, pairs, cfg, progress=progress)
     finally:
         torch.set_num_threads(prev_threads)
