@@ -152,16 +152,17 @@ def _(records, tasks):
 @app.cell
 def _(explorer, filters):
     explorer.widget.set_filters(**filters)
+    explorer_matching = explorer.widget.n_matching
     mo.vstack([mo.md("## Drill down\n\nThe rollouts the charts above count (the same status, task and reward "
                      "filters), with the file each came from; click one for its code and first failing test."),
                explorer])
-    return
+    return (explorer_matching,)
 
 
 @app.cell(hide_code=True)
-def _(explorer):
+def _(explorer, explorer_matching):
     _sel = explorer.widget.selected
-    mo.md(f"{explorer.value.get('n_matching', 0)} rollouts match the explorer's filters; selected: "
+    mo.md(f"{explorer_matching} rollouts in the explorer (the charts' filters); selected: "
           + (f"**{_sel['task_id']}** sample {_sel['sample_id']}" if _sel else "none"))
     return
 

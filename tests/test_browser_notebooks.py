@@ -203,3 +203,43 @@ def test_jupyterlab_widget_renders_and_reacts(page, artifacts_dir, tmp_path):
     finally:
         stop(proc)
         log.close()
+
+
+def test_marimo_rewards_explorer_follows_the_charts_filter(page, artifacts_dir, tmp_path):
+    """03_rewards: the rollout explorer has no filter controls of its own, lists each rollout's file,
+    and a change to the control above the charts changes the explorer's rows to the same set."""
+    from playwright.sync_api import expect
+
+    port = free_port()
+    log = open(tmp_path / "marimo.log", "w")
+    proc = subprocess.Popen(
+        [str(BIN / "marimo"), "run", str(ROOT / "notebooks" / "03_rewards.py"), "--headless",
+         "--host", "127.0.0.1", "--port", str(port), "--no-token", "--no-check"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc, tmp_path / "marimo.log")
+        page.goto(f"http://127.0.0.1:{port}/")
+        explorer = page.locator(".cs-rollout-explorer")
+        explorer.locator("tr[data-key]").first.wait_for(timeout=90_000)
+        assert not explorer.locator("[data-testid=task-filter]").is_visible()
+        assert explorer.locator("[data-testid=shared-filters]").is_visible()
+        files = {x.strip() for x in explorer.locator("td[data-col=file]").all_inner_texts()}
+        assert files == {"baseline", "candidate"}, files
+        count = explorer.locator("[data-testid=match-count]")
+        assert count.inner_text().startswith("48 of 48")
+        box = page.locator("input[type=text]").first
+        box.fill("example/add")
+        box.press("Enter")
+        expect(count).not_to_have_text(re.compile(r"^48 of"), timeout=30_000)  # (the widget is in a shadow root)
+        n = int(count.inner_text().split()[0])
+        tasks = {x.strip() for x in explorer.locator("tr[data-key] td:nth-child(2)").all_inner_texts()}
+        assert tasks == {"example/add"} and n == 8, (n, tasks)
+        page.get_by_text(re.compile(rf"^{n} rollouts match")).first.wait_for(timeout=30_000)  # the charts' count
+        page.get_by_text(f"{n} rollouts in the explorer").wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "marimo_03_rewards_explorer.png"))
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+        log.close()
+    server_log = (tmp_path / "marimo.log").read_text()
+    assert "Traceback" not in server_log, server_log[-3000:]
