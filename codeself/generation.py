@@ -277,7 +277,7 @@ def _render(tokenizer: Any, r: GenerationRequest) -> str:
 
 
 def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
-                device: str | None = None) -> list[list[str]]:
+                device: str | None = None, capture: list[Any] | None = None) -> list[list[str]]:
     """The one Hugging Face generation function: ``n`` completions per request.
 
     Used by the ``hf``/``nano`` backends (``codeself rollouts generate``) and by every in-memory
@@ -293,6 +293,10 @@ def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest
       samples on the same torch build.
     - ``temperature == 0`` is greedy (decoded once, repeated ``n`` times); otherwise sampling with
       ``temperature``, ``top_p`` and ``top_k=0``.
+    - ``capture`` (a trainer's hook): a list that receives, per request, the list of its returned
+      sequences as ``(prompt_ids, completion_ids)`` token-id lists — the prompt without padding, the
+      completion up to and including its first eos (no padding) — the very tokens sampled, so a
+      trainer need not re-tokenise the decoded text.
     The model is put in eval mode for the call and restored afterwards.
     """
     import torch
@@ -345,10 +349,32 @@ def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest
             texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(g):
                 out[i] = texts[j * per:(j + 1) * per] if sampling else [texts[j]] * r0.n
+            if capture is not None:
+                _capture(capture, g, enc, new, per, sampling, r0.n, tokenizer)
     finally:
         if was_training:
             model.train()
     return out
+
+
+def _capture(capture: list[Any], group: list[int], enc: Any, new: Any, per: int, sampling: bool, n: int,
+             tokenizer: Any) -> None:
+    """Fill ``capture[i]`` (see :func:`hf_generate`) for the requests of one generated group."""
+    while len(capture) < max(group) + 1:
+        capture.append(None)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    for j, i in enumerate(group):
+        row = enc["input_ids"][j][enc["attention_mask"][j].bool()].tolist()
+        seqs = []
+        for k in range(per):
+            ids = new[j * per + k].tolist()
+            if eos is not None and eos in ids:
+                ids = ids[: ids.index(eos) + 1]
+            elif pad is not None:
+                while ids and ids[-1] == pad:
+                    ids.pop()
+            seqs.append((row, ids))
+        capture[i] = seqs if sampling else seqs * n
 
 
 class VLLMBackend(Backend):
