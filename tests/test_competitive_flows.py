@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from codeself.audit import audit_tasks
 from codeself.audit.pipeline import outcome_eq, task_kind
 from codeself.sandbox import evaluate_stdin
@@ -179,3 +181,78 @@ def test_cli_audit_bad_references_fail_clearly(tmp_path, capsys):
                              "--no-progress"], capsys)
     assert code == 1 and "no task has a canonical_solution" in err and not out.exists()
     assert tasks.exists()
+
+
+# ---- training on stdin and call tasks --------------------------------------------------------------------
+
+def _competitive_tasks() -> list[Task]:
+    from codeself.competitive import from_apps, from_codecontests, from_livecodebench
+
+    tasks = [*from_livecodebench(EX / "livecodebench.jsonl"), *from_codecontests(EX / "codecontests.jsonl"),
+             *from_apps(EX / "apps.jsonl")]
+    for t in tasks:  # train on stdin and call tasks of every format; hold one of each kind out
+        t.split = "test" if t.task_id in ("1B_yes_no", "apps/2") else "train"
+    return tasks
+
+
+def _solutions(tid: str) -> dict[str, str]:
+    return {s["sample_id"]: s["code"] for s in map(json.loads, SOLUTIONS.read_text().splitlines())
+            if s["task_id"] == tid}
+
+
+def test_sandbox_reward_on_stdin_and_call_completions():
+    """Rewards for these tasks come from the real sandbox: right programs earn 1.0, wrong and hostile < 0.5."""
+    from codeself.training.metrics import SandboxReward
+    from codeself.training.nano import format_prompt
+
+    by_id = {t.task_id: t for t in _competitive_tasks()}
+    rw = SandboxReward(by_id, workers=2, reward="partial")
+    tids, comps = [], []
+    for tid in ("atcoder/abc001_a", "leetcode/1", "1A_sum_pairs", "apps/2"):
+        sols = _solutions(tid)
+        for k in ("correct", "wrong", "hostile"):
+            tids.append(tid)
+            comps.append(f"```python\n{sols[k]}```\n")
+    # a completion-style continuation of the LeetCode starter: combined with the prompt, it must compile
+    tids.append("leetcode/1")
+    comps.append("for i in range(len(nums)):\n            for j in range(i):\n"
+                 "                if nums[i] + nums[j] == target:\n                    return [j, i]\n")
+    vals = rw([format_prompt(by_id[t]) for t in tids], comps, task_id=tids)
+    m = rw.take()
+    assert vals[0::3][:4] == [1.0, 1.0, 1.0, 1.0], vals
+    assert all(v is not None and v < 0.5 for v in vals[1:12:3] + vals[2:12:3]), vals
+    assert vals[12] == 1.0, vals
+    assert m["reward_pass_rate"] == pytest.approx(5 / 13)
+
+
+def test_ppo_trains_on_stdin_and_call_tasks(tmp_path):
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from codeself.tasks import write_tasks
+    from codeself.training.config import TrainConfig
+    from codeself.training.nano import NanoConfig, build_nano
+    from codeself.training.runner import run_training
+
+    def params(path):
+        return {k: v.detach().clone() for k, v in AutoModelForCausalLM.from_pretrained(path).state_dict().items()}
+
+    model = build_nano(tmp_path / "model", progress=False, config=NanoConfig(
+        seed=0, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, sft_steps=40, n_train=100,
+        batch_size=16, lr=1e-2))
+    tasks = tmp_path / "tasks.jsonl"
+    write_tasks(tasks, _competitive_tasks())
+    out = tmp_path / "ppo"
+    cfg = TrainConfig(algo="ppo", tasks=str(tasks), model=str(model), output_dir=str(out), group_size=4,
+                      batch_size=8, max_steps=2, lr=5e-3, max_completion_length=12, eval_every=0, eval_samples=2,
+                      save_every=1, workers=1)
+    final = run_training(cfg, progress=False)
+    before, after = params(model), params(final)
+    assert [k for k in before if not torch.equal(before[k], after[k])], "no parameter changed"
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2]
+    for r in recs:
+        assert r["n_executed"] + r["n_cached"] == 8 and r["n_completions"] == 8
+        assert -1.0 <= r["reward_mean"] <= 1.0, r
+        assert abs(sum(v for k, v in r.items() if k.startswith("status_")) - 1.0) < 1e-6  # every outcome graded
+    assert recs[-1]["heldout_n"] == 2  # the held-out stdin and call task
