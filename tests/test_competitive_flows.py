@@ -256,3 +256,92 @@ def test_ppo_trains_on_stdin_and_call_tasks(tmp_path):
         assert -1.0 <= r["reward_mean"] <= 1.0, r
         assert abs(sum(v for k, v in r.items() if k.startswith("status_")) - 1.0) < 1e-6  # every outcome graded
     assert recs[-1]["heldout_n"] == 2  # the held-out stdin and call task
+
+
+# ---- notebooks 01-03 on stdin and call tasks ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def competitive_run(tmp_path_factory):
+    """Prepared tasks of all three formats, their audit, and rollouts replayed by the static backend
+    from the bundled solutions file (3 per task: correct, wrong, hostile)."""
+    from codeself.cli import main
+
+    def cli(argv):
+        try:
+            main(argv)
+        except SystemExit as e:
+            assert e.code in (0, None), (argv, e.code)
+
+    root = tmp_path_factory.mktemp("competitive")
+    parts = []
+    for fmt in ("livecodebench", "codecontests", "apps"):
+        cli(["tasks", "prepare", "--format", fmt, "--input", str(EX / f"{fmt}.jsonl"), "--output", str(root / fmt)])
+        parts.append((root / fmt).read_text())
+    tasks = root / "tasks.jsonl"
+    tasks.write_text("".join(parts))
+    rollouts = root / "rollouts.jsonl"
+    cli(["rollouts", "generate", "--tasks", str(tasks), "--backend", "static", "--model", str(SOLUTIONS), "-n", "3",
+         "--output", str(rollouts), "--no-progress"])
+    audit = root / "audit.jsonl"
+    cli(["tasks", "audit", "--tasks", str(tasks), "--references", str(SOLUTIONS), "--output", str(audit),
+         "--mutants", "4", "--no-progress"])
+    return tasks, rollouts, audit
+
+
+def test_static_backend_replays_a_solutions_file(competitive_run):
+    _tasks, rollouts, _audit = competitive_run
+    recs = [json.loads(x) for x in rollouts.read_text().splitlines()]
+    sols = [json.loads(x) for x in SOLUTIONS.read_text().splitlines()]
+    assert [(r["task_id"], r["sample_id"]) for r in recs] == [(s["task_id"], k % 3) for k, s in enumerate(sols)]
+    for r, s in zip(recs, sols, strict=True):  # sample k of a task is its k-th program, parsed to itself
+        assert r["code"] == (s["code"] or None), (r["task_id"], r["sample_id"])
+        assert r["result"]["passed"] == (s["sample_id"] == "correct"), (r["task_id"], s["sample_id"])
+
+
+def _shown(widget_tests: list) -> str:
+    assert all(isinstance(t, str) for t in widget_tests), widget_tests
+    return "\n".join(widget_tests)
+
+
+def test_datasets_notebook_on_stdin_and_call_tasks(competitive_run, monkeypatch):
+    from test_notebooks import check_contract, run_notebook
+
+    tasks, _rollouts, audit = competitive_run
+    defs = run_notebook("01_datasets.py", ["--tasks", str(tasks), "--audit", str(audit)], monkeypatch)
+    check_contract(defs)
+    kn = defs["key_numbers"]
+    assert kn["tasks"] == 6 and kn["sources"] == 3
+    assert kn["weak_tasks"] == 0  # every bundled task rejects its confirmed-wrong mutants
+    records = {r["task_id"]: r for r in defs["browser"].widget.tasks}
+    stdin_text = _shown(records["atcoder/abc001_a"]["public_tests"])
+    assert "input:\n2\n1 3\n" in stdin_text and "expected output:\n3 1" in stdin_text
+    assert _shown(records["leetcode/1"]["public_tests"]) == "twoSum([2, 7, 11, 15], 9) == [0, 1]"
+    assert "input:" in _shown(records["1A_sum_pairs"]["hidden_tests"])
+    json.dumps(records)  # what the widget syncs is plain JSON
+
+
+@pytest.mark.parametrize("name", ["02_sandbox.py", "03_rewards.py"])
+def test_sandbox_and_rewards_notebooks_on_stdin_and_call_rollouts(name, competitive_run, monkeypatch):
+    from test_notebooks import check_contract, run_notebook
+
+    tasks, rollouts, _audit = competitive_run
+    defs = run_notebook(name, ["--tasks", str(tasks), "--rollouts", str(rollouts)], monkeypatch)
+    check_contract(defs)
+    kn = defs["key_numbers"]
+    if name == "02_sandbox.py":
+        assert kn["programs"] == 17 and kn["passed"] == 6 and kn["infra_errors"] == 0  # one hostile line: no code
+    else:
+        (label,) = [k[: -len(".rollouts")] for k in kn if k.endswith(".rollouts")]
+        assert kn[f"{label}.rollouts"] == 18 and kn[f"{label}.excluded"] == 0
+        assert kn[f"{label}.mean_reward"] == pytest.approx(sum(
+            json.loads(x)["reward"] for x in rollouts.read_text().splitlines()) / 18, abs=1e-4)
+    w = defs["explorer"].widget
+    shown = {}
+    for row in w.rows:
+        if row["status"] == "failed":
+            w.selected_key = row["key"]
+            shown[(row["task_id"], row["sample_id"])] = w.detail["failing"]["test"]
+    # the first failing test as text: a stdin test's input and expected output, a call and its value
+    assert shown[("atcoder/abc001_a", "1")].startswith("input:\n") and "expected output:\n" in shown[("atcoder/abc001_a", "1")]
+    assert shown[("leetcode/1", "1")].startswith("twoSum(") and " == " in shown[("leetcode/1", "1")]
+    assert shown[("apps/2", "1")].startswith("square_all(")
