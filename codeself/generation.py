@@ -10,6 +10,8 @@ Backends (``get_backend(name, model=…)``)
     ``vllm``   vLLM (GPU extra ``codeself[vllm]``), imported lazily; a clear error without it.
     ``static`` ``model=FILE``: replay ``{"task_id", "completion"}`` lines; the lines of one task are
                used in file order, one per sample (sample ``k`` of a task is its ``k``-th line).
+               A solutions file (``{"task_id", "code"}`` lines, :mod:`codeself.solutions`) works
+               too: each program is replayed as a fenced ```python block, so it parses to itself.
     ``mock``   deterministic, configurable correctness. A test aid only; never a default.
 
 Reproducibility: ``static`` and ``mock`` are deterministic per ``(task_id, sample_id)``; ``hf``
@@ -131,7 +133,8 @@ class StaticBackend(Backend):
 
     The lines of one task are used in file order: sample ``k`` of a task is its ``k``-th line
     (0-based). Asking for more samples than a task has lines is an error naming the file and task.
-    Extra fields on a line are ignored.
+    Extra fields on a line are ignored. A line with ``code`` (a string) and no ``completion`` — a
+    solutions file — is replayed as ``"```python\n" + code + "```\n"``.
     """
 
     name = "static"
@@ -143,11 +146,15 @@ class StaticBackend(Backend):
         problems = []
         for line, obj in records:
             tid, comp = obj.get("task_id"), obj.get("completion")
+            if "completion" not in obj and isinstance(obj.get("code"), str):
+                code = obj["code"]
+                comp = f"```python\n{code}{'' if code.endswith(chr(10)) or not code else chr(10)}```\n"
             if not isinstance(tid, str) or not tid:
                 problems.append(Problem(str(path), line, "task_id", "missing or not a string"))
                 continue
             if not isinstance(comp, str):
-                problems.append(Problem(str(path), line, "completion", "missing or not a string", tid))
+                problems.append(Problem(str(path), line, "completion",
+                                        "missing or not a string (or a solutions line's code)", tid))
                 continue
             self.lines.setdefault(tid, []).append((line, comp))
         if problems:
