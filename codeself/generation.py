@@ -10,6 +10,8 @@ Backends (``get_backend(name, model=…)``)
     ``vllm``   vLLM (GPU extra ``codeself[vllm]``), imported lazily; a clear error without it.
     ``static`` ``model=FILE``: replay ``{"task_id", "completion"}`` lines; the lines of one task are
                used in file order, one per sample (sample ``k`` of a task is its ``k``-th line).
+               A solutions file (``{"task_id", "code"}`` lines, :mod:`codeself.solutions`) works
+               too: each program is replayed as a fenced ```python block, so it parses to itself.
     ``mock``   deterministic, configurable correctness. A test aid only; never a default.
 
 Reproducibility: ``static`` and ``mock`` are deterministic per ``(task_id, sample_id)``; ``hf``
@@ -131,7 +133,8 @@ class StaticBackend(Backend):
 
     The lines of one task are used in file order: sample ``k`` of a task is its ``k``-th line
     (0-based). Asking for more samples than a task has lines is an error naming the file and task.
-    Extra fields on a line are ignored.
+    Extra fields on a line are ignored. A line with ``code`` (a string) and no ``completion`` — a
+    solutions file — is replayed as ``"```python\n" + code + "```\n"``.
     """
 
     name = "static"
@@ -143,11 +146,15 @@ class StaticBackend(Backend):
         problems = []
         for line, obj in records:
             tid, comp = obj.get("task_id"), obj.get("completion")
+            if "completion" not in obj and isinstance(obj.get("code"), str):
+                code = obj["code"]
+                comp = f"```python\n{code}{'' if code.endswith(chr(10)) or not code else chr(10)}```\n"
             if not isinstance(tid, str) or not tid:
                 problems.append(Problem(str(path), line, "task_id", "missing or not a string"))
                 continue
             if not isinstance(comp, str):
-                problems.append(Problem(str(path), line, "completion", "missing or not a string", tid))
+                problems.append(Problem(str(path), line, "completion",
+                                        "missing or not a string (or a solutions line's code)", tid))
                 continue
             self.lines.setdefault(tid, []).append((line, comp))
         if problems:
@@ -277,7 +284,7 @@ def _render(tokenizer: Any, r: GenerationRequest) -> str:
 
 
 def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
-                device: str | None = None) -> list[list[str]]:
+                device: str | None = None, capture: list[Any] | None = None) -> list[list[str]]:
     """The one Hugging Face generation function: ``n`` completions per request.
 
     Used by the ``hf``/``nano`` backends (``codeself rollouts generate``) and by every in-memory
@@ -293,6 +300,10 @@ def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest
       samples on the same torch build.
     - ``temperature == 0`` is greedy (decoded once, repeated ``n`` times); otherwise sampling with
       ``temperature``, ``top_p`` and ``top_k=0``.
+    - ``capture`` (a trainer's hook): a list that receives, per request, the list of its returned
+      sequences as ``(prompt_ids, completion_ids)`` token-id lists — the prompt without padding, the
+      completion up to and including its first eos (no padding) — the very tokens sampled, so a
+      trainer need not re-tokenise the decoded text.
     The model is put in eval mode for the call and restored afterwards.
     """
     import torch
@@ -345,10 +356,32 @@ def hf_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest
             texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(g):
                 out[i] = texts[j * per:(j + 1) * per] if sampling else [texts[j]] * r0.n
+            if capture is not None:
+                _capture(capture, g, enc, new, per, sampling, r0.n, tokenizer)
     finally:
         if was_training:
             model.train()
     return out
+
+
+def _capture(capture: list[Any], group: list[int], enc: Any, new: Any, per: int, sampling: bool, n: int,
+             tokenizer: Any) -> None:
+    """Fill ``capture[i]`` (see :func:`hf_generate`) for the requests of one generated group."""
+    while len(capture) < max(group) + 1:
+        capture.append(None)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    for j, i in enumerate(group):
+        row = enc["input_ids"][j][enc["attention_mask"][j].bool()].tolist()
+        seqs = []
+        for k in range(per):
+            ids = new[j * per + k].tolist()
+            if eos is not None and eos in ids:
+                ids = ids[: ids.index(eos) + 1]
+            elif pad is not None:
+                while ids and ids[-1] == pad:
+                    ids.pop()
+            seqs.append((row, ids))
+        capture[i] = seqs if sampling else seqs * n
 
 
 class VLLMBackend(Backend):

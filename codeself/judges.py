@@ -120,6 +120,12 @@ def get(name: str):
         raise ValueError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}") from None
 
 
+def stdin_judge_name(task_judge: str | None) -> str:
+    """The judge a task's stdin tests use: its ``judge``, with no judge and the assert-test judges
+    (``strict``, ``python``) meaning ``exact``. The grader and the audit both ask here."""
+    return "exact" if task_judge in (None, "", *ASSERT_JUDGES) else task_judge
+
+
 def judge(name: str, output: str, expected: str) -> bool:
     return get(name)(output, expected)
 

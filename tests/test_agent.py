@@ -21,10 +21,11 @@ from codeself.agent import (
     select_final,
     summarize_traces,
 )
+from codeself.agent.traces import hidden_leaks
 from codeself.cli import main
 from codeself.generation import Backend, get_backend
 from codeself.io import DataError
-from codeself.tasks import Task, split_assert, write_tasks
+from codeself.tasks import Task, write_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,35 +160,16 @@ def test_policy_first_public_pass(scripted, tmp_path):
     assert summarize_traces(recs)["final_turn"] == {0: 3, 1: 2}
 
 
-def _hidden_leaks(task: Task, rec: dict) -> list[str]:
-    """Hidden-test text, calls and expected values found in any prompt of a trace record."""
-    allowed = task.prompt + "\n".join(task.public_tests) + "".join(t["completion"] or "" for t in rec["turns"])
-    leaks = []
-    for h in task.hidden_tests:
-        needles = [h]
-        parts = split_assert(h)
-        if parts:
-            call, _, expected = parts
-            needles.append(call)
-            if len(expected) >= 3 and expected not in allowed:
-                needles.append(expected)
-        for t in rec["turns"]:
-            for n in needles:
-                if n in t["prompt"] or (t["feedback"] and n in t["feedback"]):
-                    leaks.append(f"{rec['task_id']} turn {t['turn']}: {n!r}")
-    return leaks
-
-
 def test_no_hidden_test_text_in_any_prompt_or_feedback(run_last):
     recs, _ = run_last
     tasks = {t.task_id: t for t in TASKS}
     assert sum(len(r["turns"]) for r in recs) == 10
     for rec in recs:
-        assert _hidden_leaks(tasks[rec["task_id"]], rec) == []
+        assert hidden_leaks(tasks[rec["task_id"]], rec) == []
     # the scan can fail: a prompt with a hidden test in it is caught
     bad = json.loads(json.dumps(recs[0]))
     bad["turns"][0]["prompt"] += TASKS[0].hidden_tests[0]
-    assert _hidden_leaks(tasks[bad["task_id"]], bad)
+    assert hidden_leaks(tasks[bad["task_id"]], bad)
 
 
 def test_chat_template_revision_and_long_stdout(tmp_path):
@@ -418,7 +400,7 @@ def test_humaneval_with_a_local_model_directory(tiny_llama, tmp_path):
         assert rec["config"]["temperature"] == 0.8 and rec["backend"] == "hf"
         assert all(t["prompt_tokens"] and t["completion_tokens"] is not None for t in rec["turns"])
         assert rec["final"]["hidden_total"] == len(by_id[rec["task_id"]].hidden_tests)
-        assert _hidden_leaks(by_id[rec["task_id"]], rec) == []
+        assert hidden_leaks(by_id[rec["task_id"]], rec) == []
         for t in rec["turns"][1:]:  # revision prompts are fitted to the model's 512-position context
             assert t["prompt_variant"] in ("full", "feedback_only", "short_feedback")
             if t["prompt_variant"] != "short_feedback":

@@ -181,3 +181,32 @@ def render_traces(records: Iterable[dict[str, Any]], *, task_id: str | None = No
                         f"| {r.get('revisions_used')} |")
         head.append("")
     return "\n".join(head) + "\n" + "\n".join(render_trace(r) for r in recs)
+
+
+def hidden_leaks(task: Any, rec: dict[str, Any]) -> list[str]:
+    """Hidden-test text, calls and expected values found in any prompt or feedback of a trace record.
+
+    For every hidden test of ``task``: its whole text, and for an assert its call (``f(3, 4)``) and —
+    when at least 3 characters long and not already in the task prompt, the public tests or the
+    model's own completions — its expected value. Returns one line per hit (empty: no leak). Used by
+    the tests of the agent and of training with feedback (every training-time prompt is scanned).
+    """
+    from codeself.tasks import split_assert, test_text
+
+    allowed = (task.prompt + "\n".join(test_text(t, task.entry_point or "f") or "" for t in task.public_tests)
+               + "".join(t.get("completion") or "" for t in rec["turns"]))
+    leaks = []
+    for h in task.hidden_tests:
+        text = test_text(h, task.entry_point or "f") or ""
+        needles = [text] if text else []
+        parts = split_assert(text) if isinstance(h, str) else None
+        if parts:
+            call, _, expected = parts
+            needles.append(call)
+            if len(expected) >= 3 and expected not in allowed:
+                needles.append(expected)
+        for t in rec["turns"]:
+            for n in needles:
+                if n in (t.get("prompt") or "") or (t.get("feedback") and n in t["feedback"]):
+                    leaks.append(f"{rec['task_id']} turn {t.get('turn')}: {n!r}")
+    return leaks

@@ -1,5 +1,8 @@
-"""The input domain of a task, inferred from the literal calls to its entry point in its own tests
-(parsed, never executed here), and fresh inputs drawn from it with a seeded generator."""
+"""The input domain of a task, inferred from its own tests (never executed here), and fresh inputs.
+
+Assert tests: the literal calls to the entry point (parsed). Call tests ``{"args", "expected"}``:
+their argument lists. Stdin tests: their input texts, and fresh inputs made by small edits of them
+that keep the line structure (:func:`fresh_stdin_inputs`). Fresh inputs are seeded and deterministic."""
 
 from __future__ import annotations
 
@@ -102,12 +105,21 @@ def observed_calls(task: Task) -> list[Call]:
     """The distinct literal calls of ``task.entry_point`` in its public and hidden tests, in order.
 
     Calls through the name ``candidate`` (HumanEval's ``check(candidate)`` convention) count too.
-    Calls with a non-literal argument (a variable, a generated value) are not included.
+    Calls with a non-literal argument (a variable, a generated value) are not included. A call test
+    ``{"args", "expected"}`` is one call with its ``args`` (JSON values) as positional arguments;
+    stdin tests hold no call (see :func:`observed_stdin_inputs`).
     """
     names = {task.entry_point, "candidate"}
     seen: set[str] = set()
     out: list[Call] = []
     for test in [*task.public_tests, *task.hidden_tests]:
+        if isinstance(test, dict):
+            if isinstance(test.get("args"), list):
+                call = Call(tuple(test["args"]))
+                if repr(call) not in seen:
+                    seen.add(repr(call))
+                    out.append(call)
+            continue
         try:
             tree = ast.parse(test)
         except SyntaxError:
@@ -479,4 +491,82 @@ def fresh_inputs(domain: Domain, n: int = DEFAULT_FRESH_INPUTS, *, seed: int = 0
             continue
         seen.add(text)
         out.append(call)
+    return out
+
+
+# ---- stdin tasks: inputs are the tests' own input texts ----------------------------------------------
+
+def observed_stdin_inputs(task: Task) -> list[str]:
+    """The distinct ``input`` texts of the task's stdin tests (public, then hidden), in order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for t in [*task.public_tests, *task.hidden_tests]:
+        if isinstance(t, dict) and isinstance(t.get("input"), str) and t["input"] not in seen:
+            seen.add(t["input"])
+            out.append(t["input"])
+    return out
+
+
+def _int_token(tok: str) -> int | None:
+    try:
+        return int(tok) if tok.lstrip("+-").isdigit() else None
+    except ValueError:
+        return None
+
+
+def _perturb_int(v: int, rng: random.Random) -> int:
+    """A nearby integer of the same sign class (a non-negative value stays non-negative)."""
+    span = max(3, abs(v))
+    new = v + rng.choice([-1, 1]) * rng.randint(1, span)
+    return abs(new) if v >= 0 else new
+
+
+def perturb_stdin(text: str, rng: random.Random) -> str | None:
+    """One edit of an input text that keeps its line structure: shuffle the tokens of a line with
+    two or more tokens, or change one integer token to a nearby one of the same sign. The lone token
+    of the first line of a multi-line input (usually a count: ``n`` or the number of test cases) is
+    never changed. None when the text offers nothing to edit."""
+    lines = text.split("\n")
+    multi = sum(bool(ln.strip()) for ln in lines) > 1
+    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
+    shufflable = [k for k, ln in enumerate(lines) if len(ln.split()) >= 2 and len(set(ln.split())) >= 2]
+    ints = [(k, j) for k, ln in enumerate(lines) for j, tok in enumerate(ln.split())
+            if _int_token(tok) is not None and not (multi and k == first and len(ln.split()) == 1)]
+    choices = (["shuffle"] if shufflable else []) + (["int"] * 2 if ints else [])
+    if not choices:
+        return None
+    if rng.choice(choices) == "shuffle":
+        k = rng.choice(shufflable)
+        toks = lines[k].split()
+        rng.shuffle(toks)
+        lines[k] = " ".join(toks)
+    else:
+        k, j = rng.choice(ints)
+        toks = lines[k].split()
+        toks[j] = str(_perturb_int(int(toks[j]), rng))
+        lines[k] = " ".join(toks)
+    return "\n".join(lines)
+
+
+def fresh_stdin_inputs(observed: Sequence[str], n: int = DEFAULT_FRESH_INPUTS, *, seed: int = 0,
+                       key: str = "") -> list[str]:
+    """Up to ``n`` new input texts, each one or two :func:`perturb_stdin` edits of an observed input
+    (never equal to an observed one); deterministic for ``seed`` and ``key``. Not guaranteed to
+    satisfy the problem's constraints: inputs on which the reference raises are dropped by the audit,
+    but an edit the reference silently accepts (a value out of the stated range) is kept."""
+    if not observed or n <= 0:
+        return []
+    rng = random.Random(f"codeself-audit-stdin:{seed}:{key}")
+    seen = set(observed)
+    out: list[str] = []
+    attempts = 0
+    while len(out) < n and attempts < n * 20:
+        attempts += 1
+        text: str | None = rng.choice(list(observed))
+        for _ in range(rng.choice((1, 1, 2))):
+            text = perturb_stdin(text, rng) if text is not None else None
+        if text is None or text in seen:
+            continue
+        seen.add(text)
+        out.append(text)
     return out

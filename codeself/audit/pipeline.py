@@ -1,21 +1,48 @@
 """The audit itself (:func:`audit_tasks`): mutants and inputs per task, reference and mutants evaluated in
 the sandbox, confirmed-wrong mutants run against the task's tests, one record per task.
 
-Outputs are compared with :func:`codeself.audit.equality.close_eq` (the grader's rule, with a float
-tolerance)."""
+Three kinds of task (the record's ``test_kind``):
+
+* ``assert`` — inputs are the entry point's literal calls in the tests (or those recorded while the
+  tests ran); return values are compared with :func:`codeself.audit.equality.close_eq` (the
+  grader's exact-type rule, with a float tolerance);
+* ``call`` — inputs are the call tests' argument lists; the reference is a function, or a
+  ``class Solution`` whose method is called on a fresh ``Solution()`` per input (as the grader
+  does); values are compared with ``close_eq`` after :func:`codeself.sandbox.values.listify`
+  (tuples count as lists, as in call tests);
+* ``stdin`` — the reference is a script; inputs are the stdin tests' input texts plus edits of them
+  (:func:`codeself.audit.domain.fresh_stdin_inputs`); each program's stdout is captured in the
+  sandbox (:func:`codeself.sandbox.evaluate_stdin`) and two outputs are the same when the task's
+  judge accepts one for the other (:func:`codeself.judges.get`, the grader's own rules), so a
+  difference the task's tests cannot see is never evidence. A stdin task with a ``checker`` (many
+  valid outputs) is skipped: differing from the reference's output is no evidence there.
+
+A reference (or mutant) that floods its output, hangs, exits non-zero or reads files fails the
+inputs it does so on, in its own sandboxed process: the task is skipped or the mutant unconfirmed,
+nothing else is affected."""
 
 from __future__ import annotations
 
 import ast
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeself.audit.domain import DEFAULT_FRESH_INPUTS, Call, fresh_inputs, infer_domain, observed_calls
+from codeself import judges
+from codeself.audit.domain import (
+    DEFAULT_FRESH_INPUTS,
+    Call,
+    fresh_inputs,
+    fresh_stdin_inputs,
+    infer_domain,
+    observed_calls,
+    observed_stdin_inputs,
+)
 from codeself.audit.equality import close_eq
 from codeself.audit.mutants import Mutant, sample_mutants
-from codeself.tasks import Task
+from codeself.sandbox.values import listify
+from codeself.tasks import Task, test_kind
 
 DEFAULT_MUTANTS = 24
 MIN_INPUTS = 3
@@ -34,13 +61,34 @@ def _outcome_text(o: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _same_outcome(a: Any, b: Any) -> bool:
+def _call_eq(a: Any, b: Any) -> bool:
+    return close_eq(listify(a), listify(b))
+
+
+def task_kind(task: Task) -> str:
+    """``stdin`` (every test is a stdin test), ``call`` (some test is a call test) or ``assert``."""
+    if task.is_stdio:
+        return "stdin"
+    return "call" if any(test_kind(t) == "call" for t in [*task.public_tests, *task.hidden_tests]) else "assert"
+
+
+def outcome_eq(task: Task) -> Callable[[Any, Any], bool]:
+    """When two decoded outputs of programs for ``task`` are the same (reference first): the task's
+    judge on stdout texts for stdin tasks, ``close_eq`` otherwise (after ``listify`` for call tests)."""
+    kind = task_kind(task)
+    if kind == "stdin":
+        judge = judges.get(judges.stdin_judge_name(task.judge))
+        return lambda ref, out: type(ref) is str and type(out) is str and bool(judge(out, ref))
+    return _call_eq if kind == "call" else close_eq
+
+
+def _same_outcome(a: Any, b: Any, eq: Callable[[Any, Any], bool] = close_eq) -> bool:
     if not (a.ok and b.ok):
         return False
     if a.value == b.value:
         return True
     try:
-        return close_eq(a.decoded(), b.decoded())
+        return eq(a.decoded(), b.decoded())
     except Exception:
         return False
 
@@ -94,15 +142,62 @@ def _bucketed(items: list, limit_of: Callable[[Any], float], run: Callable[[list
 class _Plan:
     task: Task
     record: dict[str, Any]
+    kind: str = "assert"
     reference: str = ""
     mutants: list[Mutant] = field(default_factory=list)
-    inputs: list[Call] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)  # Call objects, or input texts for stdin tasks
     n_observed: int = 0
+    callee: str = ""  # what the expressions call: the entry point, or Solution().<entry point>
     confirmed: list[tuple[int, int]] = field(default_factory=list)  # (mutant index, input index)
     ref_outcomes: list[Any] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Any] = field(default_factory=list)
     valid: list[int] = field(default_factory=list)
     mut_outcomes: list[list[Any]] = field(default_factory=list)
+    eq: Callable[[Any, Any], bool] = close_eq
+
+    def probe(self, i: int) -> str:
+        """What the sandbox gets for input ``i``: an expression, or the stdin text."""
+        x = self.inputs[i]
+        return x if self.kind == "stdin" else x.expr(self.callee)
+
+    def shown(self, i: int, limit: int = 500) -> str:
+        """Input ``i`` as the record shows it (stdin texts cut to ``limit`` characters)."""
+        text = self.probe(i)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _defines_solution(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return any(isinstance(n, ast.ClassDef) and n.name == "Solution" for n in tree.body)
+
+
+def _evaluate(items: list[tuple[_Plan, str, list[int]]], *, progress: bool, **kw: Any) -> list[list[Any]]:
+    """Each program on its plan's inputs ``idx``, in the sandbox: expressions through
+    ``evaluate_calls`` (one job per program), stdin texts through ``evaluate_stdin`` (one job per
+    program, each run bounded by the task's own time limit)."""
+    from codeself import sandbox
+
+    out: list[Any] = [None] * len(items)
+    calls = [k for k, (p, _, _) in enumerate(items) if p.kind != "stdin"]
+    if calls:
+        res = sandbox.evaluate_calls([(items[k][1], items[k][0].task.setup_code,
+                                       [items[k][0].probe(i) for i in items[k][2]]) for k in calls],
+                                     progress=progress, **kw)
+        for k, r in zip(calls, res, strict=True):
+            out[k] = r
+    by_limit: dict[float | None, list[int]] = {}
+    for k, (p, _, _) in enumerate(items):
+        if p.kind == "stdin":
+            by_limit.setdefault(p.task.time_limit_s, []).append(k)
+    for limit, ks in by_limit.items():
+        res = sandbox.evaluate_stdin([(items[k][1], [items[k][0].probe(i) for i in items[k][2]]) for k in ks],
+                                     time_limit_s=limit, progress=progress, **kw)
+        for k, r in zip(ks, res, strict=True):
+            out[k] = r
+    return out
 
 
 _RECORDER = """
@@ -157,6 +252,7 @@ def _base_record(task: Task, seed: int, budget: int) -> dict[str, Any]:
         "mutation_sites": 0, "mutants_made": 0, "confirmed_wrong": 0, "unconfirmed": 0, "timed_out": 0,
         "accepted_by_public": 0, "accepted_by_all": 0, "weak": None, "public_weak": None,
         "public_tests": len(task.public_tests), "hidden_tests": len(task.hidden_tests),
+        "test_kind": task_kind(task), "reference": "canonical_solution" if task.canonical_solution else None,
         "inputs": {"observed": 0, "recorded": False, "fresh": 0, "valid": 0, "used": 0}, "infra_errors": 0,
         "operators": {}, "example": None, "survivors": [],
     }
@@ -177,6 +273,7 @@ def audit_tasks(
     timeout: float | None = None,
     call_budget_s: float = 0.25,
     stats: dict[str, Any] | None = None,
+    references: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Audit the test strength of ``tasks``; one record per task, in input order.
 
@@ -193,6 +290,10 @@ def audit_tasks(
     Mutants run on every input the reference answers unless the reference's time on them exceeds
     ``call_budget_s`` per job; then on a seeded subset sized from that time (see ``_budgeted``),
     so a task with an expensive reference costs a bounded time per mutant. Pass a dict as ``stats`` to receive wall seconds per stage and sandbox job counts.
+
+    ``references`` (``{task_id: code}``, e.g. from :func:`codeself.audit.references.pick_references`)
+    gives a reference to tasks without a ``canonical_solution`` (the record's ``reference`` says which
+    one was used); a task's own ``canonical_solution`` always wins.
     """
     import time
 
@@ -218,28 +319,42 @@ def audit_tasks(
 
     plans: list[_Plan] = []
     for task in tasks:
-        plan = _Plan(task=task, record=_base_record(task, seed, mutants))
+        plan = _Plan(task=task, record=_base_record(task, seed, mutants), kind=task_kind(task), eq=outcome_eq(task))
         plans.append(plan)
-        if not task.canonical_solution or not task.canonical_solution.strip():
-            _skip(plan, "no canonical_solution (nothing to mutate)")
+        reference = task.canonical_solution
+        if (not reference or not reference.strip()) and references and (references.get(task.task_id) or "").strip():
+            reference = references[task.task_id]
+            plan.record["reference"] = "references"
+        if not reference or not reference.strip():
+            _skip(plan, "no canonical_solution (nothing to mutate)" if not references else
+                  "no canonical_solution and no passing program in the references")
+            continue
+        if plan.kind == "stdin" and task.checker:
+            _skip(plan, "the task has a checker (many valid outputs): an output that differs from the "
+                        "reference's is no evidence of a wrong mutant")
             continue
         try:
-            selected, n_sites = sample_mutants(task.canonical_solution, mutants, seed=seed, key=task.task_id)
+            selected, n_sites = sample_mutants(reference, mutants, seed=seed, key=task.task_id)
         except SyntaxError as e:
-            _skip(plan, f"canonical_solution does not parse: {e.msg} (line {e.lineno})")
+            _skip(plan, f"the reference does not parse: {e.msg} (line {e.lineno})")
             continue
         if not selected:
             _skip(plan, "the reference has no mutation site")
             continue
-        plan.reference = task.canonical_solution
+        plan.reference = reference
         plan.mutants = selected
         plan.record.update(mutation_sites=n_sites, mutants_made=len(plan.mutants))
-        plan.calls = observed_calls(task)
+        if plan.kind == "stdin":
+            plan.calls = observed_stdin_inputs(task)
+        else:
+            plan.calls = observed_calls(task)
+            solution = plan.kind == "call" and _defines_solution(reference)
+            plan.callee = f"Solution().{task.entry_point}" if solution else task.entry_point
 
     # tests that build their arguments at run time (loops, random data): record the calls the
     # reference receives while its own tests run, in the sandbox (values come back as reprs and are
     # parsed with ast.literal_eval only)
-    need = [p for p in plans if p.record["status"] == "audited" and not p.calls]
+    need = [p for p in plans if p.record["status"] == "audited" and not p.calls and p.kind == "assert"]
     if need:
         jobs = [(p.reference + _recorder(p.task.entry_point), p.task.setup_code,
                  [f"__codeself_record({[*p.task.public_tests, *p.task.hidden_tests]!r})"]) for p in need]
@@ -250,10 +365,14 @@ def audit_tasks(
         if p.record["status"] != "audited":
             continue
         if not p.calls:
-            _skip(p, "no call of the entry point with literal arguments in the tests, and none "
-                     "recorded while they ran: cannot infer an input domain")
+            _skip(p, "no stdin test input" if p.kind == "stdin" else
+                  "no call of the entry point with literal arguments in the tests, and none "
+                  "recorded while they ran: cannot infer an input domain")
             continue
-        new = fresh_inputs(infer_domain(p.calls), fresh, seed=seed, key=p.task.task_id)
+        if p.kind == "stdin":
+            new = fresh_stdin_inputs(p.calls, fresh, seed=seed, key=p.task.task_id)
+        else:
+            new = fresh_inputs(infer_domain(p.calls), fresh, seed=seed, key=p.task.task_id)
         p.inputs = p.calls + new
         p.n_observed = len(p.calls)
         p.record["inputs"].update(observed=len(p.calls), fresh=len(new))
@@ -277,9 +396,8 @@ def audit_tasks(
     # 2. the reference on every input (one job per task), then again on the inputs it will use
     #    (the cheapest ones it answered, within the per-job budget) to drop nondeterministic ones
     active = [p for p in plans if p.record["status"] == "audited"]
-    exprs = {id(p): [c.expr(p.task.entry_point) for c in p.inputs] for p in active}
-    ref_jobs = [(p.reference, p.task.setup_code, exprs[id(p)]) for p in active]
-    ref_out = sandbox.evaluate_calls(ref_jobs, progress=progress, **sandbox_kw) if ref_jobs else []
+    ref_jobs = [(p, p.reference, list(range(len(p.inputs)))) for p in active]
+    ref_out = _evaluate(ref_jobs, progress=progress, **sandbox_kw) if ref_jobs else []
     for p, ref_a in zip(active, ref_out, strict=True):
         p.ref_outcomes = ref_a
         answered = [i for i, o in enumerate(ref_a) if o.ok]
@@ -287,12 +405,11 @@ def audit_tasks(
         p.valid = _budgeted(answered, [ref_a[i].duration_s for i in answered], call_budget_s,
                             random.Random(f"codeself-audit-budget:{seed}:{p.task.task_id}"))
     again = [p for p in active if p.valid]
-    ref_out_b = sandbox.evaluate_calls(
-        [(p.reference, p.task.setup_code, [exprs[id(p)][i] for i in p.valid]) for p in again],
-        progress=progress, **sandbox_kw) if again else []
+    ref_out_b = _evaluate([(p, p.reference, p.valid) for p in again], progress=progress,
+                          **sandbox_kw) if again else []
     call_limit: dict[int, float] = {}
     for p, ref_b in zip(again, ref_out_b, strict=True):
-        p.valid = [i for i, o in zip(p.valid, ref_b, strict=True) if _same_outcome(p.ref_outcomes[i], o)]
+        p.valid = [i for i, o in zip(p.valid, ref_b, strict=True) if _same_outcome(p.ref_outcomes[i], o, p.eq)]
         spent = max(sum(p.ref_outcomes[i].duration_s for i in p.valid), sum(o.duration_s for o in ref_b))
         call_limit[id(p)] = _limit(spent, cap)
     for p in active:
@@ -308,10 +425,8 @@ def audit_tasks(
     mut_items = [(p, j) for p in active for j in range(len(p.mutants))]
     mut_out = _bucketed(
         mut_items, lambda it: call_limit[id(it[0])],
-        lambda items, limit: sandbox.evaluate_calls(
-            [(p.mutants[j].code, p.task.setup_code, [exprs[id(p)][i] for i in p.valid])
-             for p, j in items],
-            progress=progress, workers=workers, timeout=limit))
+        lambda items, limit: _evaluate([(p, p.mutants[j].code, p.valid) for p, j in items],
+                                       progress=progress, workers=workers, timeout=limit))
     for (p, _j), outs in zip(mut_items, mut_out, strict=True):
         full: list[Any] = [None] * len(p.inputs)
         for i, o in zip(p.valid, outs, strict=True):
@@ -320,7 +435,7 @@ def audit_tasks(
     for p in active:
         for j, outs in enumerate(p.mut_outcomes):
             exposing = next((i for i in p.valid if _evidence(outs[i])
-                             and not _same_outcome(p.ref_outcomes[i], outs[i])), None)
+                             and not _same_outcome(p.ref_outcomes[i], outs[i], p.eq)), None)
             if exposing is not None:
                 p.confirmed.append((j, exposing))
             elif any(not _evidence(outs[i]) for i in p.valid):
@@ -369,7 +484,7 @@ def audit_tasks(
             infra_errors=infra,
             operators=dict(sorted(ops.items())),
             survivors=[{"operator": p.mutants[j].operator, "description": p.mutants[j].description,
-                        "exposing_input": p.inputs[i].expr(p.task.entry_point)} for j, i in survivors_all],
+                        "exposing_input": p.shown(i)} for j, i in survivors_all],
         )
         if infra:
             rec["reason"] = f"{infra} confirmed-wrong mutant(s) not graded: sandbox infra_error"
@@ -381,7 +496,7 @@ def audit_tasks(
                 "operator": p.mutants[j].operator,
                 "description": p.mutants[j].description,
                 "accepted_by": "all" if survivors_all else "public",
-                "exposing_input": p.inputs[i].expr(p.task.entry_point),
+                "exposing_input": p.shown(i),
                 "input_is_fresh": i >= p.n_observed,
                 "reference_output": _outcome_text(p.ref_outcomes[i]),
                 "mutant_output": _outcome_text(p.mut_outcomes[j][i]),

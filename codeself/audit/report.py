@@ -66,8 +66,9 @@ def render_report(records: Sequence[dict[str, Any]], *, source: str | None = Non
         f"audited {s['n_audited']} of {s['n_tasks']} tasks ({s['n_skipped']} skipped).",
         "",
         "A mutant is *confirmed wrong* when its output differs from the reference's on at least one "
-        "input drawn from the domain of the task's own tests (both run in the sandbox). A task is "
-        "*weak* when some confirmed-wrong mutant passes all its tests (public + hidden).",
+        "input drawn from the domain of the task's own tests (both run in the sandbox; stdin outputs "
+        "compared by the task's judge). A task is *weak* when some confirmed-wrong mutant passes all "
+        "its tests (public + hidden).",
         "",
         "| measure | tasks | share | 95% Wilson interval |",
         "|---|---:|---:|---|",

@@ -1,4 +1,4 @@
-"""`codeself train grpo|rloo|ppo|compare|select` and the top-level `codeself study`."""
+"""`codeself train grpo|rloo|ppo|feedback|compare|select` and the top-level `codeself study`."""
 
 from __future__ import annotations
 
@@ -124,6 +124,78 @@ app.command("rloo")(_make("rloo", "RLOO (trl.RLOOTrainer) with sandbox rewards; 
 app.command("ppo")(_make("ppo", "PPO (codeself's own: value head, GAE, clipped surrogate and value losses)."))
 
 
+FeedbackAlgo = choices("FeedbackAlgo", ("grpo", "ppo"))
+StudyProtocol = choices("StudyProtocol", ("single-turn", "feedback"))
+RevisionPrompt = choices("RevisionPrompt", ("feedback", "retry"))
+Policy = choices("Policy", ("last", "first-public-pass"))
+
+
+@app.command("feedback")
+def feedback(
+    tasks: TasksOpt,
+    output_dir: OutOpt,
+    model: Annotated[str, typer.Option("--model", help=(
+        "'nano' (a warm start that also reads revision prompts: built on first use, cached in "
+        "data/models/nano-feedback) or a local Hugging Face causal-LM directory.")) ] = "nano",
+    max_turns: Annotated[int, typer.Option("--max-turns", min=1, help=(
+        "Attempts per episode (1 = single-turn); after each failed attempt the public-test feedback "
+        "becomes part of the next prompt.")) ] = 3,
+    revision_prompt: Annotated[RevisionPrompt, typer.Option("--revision-prompt", help=(
+        "'feedback': the next prompt shows the previous attempt and its public-test feedback; 'retry' "
+        "(the control arm): the first prompt again — same attempts and public-test filtering, no feedback "
+        "text.")) ] = "feedback",
+    policy: Annotated[Policy, typer.Option("--policy", help=(
+        "Which attempt is submitted (and paid from the hidden tests): last | first-public-pass.")) ] = "last",
+    algo: Annotated[FeedbackAlgo, typer.Option("--algo", help=(
+        "grpo (group-relative advantage per episode) | ppo (value head, GAE across turns).")) ] = "grpo",
+    group_size: Annotated[int, typer.Option(min=2, help="Episodes per task per step (the group).")] = 8,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Episodes per optimiser step; a multiple of --group-size (default 16 x group size).")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 50,
+    lr: Annotated[float | None, typer.Option(min=0.0, callback=positive,
+                                             help="Constant learning rate (default 1e-4; PPO 5e-5).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of data order and sampling.")] = 0,
+    temperature: Annotated[float, typer.Option(min=0.0, callback=positive,
+                                               help="Sampling temperature of every attempt (> 0).")] = 1.0,
+    eval_every: Annotated[int, typer.Option(
+        min=0, help="Held-out single-turn evaluation every N steps (and at the end); 0: end only.")] = 25,
+    eval_samples: Annotated[int, typer.Option(min=1, help="Sampled completions per held-out task per evaluation.")] = 8,
+    eval_tasks: Annotated[int, typer.Option(min=0, help="Evaluate on the first N held-out tasks (0: all).")] = 40,
+    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 10,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    max_completion_length: Annotated[int, typer.Option(min=1, help="Max new tokens per attempt.")] = 48,
+    reward: Annotated[Reward, typer.Option("--reward", help=REWARD_HELP + " Paid from the hidden tests only.")] = "partial",
+    trace_episodes: Annotated[int, typer.Option(
+        min=-1, help="Episodes per step written to D/traces.jsonl (agent trace schema; -1: all, 0: none).")] = 8,
+    report_to: Annotated[ReportTo, typer.Option(
+        "--report-to", help="Also log to: none | tensorboard (D/tensorboard).")] = "none",
+) -> None:
+    """Multi-turn RL with execution feedback in the loop (RLEF-style): episodes of up to --max-turns
+    attempts, public-test feedback in the next prompt, reward from the hidden tests of the submission."""
+    from codeself.training.config import TrainConfig, TrainInputError
+    from codeself.training.runner import run_training
+
+    check_backend_model("hf", model)
+    a = FeedbackAlgo(algo).value
+    cfg = TrainConfig(
+        algo=a, protocol="feedback", tasks=str(tasks), model=model, output_dir=str(output_dir),
+        group_size=group_size, batch_size=batch_size if batch_size is not None else 16 * group_size,
+        max_steps=max_steps, lr=lr if lr is not None else (5e-5 if a == "ppo" else 1e-4), seed=seed,
+        temperature=temperature, eval_every=eval_every, eval_samples=eval_samples, eval_tasks=eval_tasks,
+        save_every=save_every, workers=workers, max_completion_length=max_completion_length,
+        reward=Reward(reward).value, report_to=ReportTo(report_to).value, max_turns=max_turns,
+        revision_prompt=RevisionPrompt(revision_prompt).value, policy=Policy(policy).value,
+        trace_episodes=trace_episodes,
+    )
+    try:
+        final = run_training(cfg)
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    console.print(f"feedback-{a}: metrics in {output_dir / 'metrics.jsonl'}, traces in "
+                  f"{output_dir / 'traces.jsonl'}, model in {final}", markup=False)
+    out.print(str(final), markup=False)
+
+
 @app.command("compare")
 def compare(
     runs: Annotated[list[Path], typer.Option("--runs", help="Run directories (each with metrics.jsonl): "
@@ -218,14 +290,28 @@ def study(
     reward: Annotated[Reward | None, typer.Option(
         "--reward", help=REWARD_HELP.replace("; default", "") + " Default: StudyConfig.reward (partial).",
         show_default=False)] = None,
+    protocol: Annotated[StudyProtocol | None, typer.Option(
+        "--protocol", help="'single-turn' (default: the default study) or 'feedback' (the feedback study: "
+                           "train the self-debug loop, compare with retry prompts and with single-turn GRPO; "
+                           "writes data/runs/feedback-seed{S}[-control]).")] = None,
+    max_turns: Annotated[int | None, typer.Option(
+        "--max-turns", min=1, help="Feedback protocol: attempts per episode (default 2).")] = None,
 ) -> None:
     """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
-    GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap)."""
+    GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap).
+    With --protocol feedback: the feedback study (codeself.training.feedback_study)."""
     from codeself.training.config import TrainInputError
     from codeself.training.study import load_config, run_study, verdict_table
 
     if config is not None and config.is_dir():
         config = config / "study.json"
+    proto = protocol.value if protocol else _config_protocol(config)
+    if proto == "feedback":
+        _feedback_study(seed, output_dir, config, arm.value if arm else None, max_steps, n_heldout,
+                        holdout.value if holdout else None, lr, workers, reward.value if reward else None, max_turns)
+        return
+    if max_turns is not None:
+        raise CommandError("--max-turns: only with --protocol feedback")
     try:
         cfg = load_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None,
                                    "arm": arm.value if arm else None, "max_steps": max_steps,
@@ -233,6 +319,43 @@ def study(
                                    "holdout": holdout.value if holdout else None, "lr": lr,
                                    "reward": reward.value if reward else None})
         v = run_study(cfg, log=lambda m: console.print(m, markup=False))
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
+    out.print(verdict_table([v]), markup=False)
+    out.print(v["verdict"], markup=False)
+    out.print(f"verdict: {cfg.resolved_output_dir() / 'verdict.json'}", markup=False)
+
+
+def _config_protocol(config: Path | None) -> str:
+    """The protocol a ``--config`` file (TOML or a run's study.json) names; 'single-turn' by default."""
+    if config is None or not config.is_file():
+        return "single-turn"
+    import json
+    import tomllib
+
+    try:
+        if config.suffix == ".json":
+            d = json.loads(config.read_text()).get("config", {})
+        else:
+            with config.open("rb") as fh:
+                d = tomllib.load(fh)
+            d = d.get("study", d)
+    except (ValueError, OSError):
+        return "single-turn"  # load_config reports the file's problem with its location
+    return str(d.get("protocol", "single-turn"))
+
+
+def _feedback_study(seed, output_dir, config, arm, max_steps, n_heldout, holdout, lr, workers, reward,
+                    max_turns) -> None:
+    from codeself.training.config import TrainInputError
+    from codeself.training.feedback_study import load_feedback_config, run_feedback_study, verdict_table
+
+    try:
+        cfg = load_feedback_config(config, {"seed": seed, "output_dir": str(output_dir) if output_dir else None,
+                                            "arm": arm, "max_steps": max_steps, "n_heldout": n_heldout,
+                                            "workers": workers, "holdout": holdout, "lr": lr, "reward": reward,
+                                            "max_turns": max_turns})
+        v = run_feedback_study(cfg, log=lambda m: console.print(m, markup=False))
     except TrainInputError as e:
         raise CommandError(str(e)) from None
     out.print(verdict_table([v]), markup=False)

@@ -48,7 +48,7 @@ machines; ``Result.containment == FULL_CONTAINMENT``, ``"namespaces+fs+uid+cgrou
 
 from __future__ import annotations
 
-from codeself.sandbox.api import CallOutcome, evaluate_calls, imap, run, run_many
+from codeself.sandbox.api import CallOutcome, evaluate_calls, evaluate_stdin, imap, run, run_many
 from codeself.sandbox.config import FULL_CONTAINMENT, SandboxConfig
 from codeself.sandbox.pool import close_pools
 from codeself.sandbox.result import PHASES, STATUSES, Result, TestOutcome
@@ -56,5 +56,5 @@ from codeself.sandbox.scan import scan
 
 __all__ = [
     "FULL_CONTAINMENT", "PHASES", "STATUSES", "CallOutcome", "Result", "SandboxConfig", "TestOutcome", "close_pools",
-    "evaluate_calls", "imap", "run", "run_many", "scan",
+    "evaluate_calls", "evaluate_stdin", "imap", "run", "run_many", "scan",
 ]

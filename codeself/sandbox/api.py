@@ -264,12 +264,14 @@ class CallOutcome:
         return V.decode(self.value) if self.ok else None
 
 
-def _calls_one(pool_exec, job_t, cfg: SandboxConfig) -> list[CallOutcome]:
+def _calls_one(pool_exec, job_t, cfg: SandboxConfig, stdin: bool = False,
+               time_limit_s: float | None = None) -> list[CallOutcome]:
     program, setup, exprs = job_t
     exprs = list(exprs)
-    tail = json.dumps({"tests": grading.prepare_calls(exprs), "setup": setup or "", "helpers": "",
+    specs = grading.prepare_stdin_runs(exprs, time_limit_s) if stdin else grading.prepare_calls(exprs)
+    tail = json.dumps({"tests": specs, "setup": setup or "", "helpers": "",
                        "entry_point": None, "mode": "calls"}, separators=(",", ":"))[1:].encode()
-    rep = pool_exec(wire_job(program, setup or "", cfg.job_limits(), tail))
+    rep = pool_exec(wire_job(program, setup or "", cfg.job_limits(), tail, 0, stdin))
     if "infra_error" in rep:
         return [CallOutcome(False, None, "InfraError", rep["infra_error"]) for _ in exprs]
     ev = start_event(rep) or {"ev": "no_start"}
@@ -322,6 +324,33 @@ def evaluate_calls(jobs: Iterable[tuple[str, str, Sequence[str]]], *, workers: i
     out = []
     with ThreadPoolExecutor(max_workers=n * pool.depth, thread_name_prefix="codeself-calls") as ex:
         for res in ex.map(lambda j: _calls_one(pool.execute, j, cfg), jobs):
+            out.append(res)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def evaluate_stdin(jobs: Iterable[tuple[str, Sequence[str]]], *, workers: int | None = None,
+                   timeout: float | None = None, time_limit_s: float | None = None, progress: bool = False,
+                   config: SandboxConfig | None = None, **overrides: Any) -> list[list[CallOutcome]]:
+    """Run scripts on stdin inputs: one sandboxed program process per job, in input order.
+
+    Each job is ``(program_code, inputs)``; the program runs as a script once per input, exactly as
+    for a stdin test (fresh ``__main__``, the input on fd 0, fd 1 captured), and each outcome's value
+    is the encoded stdout string. A non-zero exit status or output over the cap is an error outcome
+    (``ScriptExit``); ``time_limit_s`` bounds each run (plus the job's ``timeout``). Nothing is
+    compared here: the caller (the audit) compares outputs with the task's judge.
+    """
+    cfg = (config or SandboxConfig()).with_overrides(timeout_s=timeout, **overrides)
+    jobs = [(program, "", list(inputs)) for program, inputs in jobs]
+    n = workers or cfg.n_workers()
+    pool = get_pool(cfg, n)
+    bar = _progress(len(jobs), progress, "stdin runs")
+    out = []
+    with ThreadPoolExecutor(max_workers=n * pool.depth, thread_name_prefix="codeself-stdin") as ex:
+        for res in ex.map(lambda j: _calls_one(pool.execute, j, cfg, True, time_limit_s), jobs):
             out.append(res)
             if bar is not None:
                 bar.update(1)

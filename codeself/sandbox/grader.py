@@ -293,15 +293,6 @@ def _status_of(exc: BaseException, ch: Channel) -> tuple[str, str, str]:
     return "error", type(exc).__name__, V.clean_text(str(exc), 500)
 
 
-def _listify(v):
-    """Tuples count as lists in call tests (JSON has no tuples); nothing else changes type."""
-    if type(v) is tuple or type(v) is list:
-        return [_listify(x) for x in v]
-    if type(v) is dict:
-        return {k: _listify(x) for k, x in v.items()}
-    return v
-
-
 def _run_checker(src: str, inp: str, out: str, expected: str) -> tuple[bool, str | None]:
     """The task's checker, in the grader (a sandboxed process that never runs program code):
     ``check(input, output, expected)`` must return True; anything else, or an exception, fails."""
@@ -352,7 +343,7 @@ def _run_data_test(t: dict, entry: str | None, ch: Channel, rec: dict) -> None:
         got = target(*[json.loads(json.dumps(a)) for a in t["args"]])
         if isinstance(got, Remote):
             rec.update(s="failed", et="Mismatch", em=f"returned a {got._t}, not a value")
-        elif V.strict_eq(_listify(got), t["expected"]):
+        elif V.strict_eq(V.listify(got), t["expected"]):
             rec["s"] = "passed"
         else:
             rec.update(s="failed", et="Mismatch", em=f"returned {V.short_repr(got)}")
@@ -363,6 +354,23 @@ def _run_data_test(t: dict, entry: str | None, ch: Channel, rec: dict) -> None:
     except NameError as e:
         rec.update(s="error", et="NameError", em=V.clean_text(str(e), 300))
     except BaseException as e:  # noqa: BLE001 - the program raised (or exited non-zero)
+        st, et, em = _status_of(e, ch)
+        rec.update(s=st, et=et, em=em)
+
+
+def _run_stdout(t: dict, ch: Channel, rec: dict) -> None:
+    """A raw stdin run (``mode: calls``, for the audit): the script on ``t["input"]``; its captured
+    stdout comes back as a string value. Nothing is compared here."""
+    tl = t.get("tl")
+    try:
+        out = ch.request({"op": "stdio", "input": t["input"]}, None if tl is None else float(tl) + 0.25)
+        if type(out) is not str:
+            rec.update(s="error", et="TypeError", em="the program's output is not text")
+        else:
+            rec.update(s="value", v=json.loads(V.encode(out)))
+    except ProgramGone as e:
+        rec.update(s="gone", em=V.clean_text(str(e), 300), ended=ch.ended)
+    except BaseException as e:  # noqa: BLE001 - the script raised or exited non-zero
         st, et, em = _status_of(e, ch)
         rec.update(s=st, et=et, em=em)
 
@@ -393,6 +401,11 @@ def run_job(job: dict, ch: Channel, emit) -> None:
             continue
         if t.get("k") in ("stdin", "call"):
             _run_data_test(t, entry, ch, rec)
+            rec["d"] = time.perf_counter() - t0
+            emit(rec)
+            continue
+        if calls and t.get("k") == "stdout":
+            _run_stdout(t, ch, rec)
             rec["d"] = time.perf_counter() - t0
             emit(rec)
             continue

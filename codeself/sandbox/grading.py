@@ -23,6 +23,8 @@ import functools
 import threading
 from dataclasses import dataclass, field
 
+from codeself import judges
+
 #: CPython 3.11 keeps ast.parse's depth bookkeeping in per-interpreter state: two threads parsing at
 #: once (or a parse that died of RecursionError on hostile nesting) can make an innocent parse raise
 #: SystemError("AST constructor recursion depth mismatch"). Every parse of the sandbox's parent side
@@ -170,10 +172,8 @@ def prepare(task, tests: str = "all") -> list[PreparedTest]:
     if tests in ("all", "hidden", "original"):
         groups.append(("hidden", task.hidden_tests))
     origins = (getattr(task, "metadata", None) or {}).get("test_origin") or {}
-    judge = getattr(task, "judge", None) or "exact"
-    strict = judge != "python"  # assert tests: "strict" (default) or "python"
-    if judge in ("strict", "python"):
-        judge = "exact"
+    strict = getattr(task, "judge", None) != "python"  # assert tests: "strict" (default) or "python"
+    judge = judges.stdin_judge_name(getattr(task, "judge", None))
     tl = getattr(task, "time_limit_s", None)
     checker = getattr(task, "checker", None)
     for kind, srcs in groups:
@@ -205,8 +205,15 @@ def _is_original(test, origins, i: int) -> bool:
 
 
 def prepare_calls(exprs) -> list[dict]:
+    """Expressions for ``mode: calls`` jobs (the audit's raw evaluations)."""
     out = []
     for e in exprs:
         new, names = rewrite(e, "eval")
         out.append({"src": new, "names": list(names)})
     return out
+
+
+def prepare_stdin_runs(inputs, time_limit_s: float | None = None) -> list[dict]:
+    """Stdin inputs for ``mode: calls`` jobs of a script: the grader runs the program on each and
+    returns its captured stdout as a value (the audit compares two programs' outputs)."""
+    return [{"k": "stdout", "input": text, "tl": time_limit_s} for text in inputs]

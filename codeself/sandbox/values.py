@@ -371,6 +371,16 @@ def _canon(v: Any) -> Any:
     return ("id", id(v))  # Opaque, handles, anything else: equal only to itself, and never graded equal
 
 
+def listify(v: Any) -> Any:
+    """Tuples count as lists in call tests (JSON has no tuples); nothing else changes type. The one
+    rule, used by the grader (call tests) and the audit (comparing two programs' return values)."""
+    if type(v) is tuple or type(v) is list:
+        return [listify(x) for x in v]
+    if type(v) is dict:
+        return {k: listify(x) for k, x in v.items()}
+    return v
+
+
 def strict_eq(a: Any, b: Any) -> bool:
     """Equality with exact types; see the module docstring for the rule."""
     ta, tb = type(a), type(b)

@@ -25,7 +25,12 @@ REPORT_MODULES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "
 #: settings added after runs existed: left out of a run's identity while at their default, so a run
 #: directory made before them still resumes (see :func:`run_identity`)
 LATER_DEFAULTS = {"reward": "partial", "reward_tests": "all", "audit": "", "skip_uniform_groups": False,
-                  "report_to": "none"}
+                  "report_to": "none", "protocol": "single-turn", "max_turns": 3, "revision_prompt": "feedback",
+                  "policy": "last", "trace_episodes": 8, "generation_batch_size": 64}
+#: ``protocol``: one attempt per sample (``train grpo|rloo|ppo``) or the feedback loop (``train feedback``)
+PROTOCOLS = ("single-turn", "feedback")
+#: the algorithms ``codeself train feedback`` runs (codeself.training.feedback)
+FEEDBACK_ALGOS = ("grpo", "ppo")
 
 
 class TrainInputError(ValueError):
@@ -63,6 +68,13 @@ class TrainConfig:
     audit: str = ""                  # audit.jsonl: report the share of each step's prompts it flags weak
     skip_uniform_groups: bool = False  # PPO only: leave groups whose rewards are all equal out of the update
     report_to: str = "none"          # none | tensorboard | trackio | wandb (offline)
+    # training with feedback in the loop (codeself.training.feedback; `codeself train feedback`)
+    protocol: str = "single-turn"    # single-turn | feedback
+    max_turns: int = 3               # attempts per episode (feedback protocol)
+    revision_prompt: str = "feedback"  # feedback | retry (the control arm: no feedback text)
+    policy: str = "last"             # which attempt is submitted and paid (codeself.agent.POLICIES)
+    trace_episodes: int = 8          # episodes per step written to D/traces.jsonl (-1: all, 0: none)
+    generation_batch_size: int = 64  # requests per model.generate call in the feedback loop
     # PPO only
     ppo_epochs: int = 1
     ppo_minibatches: int = 2
@@ -182,7 +194,45 @@ def check_inputs(cfg: TrainConfig, tasks: list[Task]) -> list[Task]:
             f"set 'split' in the task file (codeself tasks split …)"
         )
     check_monitor_inputs(cfg, train)
+    if cfg.protocol == "feedback":
+        check_feedback_inputs(cfg, train)
+    elif cfg.protocol != "single-turn":
+        raise TrainInputError(f"protocol {cfg.protocol!r}: use one of {', '.join(PROTOCOLS)}")
     return train
+
+
+def check_feedback_inputs(cfg: TrainConfig, train: list[Task]) -> None:
+    """The feedback protocol's own checks (before any compute); raises ``TrainInputError``."""
+    from codeself.agent.config import POLICIES, REVISION_PROMPTS
+
+    if cfg.algo not in FEEDBACK_ALGOS:
+        raise TrainInputError(f"--algo {cfg.algo!r}: train feedback runs {' or '.join(FEEDBACK_ALGOS)}")
+    if not isinstance(cfg.max_turns, int) or cfg.max_turns < 1:
+        raise TrainInputError(f"--max-turns {cfg.max_turns!r}: must be an integer >= 1")
+    if cfg.revision_prompt not in REVISION_PROMPTS:
+        raise TrainInputError(f"--revision-prompt {cfg.revision_prompt!r}: use one of {', '.join(REVISION_PROMPTS)}")
+    if cfg.policy not in POLICIES:
+        raise TrainInputError(f"--policy {cfg.policy!r}: use one of {', '.join(POLICIES)}")
+    if cfg.reward_tests != "all":
+        raise TrainInputError("--reward-tests: the feedback protocol always pays the hidden tests only "
+                              "(the public tests are the feedback)")
+    if cfg.lora or cfg.use_vllm or cfg.beta:
+        opt = "--lora" if cfg.lora else ("--use-vllm" if cfg.use_vllm else "--beta")
+        raise TrainInputError(f"{opt}: not supported by the feedback trainer (full weights, transformers "
+                              "generation, no reference model)")
+    if cfg.report_to not in ("none", "tensorboard"):
+        raise TrainInputError(f"--report-to {cfg.report_to}: the feedback trainer writes tensorboard only")
+    no_pub = [t.task_id for t in train if not t.public_tests]
+    if no_pub:
+        raise TrainInputError(
+            f"{cfg.tasks}: {len(no_pub)} of {len(train)} train task(s) have no public tests "
+            f"(e.g. {', '.join(no_pub[:3])}): no feedback is possible; give them public tests or drop them "
+            "(codeself tasks filter)")
+    no_hidden = [t.task_id for t in train if not t.hidden_tests]
+    if no_hidden:
+        raise TrainInputError(
+            f"{cfg.tasks}: {len(no_hidden)} of {len(train)} train task(s) have no hidden tests "
+            f"(e.g. {', '.join(no_hidden[:3])}): nothing would pay their reward (it comes from hidden tests only)")
 
 
 def prepare_run_dir(cfg: TrainConfig, identity: dict[str, Any]) -> tuple[Path, bool]:

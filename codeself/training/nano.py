@@ -45,6 +45,11 @@ from codeself.prompts import build_prompt
 DEFAULT_NANO_DIR = Path("data/models/nano")
 ARMS = ("default", "control")
 CARD_NAME = "codeself_nano.json"
+#: where ``codeself train feedback --model nano`` caches its warm start (:func:`feedback_nano_config`)
+FEEDBACK_NANO_DIR = Path("data/models/nano-feedback")
+#: the feedback warm start's context: a revision prompt (previous attempt + feedback + task) is ~520
+#: characters, one token each, plus the completion
+FEEDBACK_MAX_POSITIONS = 640
 
 
 @dataclass
@@ -67,6 +72,7 @@ class NanoConfig:
     num_heads: int = 4
     intermediate_size: int = 344
     max_positions: int = 256
+    revision_demos: bool = False  # also demonstrate the revision format (the feedback study's warm start)
 
     def effective_flaw_share(self) -> float:
         return 0.0 if self.arm == "control" else self.flaw_share
@@ -85,7 +91,7 @@ SPECIAL_TOKENS = ("<pad>", "<eos>", "<unk>")
 CHARS = tuple(chr(i) for i in range(32, 127)) + ("\n",)
 
 
-def build_tokenizer():
+def build_tokenizer(max_length: int = 256):
     """Character-level ``PreTrainedTokenizerFast``: one token per printable ASCII char or newline.
 
     ``<pad>`` (id 0), ``<eos>`` (id 1), ``<unk>`` (id 2); padding on the left (generation).
@@ -100,7 +106,7 @@ def build_tokenizer():
     tk.decoder = decoders.Fuse()
     tok = PreTrainedTokenizerFast(
         tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>",
-        model_max_length=256, padding_side="left",
+        model_max_length=max_length, padding_side="left",
     )
     tok.padding_side = "left"
     return tok
@@ -136,7 +142,13 @@ def demonstrations(cfg: NanoConfig) -> tuple[list[tuple[str, str]], dict[str, An
         n_need += need
         n_flawed += flawed
         pairs.append((format_prompt(t), demonstration(t, flawed=flawed)))
+    n_rev = 0
+    if cfg.revision_demos:
+        rev = revision_demonstrations(tasks, cfg)
+        n_rev = len(rev)
+        pairs.extend(rev)
     summary = {
+        "n_revision_demonstrations": n_rev,
         "n_demonstrations": len(pairs),
         "n_needing_parentheses": n_need,
         "n_flawed": n_flawed,
@@ -144,6 +156,43 @@ def demonstrations(cfg: NanoConfig) -> tuple[list[tuple[str, str]], dict[str, An
         "train_task_ids_first": tasks[0].task_id if tasks else None,
     }
     return pairs, summary
+
+
+def revision_demonstrations(tasks, cfg: NanoConfig) -> list[tuple[str, str]]:
+    """Revision-format demonstrations for the feedback study's warm start (``revision_demos``).
+
+    One per train task whose answer needs parentheses: the *prompt* is exactly the revision prompt
+    the self-debug loop builds (``codeself.agent.build_revision_prompt``, completion template) after
+    the slipped program failed its public tests — its feedback made by ``build_feedback`` from a real
+    public-only sandbox run — and the *target* is drawn from the same flawed distribution as a first
+    attempt: the slip again with probability ``flaw_share``, else the correct body, independently of
+    the feedback. So the warm start learns to read and answer the revision format, but not to *use*
+    the feedback (a revision is no more likely to be right than a first attempt). Hidden tests are
+    never read (the run is ``tests="public"``).
+    """
+    from codeself.agent import AgentConfig, build_feedback, build_revision_prompt
+    from codeself.attempts import run_attempts
+
+    need = [t for t in tasks if t.metadata.get("needs_parens")]
+    if not need:
+        return []
+    rng = random.Random(f"nano-revision-flaws:{cfg.seed}")
+    share = cfg.effective_flaw_share()
+    slips = [demonstration(t, flawed=True) for t in need]
+    runs = run_attempts([(t, c, None, str(i)) for i, (t, c) in enumerate(zip(need, slips, strict=True))],
+                        tests="public", progress=False)
+    acfg = AgentConfig()
+    out = []
+    for t, slip, at in zip(need, slips, runs, strict=True):
+        res = at.result.to_dict() if at.executed else None
+        if res is None or res.get("status") == "passed":
+            continue  # a slip that passes the public tests would never be revised
+        turn = {"code": at.code, "parse_status": at.parse_status, "parse_reason": at.parsed.reason,
+                "completion": slip}
+        fb = build_feedback(t, turn, res, acfg)
+        prompt = build_revision_prompt(t, format_prompt(t), turn, fb, "completion")
+        out.append((prompt, demonstration(t, flawed=rng.random() < share)))
+    return out
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -190,10 +239,17 @@ def _encode_pairs(tok, pairs: list[tuple[str, str]]):
 
 
 def sft(model, tok, pairs, cfg: NanoConfig, *, progress: bool = True, log=None) -> list[float]:
-    """Plain supervised fine-tuning: AdamW, linear warmup then cosine decay. Returns the losses."""
+    """Plain supervised fine-tuning: AdamW, linear warmup then cosine decay. Returns the losses.
+
+    Revision demonstrations (prompts that start with the revision header) are ~4× longer than first
+    attempts, so they form their own bucket: every third step draws ``batch_size // 4`` of them
+    instead of ``batch_size`` first-attempt pairs (a batch is padded only to its own width).
+    """
     import torch
 
     ids, att, lab = _encode_pairs(tok, pairs)
+    rev = torch.tensor([p.startswith("# A previous attempt") for p, _ in pairs])
+    buckets = [torch.nonzero(~rev).flatten(), torch.nonzero(rev).flatten()]
     g = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
 
@@ -211,7 +267,11 @@ def sft(model, tok, pairs, cfg: NanoConfig, *, progress: bool = True, log=None) 
 
         bar = tqdm(total=cfg.sft_steps, desc=f"nano SFT (seed {cfg.seed}, {cfg.arm})", unit="step")
     for step in range(cfg.sft_steps):
-        idx = torch.randint(0, ids.shape[0], (cfg.batch_size,), generator=g)
+        if len(buckets[1]) and step % 3 == 2:
+            pool, size = buckets[1], max(1, cfg.batch_size // 4)
+        else:
+            pool, size = buckets[0] if len(buckets[0]) else buckets[1], cfg.batch_size
+        idx = pool[torch.randint(0, len(pool), (size,), generator=g)]
         b_att = att[idx]
         width = int(b_att.sum(1).max())
         for group in opt.param_groups:
@@ -266,7 +326,7 @@ def build_nano(
         prev_threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            tok = build_tokenizer()
+            tok = build_tokenizer(cfg.max_positions)
             pairs, summary = demonstrations(cfg)
             model = make_model(cfg, len(tok))
         except BaseException:
@@ -345,6 +405,12 @@ def ensure_nano(
         if cached():
             return path
         return build_nano(path, config=cfg, progress=progress)
+
+
+def feedback_nano_config(seed: int = 0, **kw: Any) -> NanoConfig:
+    """The warm start of the feedback protocol: the default (flawed) arm plus revision-format
+    demonstrations (:func:`revision_demonstrations`) and a 640-position context."""
+    return NanoConfig(seed=seed, revision_demos=True, max_positions=FEEDBACK_MAX_POSITIONS, **kw)
 
 
 def nano_dir_for(seed: int, arm: str = "default", root: str | os.PathLike = "data/models",

@@ -51,13 +51,28 @@ def leakage_findings(tasks: Sequence[Any], *, file: str = "<tasks>") -> pl.DataF
                                       "message": pl.String})
 
 
+#: a stdin test's input and output can be megabytes; the browser shows this many characters of each
+TEST_TEXT_CHARS = 4000
+
+
+def shown_test(test: Any, entry_point: str) -> str:
+    """One test as text for a browser or table: an assert test unchanged; a stdin or call test as
+    :func:`codeself.tasks.test_text` renders it (input and expected output; the call and its
+    expected value), cut to :data:`TEST_TEXT_CHARS`."""
+    from codeself.tasks import test_text
+
+    return test if isinstance(test, str) else test_text(test, entry_point or "f", limit=TEST_TEXT_CHARS)
+
+
 def task_record(task: Any) -> dict[str, Any]:
-    """The JSON-able view of one task the task browser shows (prompt, public and hidden tests)."""
+    """The JSON-able view of one task the task browser shows (prompt, public and hidden tests, each
+    test as text: :func:`shown_test`)."""
     return {
         "task_id": task.task_id, "entry_point": task.entry_point, "split": task.split or "",
         "source": task.source, "prompt": task.prompt, "starter_code": task.starter_code or "",
-        "setup_code": task.setup_code or "", "public_tests": list(task.public_tests),
-        "hidden_tests": list(task.hidden_tests),
+        "setup_code": task.setup_code or "",
+        "public_tests": [shown_test(t, task.entry_point) for t in task.public_tests],
+        "hidden_tests": [shown_test(t, task.entry_point) for t in task.hidden_tests],
         "canonical_solution": task.canonical_solution or "",
     }
 

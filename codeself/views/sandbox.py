@@ -81,8 +81,11 @@ def failing_test(record: Mapping[str, Any], task: Any | None) -> dict[str, Any] 
     """The first failing test of a rollout (or Result dict) with its text and error, else None.
 
     ``record`` is a rollout record (with ``result``) or a Result dict. With ``task`` the test's
-    source text is filled in from ``public_tests`` / ``hidden_tests``.
+    source text is filled in from ``public_tests`` / ``hidden_tests`` (a stdin or call test as its
+    readable text: :func:`codeself.views.datasets.shown_test`).
     """
+    from codeself.views.datasets import shown_test
+
     res = record.get("result", record) or {}
     for t in res.get("tests") or []:
         if not t.get("passed"):
@@ -90,7 +93,7 @@ def failing_test(record: Mapping[str, Any], task: Any | None) -> dict[str, Any] 
             if task is not None:
                 pool = task.public_tests if t.get("kind") == "public" else task.hidden_tests
                 if 0 <= int(t.get("index", -1)) < len(pool):
-                    text = pool[int(t["index"])]
+                    text = shown_test(pool[int(t["index"])], task.entry_point)
             return {"kind": t.get("kind"), "index": t.get("index"), "status": t.get("status"),
                     "error_type": t.get("error_type"), "error_message": t.get("error_message"),
                     "test": text}
