@@ -30,6 +30,10 @@ from codeself.cli import app
 # numeric parameters for which 0 is a meaningful value (a seed, "0: at the end only", greedy, a share…)
 ZERO_OK = {"seed", "eval_every", "eval_tasks", "max_revisions", "beta", "temperature", "atol", "rtol", "corrupt",
            "mock_correctness", "flaw_share", "baseline_rate", "discordant", "min_pass", "max_pass"}
+# numbers whose documented sentinel lies below 0 (the value means "all"): the sweep checks the bound
+# below it instead (`train feedback --trace-episodes -1` writes every episode, 0 none)
+SENTINEL_MIN = {("feedback", "trace_episodes"): -1}
+ZERO_OK |= {"trace_episodes"}
 # path parameters that name something the command writes (everything else must exist beforehand)
 OUTPUT_NAMES = {"output", "output_dir", "json_out", "power_output", "task_table", "trace_output", "report_output",
                 "manifest", "report", "reports_dir"}
@@ -124,7 +128,8 @@ def _invalid_values(path: tuple[str, ...], param, tmp: Path) -> list[tuple[str, 
     info = _info(param)
     bad: list[tuple[str, str]] = []
     if kind == "number":
-        bad.append(("negative", "-1"))
+        sentinel = SENTINEL_MIN.get((path[-1], param.name))
+        bad.append(("negative", "-1" if sentinel is None else str(sentinel - 1)))
         if param.name not in ZERO_OK:
             bad.append(("zero", "0"))
     elif kind == "choice":
@@ -234,7 +239,9 @@ def test_every_parameter_declares_what_it_accepts(path, cmd):
         kind, info = _kind(p), _info(p)
         label = f"codeself {' '.join(path)} {_label(p)}"
         if kind == "number":
-            assert info.min is not None and info.min >= 0, f"{label}: no lower bound"
+            floor = SENTINEL_MIN.get((path[-1], p.name), 0)
+            assert info.min is not None and info.min >= floor, f"{label}: no lower bound"
+            assert floor == 0 or f"{floor}: all" in (info.help or ""), f"{label}: sentinel {floor} not documented"
             if info.min == 0 and p.name not in ZERO_OK:
                 assert info.callback is not None, f"{label}: accepts 0"
         if kind == "path":
