@@ -107,6 +107,19 @@ def _(frames):
     return (monitor, rises)
 
 
+@app.cell(hide_code=True)
+def _(frames):
+    # runs of `codeself train feedback`: the loop's numbers per step (first vs final attempt, graded
+    # on the hidden tests; revisions that fixed, broke or repeated the attempt before)
+    loop = training_view.metrics_long(frames, training_view.FEEDBACK_FIELDS, max_points=300)
+    (mo.vstack([mo.md("## The feedback loop during training\n\nFirst attempt vs submission on the hidden "
+                      "tests, the share of episodes fixed on revision 1, revisions that broke or repeated the "
+                      "previous attempt, submissions that pass the public tests but fail a hidden one."),
+                charts.line_chart(loop, title="Feedback loop by step")])
+     if loop.height else mo.md("_No `codeself train feedback` run among the inputs._"))
+    return (loop,)
+
+
 @app.cell
 def _(frames):
     last = training_view.metrics_last(frames, METRIC_FIELDS)
@@ -118,14 +131,21 @@ def _(frames):
 def _():
     studies, _note, study_inputs = training_view.study_verdicts(inputs.notebook_args())
     study_table = training_view.verdicts_frame(studies)
+    feedback_table = training_view.feedback_verdicts_frame(studies)
     mo.vstack([
         mo.md("## Study verdicts: both arms side by side\n\n" + _note + " The `default` arm warm-starts on "
               "flawed demonstrations (a dropped-parentheses habit), `control` on clean ones; target: held-out "
               "greedy pass@1 improves with exact McNemar p < 0.01 **and** the sampled difference's 95% "
               "cluster-bootstrap CI excludes 0."),
         study_table,
+        mo.md("## Feedback study verdicts (`codeself study --protocol feedback`)\n\nThe self-debug loop "
+              "before and after training with feedback (`default`) or with retry prompts (`control`); "
+              "`improved`: final pass@1 up with p < 0.01 and a sampled CI above 0; `uses_feedback`: the same "
+              "rule for the trained model's feedback loop against its retry loop.") if feedback_table.height
+        else mo.md(""),
+        feedback_table if feedback_table.height else mo.md(""),
     ])
-    return study_inputs, study_table
+    return feedback_table, study_inputs, study_table
 
 
 @app.cell
@@ -141,9 +161,10 @@ def _():
 
 
 @app.cell
-def _(frames, runs, selection, study_table):
+def _(feedback_table, frames, runs, selection, study_table):
     key_numbers, verdict_lines = training_view.summary(frames, study_table, selection,
-                                                       missing_note=" ".join(r.note for r in runs))
+                                                       missing_note=" ".join(r.note for r in runs),
+                                                       feedback_table=feedback_table)
     return key_numbers, verdict_lines
 
 

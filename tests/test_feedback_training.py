@@ -237,3 +237,20 @@ def test_tiny_feedback_study_end_to_end(tmp_path):
     # another configuration in the same directory is refused
     with pytest.raises(TrainInputError, match="another run"):
         run_feedback_study(load_feedback_config(d / "study.json", {"max_turns": 3}), progress=False)
+
+
+def test_notebooks_04_and_06_show_a_feedback_run(runs, monkeypatch):
+    from test_notebooks import check_contract, run_notebook
+
+    out, _ = runs["grpo"]
+    defs = run_notebook("04_training.py", ["--run", str(out)], monkeypatch)
+    check_contract(defs)
+    loop = defs["loop"]
+    assert set(loop["metric"].unique()) >= {"first_hidden_pass_rate", "final_hidden_pass_rate", "fixed_on_revision_1",
+                                            "turns_mean"}
+    assert sorted(loop.filter(loop["metric"] == "turns_mean")["step"].to_list()) == [1, 2]
+    # notebook 06 reads the run's training-time episodes (D/traces.jsonl) as agent traces
+    defs = run_notebook("06_traces.py", ["--run", str(out)], monkeypatch)
+    check_contract(defs)
+    assert len(defs["traces"]) == 32 and {r["train_step"] for r in defs["traces"]} == {1, 2}
+    assert defs["summary"]["n_records"] == 32

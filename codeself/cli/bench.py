@@ -193,9 +193,11 @@ def audit(
 
 @app.command("study")
 def study(
-    runs: list[Path] = typer.Argument(None, help="study run directories (default: data/runs/study-*)", **INPUT_DIR),
+    runs: list[Path] = typer.Argument(None, help="study run directories (default: data/runs/study-* and "
+                                                  "data/runs/feedback-*)", **INPUT_DIR),
 ) -> None:
-    """Finished studies side by side (both arms): verdicts, wall time vs 15 min, reward share vs 10% of a step."""
+    """Finished studies side by side (both arms, both protocols): verdicts, wall time vs 15 min (feedback:
+    + 10 min for an uncached single-turn arm), reward share of a training step."""
     import glob
     import os
 
@@ -203,7 +205,9 @@ def study(
     from codeself.cli._common import CommandError, out
     from codeself.training.config import TrainInputError
 
-    dirs = [str(r) for r in runs or []] or sorted(d for d in glob.glob("data/runs/study-*") if os.path.isfile(os.path.join(d, "verdict.json")))
+    dirs = [str(r) for r in runs or []] or sorted(
+        d for pat in ("data/runs/study-*", "data/runs/feedback-*") for d in glob.glob(pat)
+        if os.path.isfile(os.path.join(d, "verdict.json")))
     if not dirs:
         raise CommandError("no finished study found (run `codeself study` first or pass run directories)")
     try:
@@ -214,6 +218,15 @@ def study(
     for row in r["rows"]:
         wall = row["wall_s"]
         share = row["reward_share_mean"]
+        if row["protocol"] == "feedback":
+            own, st = row["own_wall_s"], row["single_turn_arm_s"]
+            out.print(f"{row['run_dir']}: final pass@1 {'IMPROVED' if row['significant'] else 'not improved'}, "
+                      f"{'uses' if row['uses_feedback'] else 'no shown use of'} the feedback; own wall {own:.0f} s "
+                      f"(target ≤ {r['target_feedback_wall_s']} s: {'met' if own <= r['target_feedback_wall_s'] else 'NOT met'}); "
+                      f"single-turn arm {st:.0f} s ({'cached' if st < 1 else 'run'}; target ≤ {r['target_single_turn_arm_s']} s: "
+                      f"{'met' if st <= r['target_single_turn_arm_s'] else 'NOT met'}); reward share of a step "
+                      f"{share:.1%}; {row['timings_s']}", markup=False)
+            continue
         out.print(f"{row['run_dir']}: {'significant' if row['significant'] else 'NOT significant'}; wall {wall:.0f} s (target ≤ {r['target_wall_s']} s: "
                   f"{'met' if wall <= r['target_wall_s'] else 'NOT met'}; {row['timings_s']}); GRPO step "
                   f"{row['grpo_step_s_mean']:.2f} s, reward share {share:.1%} (target ≤ 10%: "

@@ -250,7 +250,10 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
 METRIC_FIELDS = ("reward_mean", "reward_std", "frac_reward_zero_std", "informative_share", "kl",
                  "entropy", "clip_ratio", "completion_length", "sandbox_share",
                  "heldout_greedy_pass_at_1", "heldout_sampled_pass_at_1",
-                 "reward_pass_rate", "monitor_pass_rate", "hack_rate", "weak_prompt_share")
+                 "reward_pass_rate", "monitor_pass_rate", "hack_rate", "weak_prompt_share",
+                 # the feedback loop (codeself.training.feedback)
+                 "turns_mean", "first_hidden_pass_rate", "final_hidden_pass_rate", "fixed_on_revision_1",
+                 "broke_share", "unchanged_share", "public_pass_hidden_fail_rate")
 
 
 def read_metrics(path: str | os.PathLike) -> tuple[pl.DataFrame, list[Problem]]:

@@ -1,5 +1,6 @@
-"""Notebook 04 (training): metric curves of one or more runs, the study verdicts of both arms side
-by side, the settings selection on validation compositions, and the report numbers (:func:`summary`).
+"""Notebook 04 (training): metric curves of one or more runs (and the feedback loop's metrics of
+``codeself train feedback`` runs), the study verdicts of both arms side by side, the feedback
+study's verdicts, the settings selection on validation compositions, and the report numbers (:func:`summary`).
 
 The files are read by the stage that writes them: ``metrics.jsonl`` by
 :func:`codeself.training.metrics.read_metrics`, ``verdict.json`` by
@@ -96,6 +97,8 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     ``significant`` flag (:func:`codeself.training.verdict.is_significant`)."""
     rows = []
     for v in verdicts:
+        if v.get("protocol") == "feedback":
+            continue  # the feedback study's verdicts: feedback_verdicts_frame
         lo, hi = v["sampled_diff_ci"]
         rows.append({
             "seed": int(v["seed"]), "arm": str(v.get("arm", "default")),
@@ -108,6 +111,40 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
               "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
+    return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
+
+
+#: the feedback loop's per-step metrics (``codeself train feedback``), in display order
+FEEDBACK_FIELDS = ("first_hidden_pass_rate", "final_hidden_pass_rate", "fixed_on_revision_1", "broke_share",
+                   "unchanged_share", "public_pass_hidden_fail_rate", "turns_mean")
+
+
+def feedback_verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """One row per feedback study (``codeself study --protocol feedback``): first and final pass@1 of
+    the loop before/after training, the exact McNemar p of the final, the trained model's retry loop
+    and the feedback-vs-retry p, the single-turn GRPO model in the same loop, the sampled final
+    difference with its 95% CI, and the two flags of the verdict (``significant``, ``uses_feedback``)."""
+    rows = []
+    for v in verdicts:
+        if v.get("protocol") != "feedback":
+            continue
+        s = v["sampled"]["after_minus_before"]
+        rows.append({
+            "seed": int(v["seed"]), "arm": str(v["arm"]), "holdout": str(v.get("holdout", "test")),
+            "n_tasks": int(v["n_tasks"]),
+            "first_before": float(v["first_pass_at_1_before"]), "first_after": float(v["first_pass_at_1_after"]),
+            "final_before": float(v["final_pass_at_1_before"]), "final_after": float(v["final_pass_at_1_after"]),
+            "mcnemar_p": float(v["mcnemar_p"]), "retry_final_after": float(v["retry_final_pass_at_1_after"]),
+            "feedback_vs_retry_p": float(v["feedback_vs_retry_p"]),
+            "single_turn_final": float(v["single_turn_final_pass_at_1"]),
+            "sampled_diff": float(s["diff"]), "ci_low": float(s["ci"][0]), "ci_high": float(s["ci"][1]),
+            "improved": bool(v["significant"]), "uses_feedback": bool(v["uses_feedback"]),
+        })
+    schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "first_before": pl.Float64,
+              "first_after": pl.Float64, "final_before": pl.Float64, "final_after": pl.Float64,
+              "mcnemar_p": pl.Float64, "retry_final_after": pl.Float64, "feedback_vs_retry_p": pl.Float64,
+              "single_turn_final": pl.Float64, "sampled_diff": pl.Float64, "ci_low": pl.Float64,
+              "ci_high": pl.Float64, "improved": pl.Boolean, "uses_feedback": pl.Boolean}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
 
 
@@ -137,7 +174,7 @@ def selection_frame(args: Mapping[str, Any], root: Path = RUNS) -> tuple[pl.Data
 
 
 def summary(frames: Mapping[str, pl.DataFrame], study_table: pl.DataFrame, selection: pl.DataFrame,
-            missing_note: str = "") -> tuple[dict[str, Any], list[str]]:
+            missing_note: str = "", feedback_table: pl.DataFrame | None = None) -> tuple[dict[str, Any], list[str]]:
     """Notebook 04's ``key_numbers`` and ``verdict_lines``: the chosen setting, each study's greedy
     result and target (:func:`verdicts_frame`), and per run (``frames``: :func:`read_metrics` by run
     label) its steps and first → last held-out pass@1 and reward. ``missing_note`` explains an empty
@@ -156,6 +193,17 @@ def summary(frames: Mapping[str, pl.DataFrame], study_table: pl.DataFrame, selec
             f"{row['greedy_after']:.3f} (McNemar p = {row['mcnemar_p']:.2g}), sampled "
             f"{row['sampled_diff']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]; target "
             f"{'met' if row['target_met'] else 'not met'}.")
+    for row in (feedback_table if feedback_table is not None else pl.DataFrame()).iter_rows(named=True):
+        k = f"feedback_study.seed{row['seed']}.{row['arm']}"
+        key_numbers[f"{k}.final_after"] = round(row["final_after"], 4)
+        key_numbers[f"{k}.mcnemar_p"] = row["mcnemar_p"]
+        key_numbers[f"{k}.feedback_vs_retry_p"] = row["feedback_vs_retry_p"]
+        verdict_lines.append(
+            f"Feedback study seed {row['seed']} ({row['arm']} arm): final pass@1 {row['final_before']:.3f} → "
+            f"{row['final_after']:.3f} (McNemar p = {row['mcnemar_p']:.2g}; {'improved' if row['improved'] else 'not improved'}); "
+            f"feedback vs retry {row['final_after']:.3f} vs {row['retry_final_after']:.3f} "
+            f"(p = {row['feedback_vs_retry_p']:.2g}; {'uses' if row['uses_feedback'] else 'no shown use of'} the feedback); "
+            f"single-turn model in the loop {row['single_turn_final']:.3f}.")
     for row in metrics_last(frames, METRIC_FIELDS).iter_rows(named=True):
         run = row["run"]
         df = frames[run]
