@@ -254,3 +254,24 @@ def test_notebooks_04_and_06_show_a_feedback_run(runs, monkeypatch):
     check_contract(defs)
     assert len(defs["traces"]) == 32 and {r["train_step"] for r in defs["traces"]} == {1, 2}
     assert defs["summary"]["n_records"] == 32
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_hf_generate_captures_the_sampled_token_ids(tiny, temperature):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from codeself.generation import GenerationRequest, hf_generate
+
+    model = AutoModelForCausalLM.from_pretrained(tiny[0])
+    tok = AutoTokenizer.from_pretrained(tiny[0])
+    reqs = [GenerationRequest(task_id="a", prompt="def f(x):\n", n=2, temperature=temperature, max_new_tokens=12, seed=1),
+            GenerationRequest(task_id="b", prompt="def f(x, a, b):\n    ", n=2, temperature=temperature,
+                              max_new_tokens=12, seed=1)]
+    cap: list = []
+    texts = hf_generate(model, tok, reqs, batch_size=2, capture=cap)
+    assert len(cap) == 2 and all(len(c) == 2 for c in cap)
+    for r, outs, seqs in zip(reqs, texts, cap, strict=True):
+        for text, (p_ids, c_ids) in zip(outs, seqs, strict=True):
+            assert p_ids == tok(r.prompt)["input_ids"]  # the prompt without the left padding
+            assert tok.decode(c_ids, skip_special_tokens=True) == text
+            assert tok.pad_token_id not in c_ids[:-1] and c_ids.count(tok.eos_token_id) <= 1
