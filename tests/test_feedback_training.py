@@ -221,7 +221,8 @@ def test_tiny_feedback_study_end_to_end(tmp_path):
     assert saved == json.loads(json.dumps(v))
     for k in ("first_pass_at_1_before", "first_pass_at_1_after", "final_pass_at_1_before", "final_pass_at_1_after",
               "mcnemar_p", "retry_final_pass_at_1_after", "feedback_vs_retry_p", "single_turn_final_pass_at_1",
-              "programs_trained", "sampled", "significant", "uses_feedback", "verdict"):
+              "programs_trained", "sampled", "significant", "feedback_beats_retry", "uses_feedback", "wall_s_total",
+              "verdict"):
         assert k in saved, k
     assert saved["n_tasks"] == 6 and saved["programs_trained"]["single_turn"] == 2 * 8
     assert saved["programs_trained"]["feedback_protocol"] >= 2 * 8
@@ -234,6 +235,17 @@ def test_tiny_feedback_study_end_to_end(tmp_path):
     # the resolved config re-runs from the directory alone, reporting the finished verdict
     again = run_feedback_study(load_feedback_config(d / "study.json", {}), progress=False, log=lambda m: None)
     assert again == v
+    # a verdict written before a field existed is judged again from the cached evaluations, keeping
+    # the phases' timings (nothing is re-run: the train and evaluation directories are untouched)
+    assert round(json.loads((d / "timings.json").read_text())["phases"]["train_s"], 1) == saved["timings_s"]["train_s"]
+    stale = {k: x for k, x in saved.items() if k != "feedback_beats_retry"}
+    (d / "verdict.json").write_text(json.dumps(stale))
+    mtime = (d / "train" / "metrics.jsonl").stat().st_mtime
+    redone = run_feedback_study(load_feedback_config(d / "study.json", {}), progress=False, log=lambda m: None)
+    assert redone["feedback_beats_retry"] == saved["feedback_beats_retry"]
+    assert redone["timings_s"]["train_s"] == saved["timings_s"]["train_s"]
+    assert redone["wall_s_total"] >= saved["wall_s_total"]
+    assert (d / "train" / "metrics.jsonl").stat().st_mtime == mtime
     # another configuration in the same directory is refused
     with pytest.raises(TrainInputError, match="another run"):
         run_feedback_study(load_feedback_config(d / "study.json", {"max_turns": 3}), progress=False)

@@ -50,11 +50,12 @@ def summarize_studies(run_dirs: list[str | os.PathLike]) -> dict[str, Any]:
     for v in feedback:
         t = v.get("timings_s") or {}
         st = float(t.get("single_turn_study_s") or 0.0)
-        wall = v.get("wall_s_this_invocation")
+        wall = v.get("wall_s_total", v.get("wall_s_this_invocation"))
         rows.append({"run_dir": v["run_dir"], "protocol": "feedback", "seed": v["seed"], "arm": v["arm"],
                      "wall_s": wall, "own_wall_s": None if wall is None else wall - st, "single_turn_arm_s": st,
                      "timings_s": t, "reward_share_mean": v.get("reward_share_mean"),
-                     "significant": bool(v["significant"]), "uses_feedback": bool(v["uses_feedback"])})
+                     "significant": bool(v["significant"]), "uses_feedback": bool(v["uses_feedback"]),
+                     "feedback_beats_retry": bool(v.get("feedback_beats_retry", False))})
     tables = []
     if single:
         tables.append(verdict_table(single))

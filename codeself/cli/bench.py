@@ -221,7 +221,8 @@ def study(
         if row["protocol"] == "feedback":
             own, st = row["own_wall_s"], row["single_turn_arm_s"]
             out.print(f"{row['run_dir']}: final pass@1 {'IMPROVED' if row['significant'] else 'not improved'}, "
-                      f"{'uses' if row['uses_feedback'] else 'no shown use of'} the feedback; own wall {own:.0f} s "
+                      f"feedback loop {'beats' if row['feedback_beats_retry'] else 'does not beat'} greedy retry, "
+                      f"{'uses' if row['uses_feedback'] else 'no sampled use of'} the feedback; own wall {own:.0f} s "
                       f"(target ≤ {r['target_feedback_wall_s']} s: {'met' if own <= r['target_feedback_wall_s'] else 'NOT met'}); "
                       f"single-turn arm {st:.0f} s ({'cached' if st < 1 else 'run'}; target ≤ {r['target_single_turn_arm_s']} s: "
                       f"{'met' if st <= r['target_single_turn_arm_s'] else 'NOT met'}); reward share of a step "

@@ -138,13 +138,14 @@ def feedback_verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFra
             "feedback_vs_retry_p": float(v["feedback_vs_retry_p"]),
             "single_turn_final": float(v["single_turn_final_pass_at_1"]),
             "sampled_diff": float(s["diff"]), "ci_low": float(s["ci"][0]), "ci_high": float(s["ci"][1]),
-            "improved": bool(v["significant"]), "uses_feedback": bool(v["uses_feedback"]),
+            "improved": bool(v["significant"]), "beats_retry": bool(v.get("feedback_beats_retry", False)),
+            "uses_feedback": bool(v["uses_feedback"]),
         })
     schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "first_before": pl.Float64,
               "first_after": pl.Float64, "final_before": pl.Float64, "final_after": pl.Float64,
               "mcnemar_p": pl.Float64, "retry_final_after": pl.Float64, "feedback_vs_retry_p": pl.Float64,
               "single_turn_final": pl.Float64, "sampled_diff": pl.Float64, "ci_low": pl.Float64,
-              "ci_high": pl.Float64, "improved": pl.Boolean, "uses_feedback": pl.Boolean}
+              "ci_high": pl.Float64, "improved": pl.Boolean, "beats_retry": pl.Boolean, "uses_feedback": pl.Boolean}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
 
 
