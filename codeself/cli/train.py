@@ -328,21 +328,15 @@ def study(
 
 def _config_protocol(config: Path | None) -> str:
     """The protocol a ``--config`` file (TOML or a run's study.json) names; 'single-turn' by default."""
-    if config is None or not config.is_file():
+    if config is None:
         return "single-turn"
-    import json
-    import tomllib
+    from codeself.training.config import TrainInputError
+    from codeself.training.study import read_study_file
 
     try:
-        if config.suffix == ".json":
-            d = json.loads(config.read_text()).get("config", {})
-        else:
-            with config.open("rb") as fh:
-                d = tomllib.load(fh)
-            d = d.get("study", d)
-    except (ValueError, OSError):
-        return "single-turn"  # load_config reports the file's problem with its location
-    return str(d.get("protocol", "single-turn"))
+        return str(read_study_file(config).get("protocol", "single-turn"))
+    except TrainInputError as e:
+        raise CommandError(str(e)) from None
 
 
 def _feedback_study(seed, output_dir, config, arm, max_steps, n_heldout, holdout, lr, workers, reward,

@@ -448,22 +448,9 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> str:
 
 def load_feedback_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> FeedbackStudyConfig:
     """Defaults < TOML / ``study.json`` file < explicit overrides (as ``codeself.training.study.load_config``)."""
-    import tomllib
+    from codeself.training.study import read_study_file
 
-    base: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise TrainInputError(f"{p}: config file not found")
-        try:
-            if p.suffix == ".json":
-                base = json.loads(p.read_text()).get("config", {})
-            else:
-                with p.open("rb") as fh:
-                    base = tomllib.load(fh)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-            raise TrainInputError(f"{p}: {e}") from None
-        base = base.get("study", base)
+    base = read_study_file(path) if path is not None else {}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     cfg = FeedbackStudyConfig.from_dict(merged, source=str(path or "<options>"))
     check_config(cfg)

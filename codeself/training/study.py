@@ -102,22 +102,26 @@ class StudyConfig:
         return cls(**d)
 
 
+def read_study_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings a study file holds: a TOML file (its ``[study]`` table, or the top level) or a
+    run directory's ``study.json`` (its ``config``). Raises ``TrainInputError`` naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise TrainInputError(f"{p}: config file not found")
+    try:
+        if p.suffix == ".json":
+            base = json.loads(p.read_text()).get("config", {})
+        else:
+            with p.open("rb") as f:
+                base = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TrainInputError(f"{p}: {e}") from None
+    return base.get("study", base)
+
+
 def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> StudyConfig:
     """Defaults < TOML (or JSON: a run directory's ``study.json``) file < explicit overrides."""
-    base: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise TrainInputError(f"{p}: config file not found")
-        try:
-            if p.suffix == ".json":
-                base = json.loads(p.read_text()).get("config", {})
-            else:
-                with p.open("rb") as f:
-                    base = tomllib.load(f)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-            raise TrainInputError(f"{p}: {e}") from None
-        base = base.get("study", base)
+    base = read_study_file(path) if path is not None else {}
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     cfg = StudyConfig.from_dict(merged, source=str(path or "<options>"))
     check_config(cfg)
