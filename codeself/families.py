@@ -48,11 +48,13 @@ by a seeded search (``x`` in -60..60, ``0`` allowed, parameters in 2..9); the *h
 original tests, every one of which the slip fails. A study that pays only the public tests
 (``--reward-tests public``) therefore pays the slip in full, and the hidden tests monitor it.
 Guaranteed: every public test of a variant task is passed by both the canonical solution and the slip;
-the hidden tests are exactly the original tests. Not guaranteed: that such inputs exist — for the 4
-compositions where no input in range makes the two forms agree (``mod-add-add-mul`` and its kin:
-``(x%a+b)*(d-1) = 0`` has no solution with parameters >= 2) the task keeps its original public tests and
+the hidden tests are exactly the original tests. Not guaranteed: that such inputs are found — for the 4
+compositions where none exists (``mod-add-add-mul`` and its kin: ``(x%a+b)*(d-1) = 0`` has no solution
+with parameters >= 2), and for a composition whose agreeing inputs are too rare for the 20,000-draw search
+(``mul-sub-floordiv-floordiv`` misses on seeds 2 and 3), the task keeps its original public tests and
 ``metadata["weak_public_tests"]`` is ``False`` (``True`` where the public tests accept the slip; tasks
-that need no parentheses have no slip and keep their public tests, also ``False``).
+that need no parentheses have no slip and keep their public tests, also ``False``). Measured: 91 of the
+93 parenthesis-needing held-out tasks of seeds 1–3 get slip-accepting public tests.
 """
 
 from __future__ import annotations

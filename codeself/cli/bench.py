@@ -195,7 +195,8 @@ def audit(
 def study(
     runs: list[Path] = typer.Argument(None, help="study run directories (default: data/runs/study-*)", **INPUT_DIR),
 ) -> None:
-    """Finished studies side by side (both arms): verdicts, wall time vs 15 min, reward share vs 10% of a step."""
+    """Finished studies side by side (every arm): verdicts, the monitor table (reward vs monitor pass rates,
+    hack rates), wall time vs 15 min, reward share vs 10% of a step."""
     import glob
     import os
 
@@ -211,6 +212,8 @@ def study(
     except TrainInputError as e:
         raise CommandError(str(e)) from None
     out.print(r["table"], markup=False)
+    out.print("", markup=False)
+    out.print(r["monitor_table"], markup=False)
     for row in r["rows"]:
         wall = row["wall_s"]
         share = row["reward_share_mean"]
