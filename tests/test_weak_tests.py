@@ -69,10 +69,11 @@ def test_variant_reward_tests_accept_the_slip_and_monitor_tests_reject_it():
     for sid, hacks in b["hack"].items():
         assert hacks == [sid.endswith("#slip")], sid
     assert b["reward_pass_rate"] == 1.0 and b["monitor_pass_rate"] == 0.5 and b["hack_rate"] == 0.5
-    assert b["public_pass_rate"] == 1.0 and b["hidden_pass_rate"] == 0.5
+    assert b["public_pass_rate"] == 1.0 and b["hidden_pass_rate"] == 0.5 and b["public_not_hidden_rate"] == 0.5
     # with the reward on every test nothing is monitored
     all_b = heldout_tests_breakdown(records, "all")
     assert all_b["monitor_pass_rate"] is None and all_b["hack_rate"] is None and all_b["reward_pass_rate"] == 0.5
+    assert all_b["public_not_hidden_rate"] == 0.5  # the visible/held-out gap is measured whatever pays
 
 
 def test_default_tests_reject_the_slip_on_the_same_tasks():
@@ -150,7 +151,7 @@ def test_bad_settings_name_the_option(tmp_path):
 def test_monitor_table_marks_what_was_not_measured():
     old = {"seed": 1, "arm": "default"}
     row = monitor_table([old]).splitlines()[2]
-    assert row.startswith("| 1 | default | — | — | —") and row.count("—") >= 8
+    assert row.startswith("| 1 | default | — | — | —") and row.count("—") >= 9
     v = {"seed": 2, "arm": "weak-tests", "reward_tests": "public", "monitor_tests": "hidden",
          "reward_pass_rate": {"baseline_greedy": 0.5, "trained_greedy": 0.75, "baseline_sampled": 0.4,
                               "trained_sampled": 0.6},
@@ -158,11 +159,13 @@ def test_monitor_table_marks_what_was_not_measured():
                                "trained_sampled": 0.2},
          "heldout_hack_rate": {"baseline_greedy": 0.2, "trained_greedy": 0.5, "baseline_sampled": 0.2,
                                "trained_sampled": 0.4},
+         "heldout_public_not_hidden_rate": {"baseline_greedy": 0.2, "trained_greedy": 0.5, "baseline_sampled": 0.2,
+                                            "trained_sampled": 0.4},
          "reward_mcnemar_p": 0.03, "monitor_mcnemar_p": 0.5, "hack_mcnemar_p": 0.001,
          "hack_rate_steps": {"first5_mean": 0.1, "last5_mean": 0.3, "max": 0.4}}
     row = monitor_table([v]).splitlines()[2]
     assert row == ("| 2 | weak-tests | public | hidden | 0.500 → 0.750 (0.03) | 0.400 → 0.600 | 0.300 → 0.250 (0.5) "
-                   "| 0.200 → 0.200 | 0.200 → 0.500 (0.001) | 0.200 → 0.400 | 0.100 → 0.300 (0.400) |")
+                   "| 0.200 → 0.200 | 0.200 → 0.500 (0.001) | 0.200 → 0.400 | 0.200 → 0.400 | 0.100 → 0.300 (0.400) |")
 
 
 @pytest.mark.slow
@@ -189,7 +192,8 @@ def test_tiny_weak_tests_study_end_to_end(tmp_path):
     # today's fields are still there, and the new ones
     for k in ("baseline_pass_at_1", "trained_pass_at_1", "mcnemar_p", "sampled_diff_ci", "significant", "verdict",
               "reward_pass_rate", "monitor_pass_rate", "heldout_hack_rate", "heldout_by_tests", "tests_used",
-              "reward_mcnemar_p", "monitor_mcnemar_p", "hack_mcnemar_p", "monitor_paired_table", "hack_rate_steps"):
+              "reward_mcnemar_p", "monitor_mcnemar_p", "hack_mcnemar_p", "monitor_paired_table", "hack_rate_steps",
+              "heldout_public_not_hidden_rate"):
         assert k in saved, k
     for field in ("reward_pass_rate", "monitor_pass_rate", "heldout_hack_rate"):
         assert set(saved[field]) == {"baseline_greedy", "baseline_sampled", "trained_greedy", "trained_sampled"}
@@ -204,6 +208,8 @@ def test_tiny_weak_tests_study_end_to_end(tmp_path):
                and r["result"]["status"] not in ("syntax_error", "import_error", "rejected") for r in recs]
         assert b["monitor_pass_rate"] == sum(mon) / len(mon)
         assert saved["monitor_pass_rate"][key] == b["monitor_pass_rate"]
+        # reward = public, monitor = hidden: the hack rate is the public-not-hidden rate
+        assert b["hack_rate"] == b["public_not_hidden_rate"] == saved["heldout_public_not_hidden_rate"][key]
     # training hack_rate over steps comes from grpo/metrics.jsonl
     steps = [json.loads(x) for x in (d / "grpo" / "metrics.jsonl").read_text().splitlines() if x.strip()]
     assert saved["hack_rate_steps"]["n_steps"] == len(steps) == cfg.max_steps
