@@ -52,8 +52,8 @@ public tests only at inputs where the slip gives the right answer, hidden tests 
 held-out compositions untouched) with their tests rearranged; run directory ``study-seed{S}-weak-tests``.
 
 ``reward_tests`` (``--reward-tests all|public|hidden``; default: ``public`` for ``weak-tests``, ``all``
-otherwise) and ``audit`` (``--audit FILE``: ``weak_prompt_share`` per step) are passed to the GRPO
-``TrainConfig``. A study directory written before these settings existed ran with ``all`` and no audit,
+otherwise; any other choice adds ``-reward-{R}`` to the default run directory) and ``audit`` (``--audit
+FILE``: ``weak_prompt_share`` per step) are passed to the GRPO ``TrainConfig``. A study directory written before these settings existed ran with ``all`` and no audit,
 and still resumes.
 
 The monitor in the verdict (every arm)
