@@ -463,7 +463,10 @@ def _steps_summary(metrics: list[dict[str, Any]], key: str, k: int = 5) -> dict[
 
 
 def monitor_numbers(d: Path, reward_tests: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """The verdict's monitor fields (module docstring) from ``d/heldout/*.jsonl`` and the GRPO metrics."""
+    """The verdict's monitor fields (module docstring) from ``d/heldout/*.jsonl`` and the GRPO metrics.
+
+    ``infra_error`` records are left out of these numbers (the main verdict counts them as failures and
+    reports them in ``infra_errors``): the greedy McNemar tests pair the tasks graded on both sides."""
     from codeself.io import read_jsonl
     from codeself.stats import mcnemar_exact, paired_table
 
