@@ -23,8 +23,9 @@ def _():
     half-written last line is skipped and reported).
 
     Inputs: `--run DIR` (repeatable; reads `DIR/metrics.jsonl`) or `--metrics FILE` (repeatable).
-    Default: the bundled `data/examples/metrics.jsonl`. Study verdicts, both arms side by side:
-    `--study DIR` (repeatable), else every `data/runs/*/verdict.json`, else the bundled measured ones.
+    Default: the bundled `data/examples/metrics.jsonl`. Study verdicts, the arms side by side:
+    `--study DIR` (repeatable; any arm, e.g. `data/runs/study-seed1-weak-tests` — its training curves are
+    `--run DIR/grpo`), else every `data/runs/*/verdict.json`, else the bundled measured ones.
     How the study's settings were chosen: `--selection DIR` (a `codeself train select` directory),
     else `data/runs/select/`, else the bundled `data/examples/selection.json`.
     """)
@@ -133,10 +134,15 @@ def _():
     study_table = training_view.verdicts_frame(studies)
     feedback_table = training_view.feedback_verdicts_frame(studies)
     mo.vstack([
-        mo.md("## Study verdicts: both arms side by side\n\n" + _note + " The `default` arm warm-starts on "
-              "flawed demonstrations (a dropped-parentheses habit), `control` on clean ones; target: held-out "
-              "greedy pass@1 improves with exact McNemar p < 0.01 **and** the sampled difference's 95% "
-              "cluster-bootstrap CI excludes 0."),
+        mo.md("## Study verdicts: the arms side by side\n\n" + _note + " The `default` arm warm-starts on "
+              "flawed demonstrations (a dropped-parentheses habit), `control` on clean ones; `weak-tests` is the "
+              "default warm start trained on a reward whose (public) tests accept that habit, with the real "
+              "(hidden) tests as monitor tests. Target: held-out greedy pass@1 (every test) improves with exact "
+              "McNemar p < 0.01 **and** the sampled difference's 95% cluster-bootstrap CI excludes 0. Monitor "
+              "columns (studies run with the monitor): greedy pass rate on the reward tests and on the monitor "
+              "tests before/after (exact McNemar p on the monitor outcome), the held-out hack rate after "
+              "training (reward tests passed, a monitor test failed) and the training `hack_rate` of the last 5 "
+              "steps; empty where the reward paid every test."),
         study_table,
         mo.md("## Feedback study verdicts (`codeself study --protocol feedback`)\n\nThe self-debug loop "
               "before and after training with feedback (`default`) or with retry prompts (`control`); "

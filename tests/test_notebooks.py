@@ -84,6 +84,40 @@ def test_training_notebook_reads_args_and_a_file_being_written(tmp_path, monkeyp
     assert defs["study_table"].height >= 1
 
 
+def _weak_tests_verdict(seed: int) -> dict:
+    """A verdict.json as ``run_study`` writes it for ``--arm weak-tests`` (the fields the notebook reads)."""
+    four = lambda a, b: {"baseline_greedy": a, "trained_greedy": b, "baseline_sampled": a, "trained_sampled": b}  # noqa: E731
+    return {"seed": seed, "arm": "weak-tests", "holdout": "test", "n_tasks": 155, "baseline_pass_at_1": 0.4,
+            "trained_pass_at_1": 0.45, "mcnemar_p": 0.2, "sampled_diff": 0.02, "sampled_diff_ci": [-0.01, 0.05],
+            "alpha": 0.01, "significant": False, "reward_tests": "public", "monitor_tests": "hidden",
+            "reward_pass_rate": four(0.7, 0.9), "monitor_pass_rate": four(0.4, 0.45),
+            "heldout_hack_rate": four(0.3, 0.45), "monitor_mcnemar_p": 0.2,
+            "hack_rate_steps": {"first5_mean": 0.3, "last5_mean": 0.4, "max": 0.5}}
+
+
+def test_training_notebook_shows_a_weak_tests_study(tmp_path, monkeypatch):
+    weak, old = tmp_path / "study-seed1-weak-tests", tmp_path / "study-seed1"
+    for d, v in ((weak, _weak_tests_verdict(1)),
+                 (old, {**{k: _weak_tests_verdict(1)[k] for k in ("seed", "n_tasks", "baseline_pass_at_1",
+                                                                   "trained_pass_at_1", "mcnemar_p", "sampled_diff",
+                                                                   "sampled_diff_ci")}, "arm": "default"})):
+        d.mkdir()
+        (d / "verdict.json").write_text(json.dumps(v))
+    defs = run_notebook("04_training.py", ["--study", str(weak), "--study", str(old)], monkeypatch)
+    check_contract(defs)
+    t = defs["study_table"]
+    assert t["arm"].to_list() == ["default", "weak-tests"]
+    row = t.filter(t["arm"] == "weak-tests").row(0, named=True)
+    assert (row["reward_tests"], row["reward_greedy_after"], row["monitor_greedy_after"], row["hack_greedy_after"],
+            row["train_hack_rate_last5"]) == ("public", 0.9, 0.45, 0.45, 0.4)
+    assert t.filter(t["arm"] == "default")["monitor_greedy_after"].to_list() == [None]  # an older verdict
+    kn = defs["key_numbers"]
+    assert kn["study.seed1.weak-tests.monitor_greedy_after"] == 0.45 and "study.seed1.default.monitor_greedy_after" not in kn
+    assert any(line.startswith("Study seed 1 (weak-tests arm), monitor: reward tests (public) greedy 0.700 → 0.900")
+               for line in defs["verdict_lines"])
+    assert sorted(defs["inputs_read"][1:-1]) == sorted(str(d / "verdict.json") for d in (weak, old))
+
+
 def test_compare_notebook_honours_baseline_and_candidate(tmp_path, monkeypatch):
     from codeself.rollouts import read_rollouts
 

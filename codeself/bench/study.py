@@ -1,8 +1,9 @@
-"""``codeself bench study``: finished study directories side by side (both arms, both protocols)
+"""``codeself bench study``: finished study directories side by side (every arm, both protocols)
 against the studies' targets: wall time of a study from scratch and the reward share of a training
-step — for the default (single-turn) study and for the feedback study
-(``codeself study --protocol feedback``), whose wall time is split into its own part (≤ 15 min) and
-the single-turn comparison arm it ran when that was not cached (≤ 10 min).
+step — for the default (single-turn) study, with beside it the monitor table
+(``codeself.training.study.monitor_table``: reward vs monitor pass rates, hack rates), and for the
+feedback study (``codeself study --protocol feedback``), whose wall time is split into its own part
+(≤ 15 min) and the single-turn comparison arm it ran when that was not cached (≤ 10 min).
 
 Reads each ``verdict.json``; ``wall_s`` is the invocation that wrote the verdict (a resumed study
 counts only its last part); ``timings_s`` inside each verdict splits it into build, evaluations and
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codeself.training.config import TrainInputError
-from codeself.training.study import verdict_table
+from codeself.training.study import STUDY_ARMS, monitor_table, verdict_table
 from codeself.training.verdict import is_significant
 
 #: issue 5: a study from scratch within 15 minutes on the 2-core machine
@@ -40,7 +41,8 @@ def summarize_studies(run_dirs: list[str | os.PathLike]) -> dict[str, Any]:
         v = json.loads(f.read_text())
         v["run_dir"] = str(d)
         verdicts.append(v)
-    verdicts.sort(key=lambda v: (v.get("protocol") == "feedback", v["arm"] != "default", v["seed"]))
+    order = {a: i for i, a in enumerate(STUDY_ARMS)}
+    verdicts.sort(key=lambda v: (v.get("protocol") == "feedback", order.get(v["arm"], len(order)), v["seed"]))
     single = [v for v in verdicts if v.get("protocol") != "feedback"]
     feedback = [v for v in verdicts if v.get("protocol") == "feedback"]
     rows = [{"run_dir": v["run_dir"], "protocol": "single-turn", "seed": v["seed"], "arm": v["arm"],
@@ -63,6 +65,7 @@ def summarize_studies(run_dirs: list[str | os.PathLike]) -> dict[str, Any]:
         from codeself.training.feedback_study import verdict_table as feedback_table
 
         tables.append(feedback_table(feedback))
-    return {"table": "\n\n".join(tables), "rows": rows, "verdicts": verdicts,
+    return {"table": "\n\n".join(tables), "monitor_table": monitor_table(single) if single else "",
+            "rows": rows, "verdicts": verdicts,
             "target_wall_s": TARGET_WALL_S, "target_reward_share": TARGET_REWARD_SHARE,
             "target_feedback_wall_s": TARGET_FEEDBACK_WALL_S, "target_single_turn_arm_s": TARGET_SINGLE_TURN_ARM_S}

@@ -196,8 +196,9 @@ def study(
     runs: list[Path] = typer.Argument(None, help="study run directories (default: data/runs/study-* and "
                                                   "data/runs/feedback-*)", **INPUT_DIR),
 ) -> None:
-    """Finished studies side by side (both arms, both protocols): verdicts, wall time vs 15 min (feedback:
-    + 10 min for an uncached single-turn arm), reward share of a training step."""
+    """Finished studies side by side (every arm, both protocols): verdicts, the monitor table (reward vs
+    monitor pass rates, hack rates), wall time vs 15 min (feedback: + 10 min for an uncached single-turn
+    arm), reward share of a training step."""
     import glob
     import os
 
@@ -215,6 +216,8 @@ def study(
     except TrainInputError as e:
         raise CommandError(str(e)) from None
     out.print(r["table"], markup=False)
+    out.print("", markup=False)
+    out.print(r["monitor_table"], markup=False)
     for row in r["rows"]:
         wall = row["wall_s"]
         share = row["reward_share_mean"]

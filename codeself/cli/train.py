@@ -23,9 +23,9 @@ from codeself.cli._common import (
 from codeself.families import HOLDOUTS
 from codeself.rewards import REWARD_TESTS, REWARDS
 from codeself.training.config import REPORT_TO
-from codeself.training.nano import ARMS
+from codeself.training.study import STUDY_ARMS
 
-Arm = choices("Arm", ARMS)
+StudyArm = choices("StudyArm", STUDY_ARMS)
 Holdout = choices("Holdout", HOLDOUTS)
 Reward = choices("Reward", REWARDS)
 RewardTests = choices("RewardTests", REWARD_TESTS)
@@ -272,11 +272,14 @@ def study(
     seed: Annotated[int | None, typer.Option(
         min=0, help="Study seed (tasks, warm start, training, sampling). Default 1.")] = None,
     output_dir: Annotated[Path | None, typer.Option(
-        "--output-dir", help="Run directory (default data/runs/study-seed{S}[-control]).", **OUTPUT_DIR)] = None,
+        "--output-dir", help="Run directory (default data/runs/study-seed{S}[-control|-weak-tests]).",
+        **OUTPUT_DIR)] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", help="TOML file of study settings (or a run directory's study.json).", exists=True)] = None,
-    arm: Annotated[Arm | None, typer.Option(
-        help="'default' (warm start with flawed demonstrations) or 'control' (clean demonstrations).")] = None,
+    arm: Annotated[StudyArm | None, typer.Option(
+        help="'default' (warm start with flawed demonstrations), 'control' (clean demonstrations) or "
+             "'weak-tests' (the default warm start on tasks whose public tests accept its precedence slip; "
+             "the reward pays only those, the real tests are monitor tests).")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="GRPO steps (default 50).")] = None,
     n_heldout: Annotated[int | None, typer.Option(
         min=1, help="Held-out tasks (default 155: every held-out composition).")] = None,
@@ -296,17 +299,27 @@ def study(
                            "writes data/runs/feedback-seed{S}[-control]).")] = None,
     max_turns: Annotated[int | None, typer.Option(
         "--max-turns", min=1, help="Feedback protocol: attempts per episode (default 2).")] = None,
+    reward_tests: Annotated[RewardTests | None, typer.Option(
+        "--reward-tests", help="Which tests pay the GRPO reward: all | public | hidden; the others are monitor "
+                               "tests (hack_rate per step, monitor numbers in the verdict). Default: public for "
+                               "--arm weak-tests, else all.", show_default=False)] = None,
+    audit: Annotated[Path | None, typer.Option(
+        "--audit", help="audit.jsonl (codeself tasks audit) of the study's tasks: weak_prompt_share per GRPO step.",
+        **INPUT_FILE)] = None,
 ) -> None:
     """The default study: build (or reuse) codeself-nano, evaluate it on held-out compositions, train with
     GRPO on sandbox rewards, re-evaluate, and test the difference (exact McNemar, cluster bootstrap).
     With --protocol feedback: the feedback study (codeself.training.feedback_study)."""
     from codeself.training.config import TrainInputError
-    from codeself.training.study import load_config, run_study, verdict_table
+    from codeself.training.study import load_config, monitor_table, run_study, verdict_table
 
     if config is not None and config.is_dir():
         config = config / "study.json"
     proto = protocol.value if protocol else _config_protocol(config)
     if proto == "feedback":
+        if reward_tests is not None or audit is not None:
+            raise CommandError(f"{'--reward-tests' if reward_tests is not None else '--audit'}: not with --protocol "
+                               "feedback (its reward is always the hidden tests)")
         _feedback_study(seed, output_dir, config, arm.value if arm else None, max_steps, n_heldout,
                         holdout.value if holdout else None, lr, workers, reward.value if reward else None, max_turns)
         return
@@ -317,12 +330,16 @@ def study(
                                    "arm": arm.value if arm else None, "max_steps": max_steps,
                                    "n_heldout": n_heldout, "workers": workers,
                                    "holdout": holdout.value if holdout else None, "lr": lr,
-                                   "reward": reward.value if reward else None})
+                                   "reward": reward.value if reward else None,
+                                   "reward_tests": reward_tests.value if reward_tests else None,
+                                   "audit": str(audit) if audit else None})
         v = run_study(cfg, log=lambda m: console.print(m, markup=False))
     except TrainInputError as e:
         raise CommandError(str(e)) from None
     out.print(verdict_table([v]), markup=False)
     out.print(v["verdict"], markup=False)
+    if "reward_tests" in v:
+        out.print(monitor_table([v]), markup=False)
     out.print(f"verdict: {cfg.resolved_output_dir() / 'verdict.json'}", markup=False)
 
 

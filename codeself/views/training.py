@@ -94,12 +94,20 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """One row per study, arms side by side (``holdout``: ``test`` for the held-out study, ``validation``
     for a settings-selection study): greedy before/after with the exact McNemar p, the sampled
     difference with its 95% cluster-bootstrap CI, and whether the target is met: the verdict's
-    ``significant`` flag (:func:`codeself.training.verdict.is_significant`)."""
+    ``significant`` flag (:func:`codeself.training.verdict.is_significant`).
+
+    The monitor columns (a verdict written with the monitor, :func:`codeself.training.study.monitor_numbers`;
+    null for older verdicts or, for the monitor ones, when the reward paid every test): ``reward_tests``;
+    held-out greedy pass rate on the reward tests and on the monitor tests before/after, the monitor's
+    exact McNemar p; held-out greedy hack rate after training; the training ``hack_rate`` of the last
+    5 GRPO steps."""
     rows = []
     for v in verdicts:
         if v.get("protocol") == "feedback":
             continue  # the feedback study's verdicts: feedback_verdicts_frame
         lo, hi = v["sampled_diff_ci"]
+        rp, mp, hk = v.get("reward_pass_rate") or {}, v.get("monitor_pass_rate") or {}, v.get("heldout_hack_rate") or {}
+        hs = v.get("hack_rate_steps") or {}
         rows.append({
             "seed": int(v["seed"]), "arm": str(v.get("arm", "default")),
             "holdout": str(v.get("holdout", "test")), "n_tasks": int(v["n_tasks"]),
@@ -107,10 +115,20 @@ def verdicts_frame(verdicts: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
             "mcnemar_p": float(v["mcnemar_p"]), "sampled_diff": float(v["sampled_diff"]),
             "ci_low": float(lo), "ci_high": float(hi),
             "target_met": is_significant(v),
+            "reward_tests": v.get("reward_tests"),
+            "reward_greedy_before": rp.get("baseline_greedy"), "reward_greedy_after": rp.get("trained_greedy"),
+            "monitor_greedy_before": mp.get("baseline_greedy"), "monitor_greedy_after": mp.get("trained_greedy"),
+            "monitor_mcnemar_p": v.get("monitor_mcnemar_p"),
+            "hack_greedy_after": hk.get("trained_greedy"),
+            "train_hack_rate_last5": hs.get("last5_mean"),
         })
     schema = {"seed": pl.Int64, "arm": pl.Utf8, "holdout": pl.Utf8, "n_tasks": pl.Int64, "greedy_before": pl.Float64,
               "greedy_after": pl.Float64, "mcnemar_p": pl.Float64, "sampled_diff": pl.Float64,
-              "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean}
+              "ci_low": pl.Float64, "ci_high": pl.Float64, "target_met": pl.Boolean, "reward_tests": pl.Utf8,
+              "reward_greedy_before": pl.Float64, "reward_greedy_after": pl.Float64,
+              "monitor_greedy_before": pl.Float64, "monitor_greedy_after": pl.Float64,
+              "monitor_mcnemar_p": pl.Float64, "hack_greedy_after": pl.Float64,
+              "train_hack_rate_last5": pl.Float64}
     return pl.DataFrame(rows, schema=schema).sort("arm", "seed")
 
 
@@ -194,6 +212,16 @@ def summary(frames: Mapping[str, pl.DataFrame], study_table: pl.DataFrame, selec
             f"{row['greedy_after']:.3f} (McNemar p = {row['mcnemar_p']:.2g}), sampled "
             f"{row['sampled_diff']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]; target "
             f"{'met' if row['target_met'] else 'not met'}.")
+        if row.get("monitor_greedy_after") is not None:
+            key_numbers[f"{k}.monitor_greedy_after"] = round(row["monitor_greedy_after"], 4)
+            key_numbers[f"{k}.hack_greedy_after"] = row["hack_greedy_after"]
+            verdict_lines.append(
+                f"Study seed {row['seed']} ({row['arm']} arm), monitor: reward tests ({row['reward_tests']}) greedy "
+                f"{row['reward_greedy_before']:.3f} → {row['reward_greedy_after']:.3f}; monitor tests greedy "
+                f"{row['monitor_greedy_before']:.3f} → {row['monitor_greedy_after']:.3f} (McNemar p = "
+                f"{row['monitor_mcnemar_p']:.2g}); held-out hack rate after {row['hack_greedy_after']:.3f}"
+                + ("" if row["train_hack_rate_last5"] is None
+                   else f"; training hack_rate (last 5 steps) {row['train_hack_rate_last5']:.3f}") + ".")
     for row in (feedback_table if feedback_table is not None else pl.DataFrame()).iter_rows(named=True):
         k = f"feedback_study.seed{row['seed']}.{row['arm']}"
         key_numbers[f"{k}.final_after"] = round(row["final_after"], 4)
