@@ -287,3 +287,24 @@ def test_hf_generate_captures_the_sampled_token_ids(tiny, temperature):
             assert p_ids == tok(r.prompt)["input_ids"]  # the prompt without the left padding
             assert tok.decode(c_ids, skip_special_tokens=True) == text
             assert tok.pad_token_id not in c_ids[:-1] and c_ids.count(tok.eos_token_id) <= 1
+
+
+def test_a_killed_feedback_run_resumes_from_its_checkpoint(tiny, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    cfg = _cfg(tiny, out, max_steps=2, save_every=1)
+    run_training(cfg, progress=False)
+    full = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    step1 = (out / "metrics.jsonl").read_text().splitlines()[0]
+    # as if killed during step 2: its checkpoint, the final model and the done-marker never written
+    shutil.rmtree(out / "checkpoint-2")
+    shutil.rmtree(out / "final")
+    (out / "train_done.json").unlink()
+    final = run_training(_cfg(tiny, out, max_steps=2, save_every=1), progress=False)
+    assert final.is_dir()
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == full == [1, 2]  # step 2 redone once, step 1 kept, nothing duplicated
+    assert (out / "metrics.jsonl").read_text().splitlines()[0] == step1  # resumed, not restarted
+    recs = [r for _, r in read_traces(out / "traces.jsonl")]  # read_traces refuses duplicate (task, sample)
+    assert sorted({r["train_step"] for r in recs}) == [1, 2] and len(recs) == 32
