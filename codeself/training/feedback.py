@@ -278,7 +278,7 @@ def train_feedback(
     from codeself.training.config import latest_checkpoint
     from codeself.training.evaluate import evaluate_model
     from codeself.training.metrics import clean, group_metrics
-    from codeself.training.ppo import _gae, _logprobs_entropy, _value_head
+    from codeself.training.ppo import _gae, _logprobs_entropy, _value_head, save_checkpoint
     from codeself.training.trl_trainers import truncate_metrics
 
     torch.set_num_threads(cfg.threads)
@@ -327,20 +327,11 @@ def train_feedback(
         bar = tqdm(total=cfg.max_steps, initial=start, desc=f"feedback-{cfg.algo}", unit="step")
 
     def save(step: int) -> None:
-        import shutil
-
-        d = out / f"checkpoint-{step}"
-        tmp = out / f".checkpoint-{step}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        torch.save({"policy_opt": popt.state_dict(), "value_head": vhead.state_dict() if ppo else None,
-                    "value_opt": vopt.state_dict() if ppo else None, "pos": pos, "step": step,
-                    "torch_rng": torch.get_rng_state()}, tmp / "feedback_state.pt")
-        tmp.rename(d)
-        old = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*"))
-        for _, p in old[:-2]:
-            shutil.rmtree(p, ignore_errors=True)
+        save_checkpoint(out, step, model, tok, {"policy_opt": popt.state_dict(),
+                                                "value_head": vhead.state_dict() if ppo else None,
+                                                "value_opt": vopt.state_dict() if ppo else None, "pos": pos,
+                                                "step": step, "torch_rng": torch.get_rng_state()},
+                        "feedback_state.pt")
 
     max_tokens = 16_384  # padded tokens per forward pass
     for step in range(start + 1, cfg.max_steps + 1):

@@ -118,6 +118,27 @@ def _gae(rewards, values, mask, gamma: float, lam: float):
     return adv * mask, returns * mask
 
 
+def save_checkpoint(out: Path, step: int, model, tok, state: dict[str, Any], state_name: str, keep: int = 2) -> Path:
+    """Write ``out/checkpoint-{step}`` atomically (a temp dir renamed into place): the model and
+    tokenizer (``save_pretrained``) and the trainer's ``state`` (``torch.save`` to ``state_name``);
+    only the newest ``keep`` checkpoints are kept. Used by the PPO and the feedback trainers."""
+    import shutil
+
+    import torch
+
+    d = out / f"checkpoint-{step}"
+    tmp = out / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # a run killed while saving left it half-written
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    torch.save(state, tmp / state_name)
+    tmp.rename(d)
+    old = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+    for _, p in old[:-keep]:
+        shutil.rmtree(p, ignore_errors=True)
+    return d
+
+
 def train_ppo(
     cfg: TrainConfig,
     *,
@@ -200,19 +221,9 @@ def train_ppo(
         bar = tqdm(total=cfg.max_steps, initial=start, desc="ppo", unit="step")
 
     def save(step: int) -> None:
-        d = out / f"checkpoint-{step}"
-        tmp = out / f".checkpoint-{step}.tmp"
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        torch.save({"value_head": vhead.state_dict(), "policy_opt": popt.state_dict(),
-                    "value_opt": vopt.state_dict(), "pos": pos, "step": step,
-                    "torch_rng": torch.get_rng_state()}, tmp / "ppo_state.pt")
-        tmp.rename(d)
-        old = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*"))
-        for _, p in old[:-2]:
-            import shutil
-
-            shutil.rmtree(p, ignore_errors=True)
+        save_checkpoint(out, step, model, tok, {"value_head": vhead.state_dict(), "policy_opt": popt.state_dict(),
+                                                "value_opt": vopt.state_dict(), "pos": pos, "step": step,
+                                                "torch_rng": torch.get_rng_state()}, "ppo_state.pt")
 
     for step in range(start + 1, cfg.max_steps + 1):
         t0 = time.time()
