@@ -64,10 +64,12 @@ def test_rollouts_generate_shows_progress_before_the_first_record(tmp_path):
     assert b"rollouts (static)" in first, first
     assert records_then == 0, "the first progress output came after a record was written"
     assert first_at < 30, f"first progress output only after {first_at:.1f} s"
-    before_records = [c for _, c, n in chunks if n == 0]
-    # while the programs sleep in the sandbox the bar keeps moving (a timer) and says what is going on
-    assert len(before_records) >= 3, [c for c in before_records]
-    assert b"running 2 program(s) in the sandbox" in b"".join(before_records)
+    before = b"".join(c for _, c, n in chunks if n == 0)
+    # while the programs sleep in the sandbox the bar keeps moving (a timer) and says what is going on;
+    # counted as redraws (tqdm starts each with a carriage return), not as pipe reads — a loaded
+    # machine delivers several writes in one read
+    assert before.count(b"\r") + before.count(b"\n") >= 3, before
+    assert b"running 2 program(s) in the sandbox" in before
 
 
 def test_ticker_speaks_at_once_then_on_a_timer_and_says_when_done():
