@@ -54,7 +54,10 @@ def test_rollouts_generate_shows_progress_before_the_first_record(tmp_path):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    stdout, _ = proc.communicate(timeout=300)
+    # stdout is read here, stderr only by the reader thread (communicate() would read stderr too and
+    # race the thread for the progress chunks)
+    stdout = proc.stdout.read()
+    proc.wait(timeout=300)
     reader.join(timeout=30)
     text = b"".join(c for _, c, _ in chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, text[-3000:]
