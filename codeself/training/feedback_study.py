@@ -156,19 +156,9 @@ def _identity(cfg: FeedbackStudyConfig) -> dict[str, Any]:
 
 
 def _check_run_dir(cfg: FeedbackStudyConfig) -> bool:
-    d = cfg.resolved_output_dir()
-    f = d / "study.json"
-    if f.is_file():
-        old = json.loads(f.read_text()).get("identity", {})
-        ident = _identity(cfg)
-        if old != ident:
-            diff = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
-            raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
-                                  "choose a new --output-dir")
-        return True
-    if d.exists() and any(d.iterdir()):
-        raise TrainInputError(f"{d} is not empty and holds no study.json; choose a new --output-dir")
-    return False
+    from codeself.training.study import check_study_dir
+
+    return check_study_dir(cfg.resolved_output_dir(), _identity(cfg))
 
 
 def _outcomes(records: list[dict[str, Any]]) -> tuple[dict[str, bool], dict[str, bool], dict[str, list[int]]]:

@@ -214,13 +214,18 @@ def _identity(cfg: StudyConfig) -> dict[str, Any]:
 def check_run_dir(cfg: StudyConfig) -> bool:
     """``True`` if the run directory holds this same study (resume or report it), ``False`` if it is
     new or empty; raises ``TrainInputError`` if it holds another run or unrelated files."""
-    d = cfg.resolved_output_dir()
+    # a study written before a setting existed ran with that setting's default
+    return check_study_dir(cfg.resolved_output_dir(), _identity(cfg), defaults=_identity(StudyConfig()))
+
+
+def check_study_dir(d: Path, ident: dict[str, Any], *, defaults: dict[str, Any] | None = None) -> bool:
+    """The run-directory rule of every study protocol: ``True`` if ``d/study.json`` holds the identity
+    ``ident`` (missing keys read from ``defaults``), ``False`` if ``d`` is new or empty;
+    ``TrainInputError`` naming the differing settings for another run, or for unrelated files."""
     study_json = d / "study.json"
     if study_json.is_file():
         old = json.loads(study_json.read_text())
-        # a study written before a setting existed ran with that setting's default
-        old_ident = {**_identity(StudyConfig()), **old.get("identity", {})}
-        ident = _identity(cfg)
+        old_ident = {**(defaults or {}), **old.get("identity", {})}
         if old_ident != ident:
             diff = sorted(k for k in set(ident) | set(old_ident) if ident.get(k) != old_ident.get(k))
             raise TrainInputError(f"{d} already holds another run (differs in: {', '.join(diff)}); "
