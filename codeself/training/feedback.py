@@ -276,9 +276,15 @@ def train_feedback(
     from codeself.agent import run_agent
     from codeself.io import JsonlAppender
     from codeself.training.config import latest_checkpoint
-    from codeself.training.evaluate import evaluate_model
     from codeself.training.metrics import clean, group_metrics
-    from codeself.training.ppo import _gae, _logprobs_entropy, _value_head, save_checkpoint
+    from codeself.training.ppo import (
+        _gae,
+        _logprobs_entropy,
+        _value_head,
+        heldout_eval,
+        save_checkpoint,
+        write_tensorboard,
+    )
     from codeself.training.trl_trainers import truncate_metrics
 
     torch.set_num_threads(cfg.threads)
@@ -409,25 +415,14 @@ def train_feedback(
         rec["sandbox_s"] = reward_s
         rec["reward_share"] = rec["reward_s"] / step_s
         rec["sandbox_share"] = rec["sandbox_s"] / step_s
-        if heldout_tasks and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
-            ev_tasks = heldout_tasks[: cfg.eval_tasks] if cfg.eval_tasks else heldout_tasks
-            ev = evaluate_model(model, tok, ev_tasks, n_samples=cfg.eval_samples, temperature=cfg.temperature,
-                                seed=cfg.seed + 7919 * step, max_new_tokens=cfg.max_completion_length,
-                                workers=cfg.workers)
-            rec.update({"heldout_greedy_pass_at_1": ev["greedy_pass_at_1"],
-                        "heldout_sampled_pass_at_1": ev["sampled_pass_at_1"],
-                        "heldout_n": ev["n_tasks"], "eval_s": ev["seconds"]})
+        rec.update(heldout_eval(cfg, model, tok, heldout_tasks, step))
         rec["elapsed_s"] = time.time() - t_run
         rec = clean(rec)
         writer.write(rec)
         if tracer is not None:
             for r in _sampled_traces(records, cfg, step):
                 tracer.write(r)
-        if tb is not None:
-            for k, v in rec.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
-                    tb.add_scalar(f"train/codeself/{k}", v, step)
-            tb.flush()
+        write_tensorboard(tb, rec, step)
         if cfg.save_every and step % cfg.save_every == 0:
             save(step)
         if bar is not None:

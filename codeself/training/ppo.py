@@ -139,6 +139,32 @@ def save_checkpoint(out: Path, step: int, model, tok, state: dict[str, Any], sta
     return d
 
 
+def heldout_eval(cfg: TrainConfig, model, tok, heldout_tasks, step: int) -> dict[str, Any]:
+    """The held-out fields of a metrics record on an evaluation step (every ``eval_every`` steps and
+    the last one; empty otherwise): greedy and sampled pass@1 of the policy on the first
+    ``eval_tasks`` held-out tasks. Shared by the PPO and the feedback trainers."""
+    if not heldout_tasks or not ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
+        return {}
+    from codeself.training.evaluate import evaluate_model
+
+    ev_tasks = heldout_tasks[: cfg.eval_tasks] if cfg.eval_tasks else heldout_tasks
+    ev = evaluate_model(model, tok, ev_tasks, n_samples=cfg.eval_samples, temperature=cfg.temperature,
+                        seed=cfg.seed + 7919 * step, max_new_tokens=cfg.max_completion_length, workers=cfg.workers)
+    return {"heldout_greedy_pass_at_1": ev["greedy_pass_at_1"], "heldout_sampled_pass_at_1": ev["sampled_pass_at_1"],
+            "heldout_n": ev["n_tasks"], "eval_s": ev["seconds"]}
+
+
+def write_tensorboard(tb, rec: dict[str, Any], step: int) -> None:
+    """Every numeric field of a metrics record as the scalar ``train/codeself/<field>`` (the tags TRL
+    runs get); ``tb`` None: nothing."""
+    if tb is None:
+        return
+    for k, v in rec.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
+            tb.add_scalar(f"train/codeself/{k}", v, step)
+    tb.flush()
+
+
 def train_ppo(
     cfg: TrainConfig,
     *,
@@ -154,7 +180,6 @@ def train_ppo(
 
     from codeself.io import JsonlAppender
     from codeself.training.config import latest_checkpoint
-    from codeself.training.evaluate import evaluate_model
     from codeself.training.metrics import SandboxReward, clean
     from codeself.training.nano import format_prompt
     from codeself.training.trl_trainers import truncate_metrics, write_by_task
@@ -316,24 +341,13 @@ def train_ppo(
         })
         if groups_skipped is not None:
             rec["groups_skipped"] = groups_skipped
-        if heldout_tasks and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
-            ev_tasks = heldout_tasks[: cfg.eval_tasks] if cfg.eval_tasks else heldout_tasks
-            ev = evaluate_model(model, tok, ev_tasks, n_samples=cfg.eval_samples, temperature=cfg.temperature,
-                                seed=cfg.seed + 7919 * step, max_new_tokens=cfg.max_completion_length,
-                                workers=cfg.workers)
-            rec.update({"heldout_greedy_pass_at_1": ev["greedy_pass_at_1"],
-                        "heldout_sampled_pass_at_1": ev["sampled_pass_at_1"],
-                        "heldout_n": ev["n_tasks"], "eval_s": ev["seconds"]})
+        rec.update(heldout_eval(cfg, model, tok, heldout_tasks, step))
         rec["elapsed_s"] = time.time() - t_run
         rec = clean(rec)
         writer.write(rec)
         if reward.monitored:
             write_by_task(metrics_path.with_name("hack_rate_by_task.jsonl"), step, reward.by_task)
-        if tb is not None:
-            for k, v in rec.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
-                    tb.add_scalar(f"train/codeself/{k}", v, step)  # the tags TRL runs get
-            tb.flush()
+        write_tensorboard(tb, rec, step)
         if cfg.save_every and step % cfg.save_every == 0:
             save(step)
         if bar is not None:
